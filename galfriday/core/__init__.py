@@ -1,0 +1,1 @@
+"""The sans-IO core: sequencing, deduplication and order state. No trio, no clock, no I/O."""

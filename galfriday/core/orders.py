@@ -1,0 +1,289 @@
+"""The order state machine: Kraken ``executions`` reports in, order events out (sans-IO).
+
+Status moves only forward: ``pending_new`` -> ``new`` -> ``partially_filled`` -> a final state
+(``filled``, ``canceled``, ``expired``). A report that would move an order backwards or from
+one final state to another changes no status and yields an :class:`OrderAnomaly`; it never
+raises. Fills are money and are always recorded, whatever the status (a ``trade`` can arrive
+after the ``canceled`` of the rest of its order), once per ``exec_id``.
+
+Kraken's trap: a ``trade`` that completes an order still says ``partially_filled``; only the
+separate ``filled`` report is final. :attr:`OrderView.remaining` tells how much is left.
+
+Cumulative figures: ``cum_qty``/``cum_cost`` follow the fills we saw, and are raised to the
+exchange's own cumulative figures when a report carries larger ones (fills we missed); they
+never go down. ``avg_price`` is ``cum_cost / cum_qty`` unless the exchange states it.
+
+Pure: no I/O, no clock, no trio. Time comes in as ``received_at`` (frame time, seconds).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from galfriday.core.sequencing import MessageCache
+from galfriday.events import FillEvent, OrderAnomaly, OrderStatus, OrderUpdate, OrderView
+from galfriday.kraken.wire import ExecutionReport
+
+__all__ = ["OrderEvent", "OrderTracker"]
+
+OrderEvent = OrderUpdate | FillEvent | OrderAnomaly
+
+_RANK: Final = {
+    OrderStatus.PENDING_NEW: 0,
+    OrderStatus.NEW: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELED: 3,
+    OrderStatus.EXPIRED: 3,
+}
+_STATUS_OF_EXEC: Final = {
+    "pending_new": OrderStatus.PENDING_NEW,
+    "new": OrderStatus.NEW,
+    "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+}
+_ZERO: Final = Decimal(0)
+DEFAULT_FILL_TTL: Final = 7 * 24 * 3600.0
+DEFAULT_MAX_FILLS: Final = 200_000
+DEFAULT_MAX_CLOSED: Final = 10_000
+
+
+class _Order(msgspec.Struct, kw_only=True):
+    """Mutable working copy of one order; published as an immutable :class:`OrderView`."""
+
+    order_id: str
+    status: OrderStatus
+    symbol: str | None = None
+    side: str | None = None
+    order_type: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    cum_qty: Decimal = _ZERO
+    cum_cost: Decimal = _ZERO
+    avg_price: Decimal | None = None
+    fees: dict[str, Decimal] = {}
+    cl_ord_id: str | None = None
+    order_userref: int | None = None
+    updated: datetime | None = None
+
+    def view(self) -> OrderView:
+        return OrderView(
+            order_id=self.order_id,
+            status=self.status,
+            symbol=self.symbol,
+            side=self.side,
+            order_type=self.order_type,
+            order_qty=self.order_qty,
+            limit_price=self.limit_price,
+            cum_qty=self.cum_qty,
+            cum_cost=self.cum_cost,
+            avg_price=self.avg_price,
+            fees=tuple(sorted(self.fees.items())),
+            cl_ord_id=self.cl_ord_id,
+            order_userref=self.order_userref,
+            updated=self.updated,
+        )
+
+
+class OrderTracker:
+    """Every order of the account that the private stream told us about.
+
+    Args:
+        fill_ttl: how long fill ids are remembered for deduplication, in frame seconds.
+        max_fills: the most fill ids remembered.
+        max_closed: the most orders in a final state kept; the oldest closed go first.
+    """
+
+    def __init__(
+        self,
+        fill_ttl: float = DEFAULT_FILL_TTL,
+        max_fills: int = DEFAULT_MAX_FILLS,
+        max_closed: int = DEFAULT_MAX_CLOSED,
+    ) -> None:
+        self._orders: dict[str, _Order] = {}
+        self._closed: OrderedDict[str, None] = OrderedDict()
+        self._fills = MessageCache(fill_ttl, max_fills)
+        self._max_closed = max_closed
+
+    def get(self, order_id: str) -> OrderView | None:
+        order = self._orders.get(order_id)
+        return order.view() if order else None
+
+    def open_orders(self) -> list[OrderView]:
+        """Orders not in a final state, oldest first."""
+        return [o.view() for o in self._orders.values() if not o.status.final]
+
+    def orders(self) -> list[OrderView]:
+        """Every order held, open and recently closed."""
+        return [o.view() for o in self._orders.values()]
+
+    def apply(self, report: ExecutionReport, received_at: float) -> list[OrderEvent]:
+        """Apply one execution report; return what changed, in order."""
+        order_id = report.order_id
+        if not order_id:
+            return [
+                OrderAnomaly(
+                    kind="missing_order_id",
+                    order_id=None,
+                    detail=f"{report.exec_type} report without order_id",
+                    received_at=received_at,
+                )
+            ]
+        events: list[OrderEvent] = []
+        order = self._orders.get(order_id)
+        before = order.view() if order else None
+        if order is None:
+            order = _Order(order_id=order_id, status=OrderStatus.PENDING_NEW)
+            self._orders[order_id] = order
+        _copy_fields(order, report)
+        if report.exec_type == "trade":
+            fill = self._fill(order, report, received_at, events)
+            if fill is not None:
+                events.append(fill)
+        self._raise_cumulative(order, report, received_at, events)
+        target = _target_status(report)
+        if target is not None and target != order.status:
+            if before is None or _RANK[target] > _RANK[order.status]:
+                order.status = target
+            else:
+                events.append(
+                    OrderAnomaly(
+                        kind="invalid_transition",
+                        order_id=order_id,
+                        detail=f"{order.status} -> {target} ({report.exec_type}) ignored",
+                        received_at=received_at,
+                    )
+                )
+        after = order.view()
+        if after != before:
+            previous = before.status if before else None
+            events.append(
+                OrderUpdate(
+                    order=after,
+                    exec_type=report.exec_type,
+                    previous=previous,
+                    received_at=received_at,
+                )
+            )
+        if order.status.final:
+            self._retire(order_id)
+        return events
+
+    def _fill(
+        self, order: _Order, report: ExecutionReport, received_at: float, events: list[OrderEvent]
+    ) -> FillEvent | None:
+        qty, price = report.last_qty, report.last_price
+        if qty is None or price is None or qty <= 0:
+            events.append(
+                OrderAnomaly(
+                    kind="bad_fill",
+                    order_id=order.order_id,
+                    detail=f"trade {report.exec_id} without last_qty/last_price",
+                    received_at=received_at,
+                )
+            )
+            return None
+        exec_id = report.exec_id or f"{order.order_id}:{report.trade_id}"
+        if self._fills.seen(exec_id, received_at):
+            events.append(
+                OrderAnomaly(
+                    kind="duplicate_fill",
+                    order_id=order.order_id,
+                    detail=f"exec_id {exec_id} seen before",
+                    received_at=received_at,
+                )
+            )
+            return None
+        cost = report.cost if report.cost is not None else qty * price
+        order.cum_qty += qty
+        order.cum_cost += cost
+        fees = tuple((fee.asset, fee.qty) for fee in report.fees)
+        for asset, amount in fees:
+            order.fees[asset] = order.fees.get(asset, _ZERO) + amount
+        order.avg_price = order.cum_cost / order.cum_qty
+        return FillEvent(
+            order_id=order.order_id,
+            exec_id=exec_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            cost=report.cost,
+            fees=fees,
+            liquidity=report.liquidity_ind,
+            trade_id=report.trade_id,
+            timestamp=report.timestamp,
+            received_at=received_at,
+        )
+
+    def _raise_cumulative(
+        self, order: _Order, report: ExecutionReport, received_at: float, events: list[OrderEvent]
+    ) -> None:
+        cum_qty = report.cum_qty
+        if cum_qty is None or cum_qty < order.cum_qty:
+            return
+        if cum_qty == order.cum_qty:
+            if report.avg_price is not None and cum_qty > 0:
+                order.avg_price = report.avg_price
+            return
+        events.append(
+            OrderAnomaly(
+                kind="cum_qty_mismatch",
+                order_id=order.order_id,
+                detail=f"exchange cum_qty {cum_qty} > fills seen {order.cum_qty}",
+                received_at=received_at,
+            )
+        )
+        order.cum_qty = cum_qty
+        if report.cum_cost is not None and report.cum_cost > order.cum_cost:
+            order.cum_cost = report.cum_cost
+        order.avg_price = report.avg_price or order.cum_cost / cum_qty
+
+    def _retire(self, order_id: str) -> None:
+        closed = self._closed
+        closed[order_id] = None
+        closed.move_to_end(order_id)
+        while len(closed) > self._max_closed:
+            old, _ = closed.popitem(last=False)
+            self._orders.pop(old, None)
+
+
+def _target_status(report: ExecutionReport) -> OrderStatus | None:
+    """The status a report asks for: by ``exec_type`` first, else its ``order_status``."""
+    status = _STATUS_OF_EXEC.get(report.exec_type)
+    if status is not None:
+        return status
+    if report.exec_type == "trade":
+        return OrderStatus.PARTIALLY_FILLED
+    if report.order_status:
+        try:
+            return OrderStatus(report.order_status)
+        except ValueError:
+            return None
+    return None
+
+
+def _copy_fields(order: _Order, report: ExecutionReport) -> None:
+    """Take every descriptive field the report carries; sparse reports carry few."""
+    if report.symbol is not None:
+        order.symbol = report.symbol
+    if report.side is not None:
+        order.side = report.side
+    if report.order_type is not None:
+        order.order_type = report.order_type
+    if report.order_qty is not None:
+        order.order_qty = report.order_qty
+    if report.limit_price is not None:
+        order.limit_price = report.limit_price
+    if report.cl_ord_id is not None:
+        order.cl_ord_id = report.cl_ord_id
+    if report.order_userref is not None:
+        order.order_userref = report.order_userref
+    if report.timestamp is not None:
+        order.updated = report.timestamp

@@ -1,0 +1,257 @@
+"""The typed events consumers see on the bus.
+
+Every event is a frozen msgspec struct. Money is ``Decimal``. Two clocks travel with events
+that come from frames: ``received_at`` (wall clock, UTC epoch seconds, for records) and the
+exchange's own ``timestamp`` where Kraken sends one. Events are facts that already happened;
+a consumer never has to answer them.
+
+Market data: :class:`BookUpdate`, :class:`TickerUpdate`, :class:`TradePrint`,
+:class:`CandleUpdate`. Account: :class:`OrderUpdate`, :class:`FillEvent`,
+:class:`BalanceChange`, :class:`OrderAnomaly`. Connections and integrity:
+:class:`ConnectionStateChanged`, :class:`GapDetected`, :class:`ResyncStarted`. Reconciliation
+and operations: :class:`Discrepancy`, :class:`Alert`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+__all__ = [
+    "Alert",
+    "BalanceChange",
+    "BookUpdate",
+    "CandleUpdate",
+    "ConnectionState",
+    "ConnectionStateChanged",
+    "Discrepancy",
+    "Event",
+    "FillEvent",
+    "GapDetected",
+    "OrderAnomaly",
+    "OrderStatus",
+    "OrderUpdate",
+    "OrderView",
+    "ResyncStarted",
+    "Severity",
+    "TickerUpdate",
+    "TradePrint",
+]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every bus event. ``received_at``: wall-clock epoch seconds of the cause."""
+
+    received_at: float = 0.0
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+# --- market data ---------------------------------------------------------------------------
+
+
+class BookUpdate(Event, frozen=True, kw_only=True):
+    """A book changed. ``verified`` is False from a checksum mismatch until the next snapshot.
+
+    ``bids``/``asks`` are the best levels (price, qty), best first, at most ``levels`` deep as
+    the publisher chose.
+    """
+
+    symbol: str
+    verified: bool
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    snapshot: bool = False
+    timestamp: str | None = None
+
+
+class TickerUpdate(Event, frozen=True, kw_only=True):
+    symbol: str
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    volume: Decimal | None
+    timestamp: datetime | None = None
+
+
+class TradePrint(Event, frozen=True, kw_only=True):
+    """A public trade. ``gap_before`` counts trade ids that were skipped right before it."""
+
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    trade_id: int
+    gap_before: int = 0
+    timestamp: datetime | None = None
+
+
+class CandleUpdate(Event, frozen=True, kw_only=True):
+    symbol: str
+    interval: int
+    interval_begin: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal | None = None
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+class OrderStatus(enum.StrEnum):
+    """Kraken's ``order_status``; ``filled``, ``canceled`` and ``expired`` are final."""
+
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED})
+
+
+class OrderView(msgspec.Struct, frozen=True, kw_only=True):
+    """An order as galfriday knows it at one moment. Unknown fields are ``None``."""
+
+    order_id: str
+    status: OrderStatus
+    symbol: str | None = None
+    side: str | None = None
+    order_type: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    cum_qty: Decimal = Decimal(0)
+    cum_cost: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    fees: tuple[tuple[str, Decimal], ...] = ()
+    cl_ord_id: str | None = None
+    order_userref: int | None = None
+    updated: datetime | None = None
+
+    @property
+    def remaining(self) -> Decimal | None:
+        """Quantity not yet filled; ``None`` while ``order_qty`` is unknown."""
+        if self.order_qty is None:
+            return None
+        return self.order_qty - self.cum_qty
+
+
+class OrderUpdate(Event, frozen=True, kw_only=True):
+    """An order moved: ``previous`` is ``None`` for an order seen for the first time."""
+
+    order: OrderView
+    exec_type: str
+    previous: OrderStatus | None
+
+
+class FillEvent(Event, frozen=True, kw_only=True):
+    """One execution (``exec_type == "trade"``), deduplicated by ``exec_id``."""
+
+    order_id: str
+    exec_id: str
+    symbol: str | None
+    side: str | None
+    qty: Decimal
+    price: Decimal
+    cost: Decimal | None
+    fees: tuple[tuple[str, Decimal], ...]
+    liquidity: str | None
+    trade_id: int | None = None
+    timestamp: datetime | None = None
+
+
+class OrderAnomaly(Event, frozen=True, kw_only=True):
+    """Something in the order stream that could not be applied as it came.
+
+    ``kind``: ``invalid_transition`` (a status that would move an order backwards or from one
+    final state to another), ``duplicate_fill``, ``missing_order_id``, ``bad_fill`` (a trade
+    without quantity or price), ``cum_qty_mismatch`` (the exchange's cumulative quantity
+    disagrees with the fills we saw).
+    """
+
+    kind: str
+    order_id: str | None
+    detail: str
+
+
+class BalanceChange(Event, frozen=True, kw_only=True):
+    """An asset's balance after one ledger entry (or a snapshot, with ``ledger_id`` None)."""
+
+    asset: str
+    balance: Decimal
+    amount: Decimal | None = None
+    fee: Decimal | None = None
+    ledger_id: str | None = None
+    ref_id: str | None = None
+    ledger_type: str | None = None
+    timestamp: datetime | None = None
+
+
+# --- connections and integrity -------------------------------------------------------------
+
+
+class ConnectionState(enum.StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    AUTHENTICATED = "authenticated"
+    SUBSCRIBED = "subscribed"
+
+
+class ConnectionStateChanged(Event, frozen=True, kw_only=True):
+    connection: str
+    old: ConnectionState
+    new: ConnectionState
+    reason: str = ""
+
+
+class GapDetected(Event, frozen=True, kw_only=True):
+    """Sequence numbers ``first``..``last`` (inclusive) never arrived on ``stream``."""
+
+    stream: str
+    first: int
+    last: int
+
+
+class ResyncStarted(Event, frozen=True, kw_only=True):
+    """A subscription is being rebuilt from a new snapshot (``symbol`` None: whole channel)."""
+
+    stream: str
+    symbol: str | None
+    reason: str
+
+
+# --- reconciliation and operations ---------------------------------------------------------
+
+
+class Discrepancy(Event, frozen=True, kw_only=True):
+    """A difference between galfriday's view and the exchange's."""
+
+    kind: str
+    subject: str
+    severity: Severity
+    internal: str | None
+    exchange: str | None
+    detail: str = ""
+
+
+class Alert(Event, frozen=True, kw_only=True):
+    severity: Severity
+    source: str
+    message: str

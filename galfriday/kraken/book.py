@@ -1,0 +1,254 @@
+"""A Kraken L2 order book per symbol, verified with Kraken's CRC32 checksum.
+
+Levels are held as integers scaled by the instrument's precisions: a price of ``45285.2`` at
+``price_precision=1`` is the tick ``452852``, a quantity of ``0.001`` at ``qty_precision=8`` is
+the lot count ``100000``. Kraken's checksum formats each value at its precision, removes the dot
+and strips leading zeros, which for these integers is just ``str(n)``.
+
+Floats from :class:`~galfriday.kraken.wire.BookLevel` become integers by ``round(x * 10**p)``.
+That is exact while ``|n| < 2**50``: the parsed float is within ``2**-53`` relative of the
+decimal text, the multiplication adds at most as much again, so the product is within
+``n * 2**-52 < 0.25`` of the integer. Above that bound, or when a value has more decimals than
+its precision allows, :meth:`OrderBook.apply` changes nothing and answers
+:attr:`BookCheck.INEXACT`; the caller re-decodes the frame with Decimal levels and applies again.
+
+Rules (PROTOCOL.md §2.1): all changes of a message are applied in order before the checksum;
+``qty == 0`` deletes a level; both sides are cut to the subscribed depth after every message;
+the checksum covers the top 10 asks (low to high) then the top 10 bids (high to low).
+:meth:`OrderBook.apply` never raises for what the exchange sent.
+
+Pure: no I/O, no clock, no trio.
+"""
+
+from __future__ import annotations
+
+import enum
+import zlib
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from galfriday.kraken.wire import BookData, BookLevel, ExactBookData, ExactBookLevel
+
+__all__ = ["CHECKSUM_LEVELS", "DEPTHS", "BookCheck", "BookTop", "OrderBook", "book_checksum"]
+
+DEPTHS: Final = (10, 25, 100, 500, 1000)
+CHECKSUM_LEVELS: Final = 10
+_EXACT_LIMIT: Final = 2**50
+_FLOAT_SLACK: Final = 1e-3
+
+
+class BookCheck(enum.Enum):
+    """What applying one book message found."""
+
+    MATCH = "match"
+    """Applied; our checksum equals Kraken's."""
+    MISMATCH = "mismatch"
+    """Applied; the checksums differ: the book is no longer trustworthy, resync it."""
+    UNCHECKED = "unchecked"
+    """Applied; the message carried no checksum."""
+    INEXACT = "inexact"
+    """Not applied: a float level is too large to convert exactly; apply Decimal levels."""
+    INVALID = "invalid"
+    """Not applied: a level is negative, or finer than the instrument's precision."""
+
+
+class BookTop(msgspec.Struct, frozen=True, kw_only=True):
+    """The best ``n`` levels in Decimal, best first on both sides."""
+
+    symbol: str
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+
+
+class _Inexact(Exception):
+    pass
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _float_ticks(value: float, scale: float) -> int:
+    scaled = value * scale
+    ticks = round(scaled)
+    if not -_EXACT_LIMIT < ticks < _EXACT_LIMIT:
+        raise _Inexact
+    if abs(scaled - ticks) > _FLOAT_SLACK:
+        raise _Invalid
+    return ticks
+
+
+def _decimal_ticks(value: Decimal, precision: int) -> int:
+    scaled = value.scaleb(precision)
+    ticks = int(scaled)
+    if ticks != scaled:
+        raise _Invalid
+    return ticks
+
+
+_Levels = Sequence[BookLevel] | Sequence[ExactBookLevel]
+
+
+def book_checksum(asks: Iterable[tuple[int, int]], bids: Iterable[tuple[int, int]]) -> int:
+    """Kraken's CRC32 of the given top levels: asks low to high, then bids high to low."""
+    text = "".join([f"{price}{qty}" for price, qty in asks])
+    text += "".join([f"{price}{qty}" for price, qty in bids])
+    return zlib.crc32(text.encode("ascii"))
+
+
+class OrderBook:
+    """The L2 book of one symbol at one subscribed depth.
+
+    Args:
+        symbol: the WS v2 symbol, e.g. ``BTC/USD``.
+        depth: the subscribed depth, one of :data:`DEPTHS`; the book keeps no more than that.
+        price_precision: decimals of a price (instrument ``price_precision``).
+        qty_precision: decimals of a quantity (instrument ``qty_precision``).
+    """
+
+    def __init__(self, symbol: str, depth: int, price_precision: int, qty_precision: int) -> None:
+        if depth not in DEPTHS:
+            raise ValueError(f"depth must be one of {DEPTHS}, not {depth}")
+        if price_precision < 0 or qty_precision < 0:
+            raise ValueError("precisions must not be negative")
+        self.symbol = symbol
+        self.depth = depth
+        self.price_precision = price_precision
+        self.qty_precision = qty_precision
+        self._price_scale = float(10**price_precision)
+        self._qty_scale = float(10**qty_precision)
+        self._bids: dict[int, int] = {}
+        self._asks: dict[int, int] = {}
+        self._bid_keys: list[int] = []  # negated prices, ascending = best bid first
+        self._ask_keys: list[int] = []  # prices, ascending = best ask first
+        self.has_snapshot = False
+
+    # --- applying messages ----------------------------------------------------------------
+
+    def apply(self, data: BookData | ExactBookData, *, snapshot: bool) -> BookCheck:
+        """Apply one snapshot or update and verify it against its checksum.
+
+        A snapshot replaces the whole book. On :attr:`BookCheck.INEXACT` and
+        :attr:`BookCheck.INVALID` the book is left exactly as it was.
+        """
+        try:
+            bids = self._to_ticks(data.bids)
+            asks = self._to_ticks(data.asks)
+        except _Inexact:
+            return BookCheck.INEXACT
+        except _Invalid:
+            return BookCheck.INVALID
+        if snapshot:
+            self.clear()
+            self.has_snapshot = True
+        self._apply_side(self._asks, self._ask_keys, asks, 1)
+        self._apply_side(self._bids, self._bid_keys, bids, -1)
+        if data.checksum is None:
+            return BookCheck.UNCHECKED
+        return BookCheck.MATCH if self.checksum() == data.checksum else BookCheck.MISMATCH
+
+    def clear(self) -> None:
+        """Forget every level (the book waits for its next snapshot)."""
+        self._bids.clear()
+        self._asks.clear()
+        self._bid_keys.clear()
+        self._ask_keys.clear()
+        self.has_snapshot = False
+
+    def _to_ticks(self, levels: _Levels) -> list[tuple[int, int]]:
+        out = []
+        pp, qp = self.price_precision, self.qty_precision
+        ps, qs = self._price_scale, self._qty_scale
+        for level in levels:
+            price, qty = level.price, level.qty
+            if isinstance(price, float) and isinstance(qty, float):
+                pt, qt = _float_ticks(price, ps), _float_ticks(qty, qs)
+            else:
+                pt = _decimal_ticks(Decimal(price), pp)
+                qt = _decimal_ticks(Decimal(qty), qp)
+            if pt <= 0 or qt < 0:
+                raise _Invalid
+            out.append((pt, qt))
+        return out
+
+    def _apply_side(
+        self, levels: dict[int, int], keys: list[int], changes: list[tuple[int, int]], sign: int
+    ) -> None:
+        for price, qty in changes:
+            if qty == 0:
+                if levels.pop(price, None) is not None:
+                    key = sign * price
+                    del keys[bisect_left(keys, key)]
+            else:
+                if price not in levels:
+                    insort(keys, sign * price)
+                levels[price] = qty
+        if len(keys) > self.depth:
+            for key in keys[self.depth :]:
+                del levels[sign * key]
+            del keys[self.depth :]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def checksum(self) -> int:
+        """Kraken's CRC32 of the current top 10 levels."""
+        asks, bids = self._asks, self._bids
+        ask_top = [(p, asks[p]) for p in self._ask_keys[:CHECKSUM_LEVELS]]
+        bid_top = [(-k, bids[-k]) for k in self._bid_keys[:CHECKSUM_LEVELS]]
+        return book_checksum(ask_top, bid_top)
+
+    def bids(self) -> list[tuple[int, int]]:
+        """All bid levels as (price ticks, qty lots), best (highest) first."""
+        return [(-k, self._bids[-k]) for k in self._bid_keys]
+
+    def asks(self) -> list[tuple[int, int]]:
+        """All ask levels as (price ticks, qty lots), best (lowest) first."""
+        return [(k, self._asks[k]) for k in self._ask_keys]
+
+    def __len__(self) -> int:
+        return len(self._bid_keys) + len(self._ask_keys)
+
+    @property
+    def best_bid(self) -> tuple[int, int] | None:
+        if not self._bid_keys:
+            return None
+        price = -self._bid_keys[0]
+        return price, self._bids[price]
+
+    @property
+    def best_ask(self) -> tuple[int, int] | None:
+        if not self._ask_keys:
+            return None
+        price = self._ask_keys[0]
+        return price, self._asks[price]
+
+    @property
+    def spread(self) -> Decimal | None:
+        """Best ask minus best bid in price units; ``None`` while a side is empty."""
+        if not self._bid_keys or not self._ask_keys:
+            return None
+        return self.price_of(self._ask_keys[0] + self._bid_keys[0])
+
+    @property
+    def crossed(self) -> bool:
+        """True when the best bid is at or above the best ask (a book that cannot be right)."""
+        return bool(self._bid_keys and self._ask_keys) and (-self._bid_keys[0] >= self._ask_keys[0])
+
+    def price_of(self, ticks: int) -> Decimal:
+        """A price in ticks as a Decimal with the instrument's number of decimals."""
+        return Decimal(ticks).scaleb(-self.price_precision)
+
+    def qty_of(self, lots: int) -> Decimal:
+        """A quantity in lots as a Decimal with the instrument's number of decimals."""
+        return Decimal(lots).scaleb(-self.qty_precision)
+
+    def top(self, n: int = CHECKSUM_LEVELS) -> BookTop:
+        """The best ``n`` levels of each side in Decimal, for consumers."""
+        price, qty = self.price_of, self.qty_of
+        bids = tuple((price(-k), qty(self._bids[-k])) for k in self._bid_keys[:n])
+        asks = tuple((price(k), qty(self._asks[k])) for k in self._ask_keys[:n])
+        return BookTop(symbol=self.symbol, bids=bids, asks=asks)

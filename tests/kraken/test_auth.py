@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from galfriday.errors import ConfigError
+from galfriday.kraken.auth import (
+    NonceGenerator,
+    decode_secret,
+    load_nonce_floor,
+    save_nonce_floor,
+    sign,
+)
+
+
+def test_official_kraken_signing_vector() -> None:
+    secret = decode_secret(
+        "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+    )
+    postdata = "nonce=1616492376594&ordertype=limit&pair=XBTUSD&price=37500&type=buy&volume=1.25"
+    assert sign("/0/private/AddOrder", 1616492376594, postdata, secret) == (
+        "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
+    )
+
+
+def test_sdk_golden_vector_with_bytes_body() -> None:
+    secret = decode_secret("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+    body = b"nonce=1700000000000000000"
+    assert sign("/0/private/Balance", "1700000000000000000", body, secret) == (
+        "6i7+cpXVLDDnDOekgsRcgFQhkYFyPDSSxhSVA8OrA6vjziXcy2K1DP3n7f9B/Kgni71WjBSQusZKxduRsdF20Q=="
+    )
+
+
+def test_bad_secret_is_a_config_error_that_does_not_echo_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        decode_secret("not*base64!!")
+    assert "not*base64" not in str(info.value)
+
+
+def test_nonce_follows_the_clock_in_microseconds() -> None:
+    nonces = NonceGenerator()
+    assert nonces.next(1_700_000_000_123_456_789) == 1_700_000_000_123_456
+
+
+@given(st.lists(st.integers(0, 2**62), min_size=1, max_size=50))
+def test_nonce_strictly_increases_whatever_the_clock_does(clock: list[int]) -> None:
+    nonces = NonceGenerator()
+    issued = [nonces.next(now) for now in clock]
+    assert all(a < b for a, b in zip(issued, issued[1:], strict=False))
+
+
+def test_nonce_stays_increasing_across_a_restart_with_a_clock_gone_back(tmp_path: Path) -> None:
+    path = tmp_path / "nonce"
+    first = NonceGenerator(load_nonce_floor(path))
+    used = first.next(2_000_000_000_000_000_000)
+    save_nonce_floor(path, first.last)
+    restarted = NonceGenerator(load_nonce_floor(path))
+    assert restarted.next(1_000_000_000_000_000_000) > used
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_corrupt_nonce_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "nonce"
+    path.write_text("garbage")
+    with pytest.raises(ConfigError, match="nonce file"):
+        load_nonce_floor(path)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+import pytest
+
+from galfriday.errors import InvalidRequest
+from galfriday.kraken import requests as rq
+from galfriday.kraken.requests import AddOrder, SubscriptionParams
+
+
+def _json(raw: bytes) -> object:
+    return msgspec.json.decode(raw)
+
+
+def test_subscribe_book_writes_only_the_given_params() -> None:
+    raw = rq.subscribe(SubscriptionParams(channel="book", symbol=["BTC/USD", "ETH/USD"], depth=25), 7)
+    assert _json(raw) == {
+        "method": "subscribe",
+        "params": {"channel": "book", "symbol": ["BTC/USD", "ETH/USD"], "depth": 25},
+        "req_id": 7,
+    }
+
+
+def test_unsubscribe_echoes_depth_and_drops_subscribe_only_flags() -> None:
+    params = SubscriptionParams(channel="book", symbol=["BTC/USD"], depth=100, snapshot=True)
+    assert _json(rq.unsubscribe(params, 8)) == {
+        "method": "unsubscribe",
+        "params": {"channel": "book", "symbol": ["BTC/USD"], "depth": 100},
+        "req_id": 8,
+    }
+
+
+def test_ohlc_needs_a_valid_interval() -> None:
+    with pytest.raises(InvalidRequest, match="interval"):
+        rq.subscribe(SubscriptionParams(channel="ohlc", symbol=["BTC/USD"]), 1)
+    with pytest.raises(InvalidRequest, match="interval 7"):
+        rq.subscribe(SubscriptionParams(channel="ohlc", symbol=["BTC/USD"], interval=7), 1)
+
+
+def test_bad_depth_is_refused_before_sending() -> None:
+    with pytest.raises(InvalidRequest, match="depth 20"):
+        rq.subscribe(SubscriptionParams(channel="book", symbol=["BTC/USD"], depth=20), 1)
+
+
+def test_private_channel_needs_a_token() -> None:
+    with pytest.raises(InvalidRequest, match="token"):
+        rq.subscribe(SubscriptionParams(channel="executions"), 1)
+    raw = rq.subscribe(SubscriptionParams(channel="executions", token="T", snap_orders=True), 2)
+    assert _json(raw) == {
+        "method": "subscribe",
+        "params": {"channel": "executions", "token": "T", "snap_orders": True},
+        "req_id": 2,
+    }
+
+
+def test_ping() -> None:
+    assert _json(rq.ping(101)) == {"method": "ping", "req_id": 101}
+
+
+def test_add_order_writes_decimals_as_exact_numbers() -> None:
+    order = AddOrder(
+        order_type="limit", side="buy", order_qty=Decimal("1.20"), symbol="BTC/USD",
+        limit_price=Decimal("26500.40"), order_userref=100054,
+    )
+    raw = rq.add_order(order, "TOKEN", 123456789)
+    assert b'"limit_price":26500.40' in raw and b'"order_qty":1.20' in raw
+    assert _json(raw) == {
+        "method": "add_order",
+        "params": {
+            "order_type": "limit", "side": "buy", "order_qty": 1.2, "symbol": "BTC/USD",
+            "limit_price": 26500.4, "order_userref": 100054, "token": "TOKEN",
+        },
+        "req_id": 123456789,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"order_type": "bogus"}, "order_type"),
+        ({"side": "long"}, "side"),
+        ({"order_qty": Decimal(0)}, "order_qty"),
+        ({"limit_price": None}, "limit_price"),
+        ({"limit_price": Decimal("-1")}, "limit_price"),
+        ({"cl_ord_id": "abc", "order_userref": 5}, "mutually exclusive"),
+    ],
+)
+def test_invalid_orders_are_refused(changes: dict[str, object], error: str) -> None:
+    base = AddOrder(order_type="limit", side="buy", order_qty=Decimal(1), symbol="BTC/USD",
+                    limit_price=Decimal(100))
+    with pytest.raises(InvalidRequest, match=error):
+        rq.add_order(msgspec.structs.replace(base, **changes), "T", 1)
+
+
+def test_cancel_order_by_several_keys() -> None:
+    raw = rq.cancel_order("T", 5, order_ids=["O1", "O2"], order_userrefs=[3])
+    assert _json(raw) == {
+        "method": "cancel_order",
+        "params": {"token": "T", "order_id": ["O1", "O2"], "order_userref": [3]},
+        "req_id": 5,
+    }
+    with pytest.raises(InvalidRequest):
+        rq.cancel_order("T", 6)
+
+
+def test_cancel_all_and_dead_man_switch() -> None:
+    assert _json(rq.cancel_all("T", 1)) == {
+        "method": "cancel_all", "params": {"token": "T"}, "req_id": 1,
+    }
+    assert _json(rq.cancel_all_orders_after(60, "T", 2)) == {
+        "method": "cancel_all_orders_after", "params": {"timeout": 60, "token": "T"}, "req_id": 2,
+    }
+    assert _json(rq.cancel_all_orders_after(0, "T", 3))["params"]["timeout"] == 0  # type: ignore[index]
+    with pytest.raises(InvalidRequest):
+        rq.cancel_all_orders_after(86400, "T", 4)
