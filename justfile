@@ -9,9 +9,9 @@ python := ".venv/bin/python"
 default:
     @just --list
 
-# Start galfriday (arguments go to `galfriday run`).
+# Start galfriday (today: the command help; arguments go to `galfriday`).
 run *ARGS: env
-    {{python}} -m galfriday run {{ARGS}}
+    {{python}} -m galfriday {{ if ARGS == "" { "--help" } else { ARGS } }}
 
 # Run the test suite (arguments go to pytest).
 test *ARGS: env

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 import zlib
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Final
@@ -33,7 +33,15 @@ import msgspec
 
 from galfriday.kraken.wire import BookData, BookLevel, ExactBookData, ExactBookLevel
 
-__all__ = ["CHECKSUM_LEVELS", "DEPTHS", "BookCheck", "BookTop", "OrderBook", "book_checksum"]
+__all__ = [
+    "CHECKSUM_LEVELS",
+    "DEPTHS",
+    "BookCheck",
+    "BookTop",
+    "OrderBook",
+    "book_checksum",
+    "format_scaled",
+]
 
 DEPTHS: Final = (10, 25, 100, 500, 1000)
 CHECKSUM_LEVELS: Final = 10
@@ -93,6 +101,18 @@ def _decimal_ticks(value: Decimal, precision: int) -> int:
 _Levels = Sequence[BookLevel] | Sequence[ExactBookLevel]
 
 
+def format_scaled(value: int, precision: int) -> str:
+    """An integer of ``10**-precision`` units as fixed-point text: ``(100000, 8) -> "0.00100000"``.
+
+    This is how Kraken writes book numbers (all decimals, trailing zeros kept).
+    """
+    if precision == 0:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value)).rjust(precision + 1, "0")
+    return f"{sign}{digits[:-precision]}.{digits[-precision:]}"
+
+
 def book_checksum(asks: Iterable[tuple[int, int]], bids: Iterable[tuple[int, int]]) -> int:
     """Kraken's CRC32 of the given top levels: asks low to high, then bids high to low."""
     text = "".join([f"{price}{qty}" for price, qty in asks])
@@ -125,6 +145,10 @@ class OrderBook:
         self._asks: dict[int, int] = {}
         self._bid_keys: list[int] = []  # negated prices, ascending = best bid first
         self._ask_keys: list[int] = []  # prices, ascending = best ask first
+        # Each level's checksum text f"{price}{qty}", parallel to the keys, made once per change.
+        self._bid_fragments: list[str] = []
+        self._ask_fragments: list[str] = []
+        self._checksum: int | None = zlib.crc32(b"")  # None: the top 10 changed since
         self.has_snapshot = False
 
     # --- applying messages ----------------------------------------------------------------
@@ -135,9 +159,10 @@ class OrderBook:
         A snapshot replaces the whole book. On :attr:`BookCheck.INEXACT` and
         :attr:`BookCheck.INVALID` the book is left exactly as it was.
         """
+        exact = type(data) is ExactBookData
         try:
-            bids = self._to_ticks(data.bids)
-            asks = self._to_ticks(data.asks)
+            bids = self._to_ticks(data.bids, exact)
+            asks = self._to_ticks(data.asks, exact)
         except _Inexact:
             return BookCheck.INEXACT
         except _Invalid:
@@ -145,8 +170,8 @@ class OrderBook:
         if snapshot:
             self.clear()
             self.has_snapshot = True
-        self._apply_side(self._asks, self._ask_keys, asks, 1)
-        self._apply_side(self._bids, self._bid_keys, bids, -1)
+        self._apply_side(self._asks, self._ask_keys, self._ask_fragments, asks, 1)
+        self._apply_side(self._bids, self._bid_keys, self._bid_fragments, bids, -1)
         if data.checksum is None:
             return BookCheck.UNCHECKED
         return BookCheck.MATCH if self.checksum() == data.checksum else BookCheck.MISMATCH
@@ -157,49 +182,81 @@ class OrderBook:
         self._asks.clear()
         self._bid_keys.clear()
         self._ask_keys.clear()
+        self._bid_fragments.clear()
+        self._ask_fragments.clear()
+        self._checksum = zlib.crc32(b"")
         self.has_snapshot = False
 
-    def _to_ticks(self, levels: _Levels) -> list[tuple[int, int]]:
+    def _to_ticks(self, levels: _Levels, exact: bool) -> list[tuple[int, int]]:
         out = []
-        pp, qp = self.price_precision, self.qty_precision
+        if exact:
+            pp, qp = self.price_precision, self.qty_precision
+            for level in levels:
+                pt = _decimal_ticks(Decimal(level.price), pp)
+                qt = _decimal_ticks(Decimal(level.qty), qp)
+                if pt <= 0 or qt < 0:
+                    raise _Invalid
+                out.append((pt, qt))
+            return out
         ps, qs = self._price_scale, self._qty_scale
         for level in levels:
-            price, qty = level.price, level.qty
-            if isinstance(price, float) and isinstance(qty, float):
-                pt, qt = _float_ticks(price, ps), _float_ticks(qty, qs)
-            else:
-                pt = _decimal_ticks(Decimal(price), pp)
-                qt = _decimal_ticks(Decimal(qty), qp)
-            if pt <= 0 or qt < 0:
+            price = level.price * ps
+            qty = level.qty * qs
+            pt, qt = round(price), round(qty)
+            if (
+                not 0 < pt < _EXACT_LIMIT
+                or not 0 <= qt < _EXACT_LIMIT
+                or abs(price - pt) > _FLOAT_SLACK
+                or abs(qty - qt) > _FLOAT_SLACK
+            ):
+                _float_ticks(level.price, ps)  # raises _Inexact where that is the reason
+                _float_ticks(level.qty, qs)
                 raise _Invalid
             out.append((pt, qt))
         return out
 
     def _apply_side(
-        self, levels: dict[int, int], keys: list[int], changes: list[tuple[int, int]], sign: int
+        self,
+        levels: dict[int, int],
+        keys: list[int],
+        fragments: list[str],
+        changes: list[tuple[int, int]],
+        sign: int,
     ) -> None:
         for price, qty in changes:
+            key = sign * price
             if qty == 0:
                 if levels.pop(price, None) is not None:
-                    key = sign * price
-                    del keys[bisect_left(keys, key)]
+                    index = bisect_left(keys, key)
+                    del keys[index]
+                    del fragments[index]
+                    if index < CHECKSUM_LEVELS:
+                        self._checksum = None
+                continue
+            index = bisect_left(keys, key)
+            if price in levels:
+                fragments[index] = f"{price}{qty}"
             else:
-                if price not in levels:
-                    insort(keys, sign * price)
-                levels[price] = qty
+                keys.insert(index, key)
+                fragments.insert(index, f"{price}{qty}")
+            levels[price] = qty
+            if index < CHECKSUM_LEVELS:
+                self._checksum = None
         if len(keys) > self.depth:
             for key in keys[self.depth :]:
                 del levels[sign * key]
             del keys[self.depth :]
+            del fragments[self.depth :]
 
     # --- reading ---------------------------------------------------------------------------
 
     def checksum(self) -> int:
-        """Kraken's CRC32 of the current top 10 levels."""
-        asks, bids = self._asks, self._bids
-        ask_top = [(p, asks[p]) for p in self._ask_keys[:CHECKSUM_LEVELS]]
-        bid_top = [(-k, bids[-k]) for k in self._bid_keys[:CHECKSUM_LEVELS]]
-        return book_checksum(ask_top, bid_top)
+        """Kraken's CRC32 of the current top 10 levels (cached until the top 10 change)."""
+        if self._checksum is None:
+            text = "".join(self._ask_fragments[:CHECKSUM_LEVELS])
+            text += "".join(self._bid_fragments[:CHECKSUM_LEVELS])
+            self._checksum = zlib.crc32(text.encode("ascii"))
+        return self._checksum
 
     def bids(self) -> list[tuple[int, int]]:
         """All bid levels as (price ticks, qty lots), best (highest) first."""

@@ -55,7 +55,7 @@ ORDER_TYPES: Final = frozenset(
 MAX_CANCEL_AFTER_SECONDS: Final = 86400
 
 
-class _Params(msgspec.Struct, kw_only=True, omit_defaults=True):
+class _Params(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     pass
 
 

@@ -67,23 +67,23 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # --- control -------------------------------------------------------------------------------
 
 
-class SystemStatus(_Wire):
+class SystemStatus(_Wire, frozen=True, kw_only=True):
     system: str
     api_version: str | None = None
     connection_id: int | None = None
     version: str | None = None
 
 
-class StatusMessage(_Wire, tag_field="channel", tag="status"):
+class StatusMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="status"):
     type: str = "update"
     data: list[SystemStatus] = []
 
 
-class Heartbeat(_Wire, tag_field="channel", tag="heartbeat"):
+class Heartbeat(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="heartbeat"):
     pass
 
 
-class ResponseResult(_Wire):
+class ResponseResult(_Wire, frozen=True, kw_only=True):
     """The ``result`` of any method response; which fields are set depends on the method."""
 
     channel: str | None = None
@@ -104,7 +104,7 @@ class ResponseResult(_Wire):
     trigger_time: datetime | None = msgspec.field(default=None, name="triggerTime")
 
 
-class Response(_Wire):
+class Response(_Wire, frozen=True, kw_only=True):
     """A reply to a request: pong, subscribe/unsubscribe ack, add_order, cancel_order, ...
 
     Kraken sends one ack per symbol. A failure carries ``error`` (a string) and may lack
@@ -131,17 +131,17 @@ class Response(_Wire):
 # --- public market data --------------------------------------------------------------------
 
 
-class BookLevel(_Wire, gc=False):
+class BookLevel(_Wire, frozen=True, kw_only=True, gc=False):
     price: float
     qty: float
 
 
-class ExactBookLevel(_Wire, gc=False):
+class ExactBookLevel(_Wire, frozen=True, kw_only=True, gc=False):
     price: Decimal
     qty: Decimal
 
 
-class BookData(_Wire):
+class BookData(_Wire, frozen=True, kw_only=True):
     symbol: str
     bids: list[BookLevel] = []
     asks: list[BookLevel] = []
@@ -149,7 +149,7 @@ class BookData(_Wire):
     timestamp: str | None = None
 
 
-class ExactBookData(_Wire):
+class ExactBookData(_Wire, frozen=True, kw_only=True):
     symbol: str
     bids: list[ExactBookLevel] = []
     asks: list[ExactBookLevel] = []
@@ -157,17 +157,17 @@ class ExactBookData(_Wire):
     timestamp: str | None = None
 
 
-class BookMessage(_Wire, tag_field="channel", tag="book"):
+class BookMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="book"):
     type: str
     data: list[BookData]
 
 
-class ExactBookMessage(_Wire, tag_field="channel", tag="book"):
+class ExactBookMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="book"):
     type: str
     data: list[ExactBookData]
 
 
-class Ticker(_Wire):
+class Ticker(_Wire, frozen=True, kw_only=True):
     symbol: str
     bid: Decimal | None = None
     bid_qty: Decimal | None = None
@@ -183,12 +183,12 @@ class Ticker(_Wire):
     timestamp: datetime | None = None
 
 
-class TickerMessage(_Wire, tag_field="channel", tag="ticker"):
+class TickerMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="ticker"):
     type: str
     data: list[Ticker]
 
 
-class Trade(_Wire):
+class Trade(_Wire, frozen=True, kw_only=True):
     symbol: str
     side: str
     price: Decimal
@@ -198,12 +198,12 @@ class Trade(_Wire):
     timestamp: datetime | None = None
 
 
-class TradeMessage(_Wire, tag_field="channel", tag="trade"):
+class TradeMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="trade"):
     type: str
     data: list[Trade]
 
 
-class Candle(_Wire):
+class Candle(_Wire, frozen=True, kw_only=True):
     symbol: str
     open: Decimal
     high: Decimal
@@ -217,13 +217,13 @@ class Candle(_Wire):
     timestamp: datetime | None = None
 
 
-class OhlcMessage(_Wire, tag_field="channel", tag="ohlc"):
+class OhlcMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="ohlc"):
     type: str
     data: list[Candle]
     timestamp: datetime | None = None
 
 
-class AssetInfo(_Wire):
+class AssetInfo(_Wire, frozen=True, kw_only=True):
     id: str
     status: str | None = None
     precision: int | None = None
@@ -234,7 +234,7 @@ class AssetInfo(_Wire):
     multiplier: Decimal | None = None
 
 
-class PairInfo(_Wire):
+class PairInfo(_Wire, frozen=True, kw_only=True):
     symbol: str
     base: str
     quote: str
@@ -254,12 +254,12 @@ class PairInfo(_Wire):
     tick_size: Decimal | None = None
 
 
-class InstrumentData(_Wire):
+class InstrumentData(_Wire, frozen=True, kw_only=True):
     assets: list[AssetInfo] = []
     pairs: list[PairInfo] = []
 
 
-class InstrumentMessage(_Wire, tag_field="channel", tag="instrument"):
+class InstrumentMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="instrument"):
     type: str
     data: InstrumentData
 
@@ -267,12 +267,12 @@ class InstrumentMessage(_Wire, tag_field="channel", tag="instrument"):
 # --- private -------------------------------------------------------------------------------
 
 
-class Fee(_Wire):
+class Fee(_Wire, frozen=True, kw_only=True):
     asset: str
     qty: Decimal
 
 
-class ExecutionReport(_Wire):
+class ExecutionReport(_Wire, frozen=True, kw_only=True):
     """One entry of an ``executions`` message. Only ``exec_type`` is guaranteed (sparse)."""
 
     exec_type: str
@@ -310,19 +310,19 @@ class ExecutionReport(_Wire):
     display_qty: Decimal | None = None
 
 
-class ExecutionsMessage(_Wire, tag_field="channel", tag="executions"):
+class ExecutionsMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="executions"):
     type: str
     data: list[ExecutionReport]
     sequence: int | None = None
 
 
-class Wallet(_Wire):
+class Wallet(_Wire, frozen=True, kw_only=True):
     type: str
     id: str
     balance: Decimal
 
 
-class BalanceEntry(_Wire):
+class BalanceEntry(_Wire, frozen=True, kw_only=True):
     """A snapshot entry (``balance`` + ``wallets``) or a ledger update (``ledger_id``, ...)."""
 
     asset: str
@@ -340,13 +340,13 @@ class BalanceEntry(_Wire):
     fee: Decimal | None = None
 
 
-class BalancesMessage(_Wire, tag_field="channel", tag="balances"):
+class BalancesMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="balances"):
     type: str
     data: list[BalanceEntry]
     sequence: int | None = None
 
 
-class UnknownFrame(_Wire):
+class UnknownFrame(_Wire, frozen=True, kw_only=True):
     """A frame that decoded as JSON but names a channel or method galfriday does not know.
 
     ``kind`` is ``"channel"``, ``"method"`` or ``"shape"`` (neither key present).
@@ -471,7 +471,7 @@ class FrameDecoder:
         if envelope.channel is not None:
             decoder = self._by_channel.get(envelope.channel)
             if decoder is not None:
-                return envelope.channel, decoder.decode(raw)  # type: ignore[no-any-return]
+                return envelope.channel, decoder.decode(raw)
             self.unknown += 1
             unknown = UnknownFrame(kind="channel", name=envelope.channel)
             return f"unknown channel {envelope.channel}", unknown

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
@@ -51,7 +52,7 @@ def test_nonce_follows_the_clock_in_microseconds() -> None:
 def test_nonce_strictly_increases_whatever_the_clock_does(clock: list[int]) -> None:
     nonces = NonceGenerator()
     issued = [nonces.next(now) for now in clock]
-    assert all(a < b for a, b in zip(issued, issued[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(issued))
 
 
 def test_nonce_stays_increasing_across_a_restart_with_a_clock_gone_back(tmp_path: Path) -> None:

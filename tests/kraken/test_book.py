@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from galfriday.kraken.book import BookCheck, OrderBook, book_checksum
+from galfriday.kraken.book import BookCheck, OrderBook, book_checksum, format_scaled
 from galfriday.kraken.wire import BookData, BookLevel, ExactBookData, ExactBookLevel, FrameDecoder
 from tests.examples import BTC_ASKS, BTC_BIDS, BTC_CHECKSUM, btc_snapshot_frame
 
@@ -16,8 +16,12 @@ def _btc_book(depth: int = 10) -> OrderBook:
     return OrderBook("BTC/USD", depth, price_precision=1, qty_precision=8)
 
 
-def _data(bids: list[tuple[str, str]], asks: list[tuple[str, str]], checksum: int | None,
-          symbol: str = "BTC/USD") -> BookData:
+def _data(
+    bids: list[tuple[str, str]],
+    asks: list[tuple[str, str]],
+    checksum: int | None,
+    symbol: str = "BTC/USD",
+) -> BookData:
     return BookData(
         symbol=symbol,
         bids=[BookLevel(price=float(p), qty=float(q)) for p, q in bids],
@@ -47,7 +51,9 @@ def test_exact_levels_give_the_same_checksum() -> None:
 
 def test_wrong_checksum_is_a_mismatch_not_an_exception() -> None:
     book = _btc_book()
-    assert book.apply(_data(BTC_BIDS, BTC_ASKS, BTC_CHECKSUM + 1), snapshot=True) is BookCheck.MISMATCH
+    assert (
+        book.apply(_data(BTC_BIDS, BTC_ASKS, BTC_CHECKSUM + 1), snapshot=True) is BookCheck.MISMATCH
+    )
 
 
 def test_update_applies_all_changes_in_order_before_the_checksum() -> None:
@@ -93,8 +99,10 @@ def test_best_levels_spread_and_top_in_decimal() -> None:
     book.apply(_data(BTC_BIDS, BTC_ASKS, None), snapshot=True)
     assert book.spread == Decimal("1.7")
     top = book.top(2)
-    assert top.bids == ((Decimal("45283.5"), Decimal("0.10000000")),
-                        (Decimal("45283.4"), Decimal("1.54582015")))
+    assert top.bids == (
+        (Decimal("45283.5"), Decimal("0.10000000")),
+        (Decimal("45283.4"), Decimal("1.54582015")),
+    )
     assert top.asks[0] == (Decimal("45285.2"), Decimal("0.00100000"))
     assert not book.crossed
 
@@ -116,7 +124,9 @@ def test_value_finer_than_precision_is_invalid_and_changes_nothing() -> None:
     book.apply(_data(BTC_BIDS, BTC_ASKS, None), snapshot=True)
     before = book.checksum()
     assert book.apply(_data([("45283.55", "1")], [], 1), snapshot=False) is BookCheck.INVALID
-    exact = ExactBookData(symbol="BTC/USD", bids=[ExactBookLevel(price=Decimal("45283.55"), qty=Decimal(1))])
+    exact = ExactBookData(
+        symbol="BTC/USD", bids=[ExactBookLevel(price=Decimal("45283.55"), qty=Decimal(1))]
+    )
     assert book.apply(exact, snapshot=False) is BookCheck.INVALID
     assert book.checksum() == before
 
@@ -127,8 +137,10 @@ def test_negative_quantity_is_invalid() -> None:
 
 def test_huge_float_quantity_asks_for_exact_levels_and_changes_nothing() -> None:
     book = OrderBook("DOGE/USD", 10, price_precision=7, qty_precision=8)
-    frame = ('{"channel":"book","type":"snapshot","data":[{"symbol":"DOGE/USD",'
-             '"bids":[{"price":0.1234567,"qty":98765432.12345678}],"asks":[],"checksum":null}]}')
+    frame = (
+        '{"channel":"book","type":"snapshot","data":[{"symbol":"DOGE/USD",'
+        '"bids":[{"price":0.1234567,"qty":98765432.12345678}],"asks":[],"checksum":null}]}'
+    )
     decoder = FrameDecoder()
     fast = decoder.decode(frame)
     assert book.apply(fast.data[0], snapshot=True) is BookCheck.INEXACT  # type: ignore[union-attr]
@@ -170,12 +182,16 @@ def _check_invariants(book: OrderBook) -> None:
     messages=st.lists(st.tuples(_CHANGES, _CHANGES), min_size=1, max_size=15),
 )
 def test_random_update_streams_keep_every_invariant(
-    depth: int, pp: int, qp: int, messages: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]
+    depth: int,
+    pp: int,
+    qp: int,
+    messages: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]],
 ) -> None:
     book = OrderBook("X/Y", depth, pp, qp)
     for i, (bid_changes, ask_changes) in enumerate(messages):
-        data = BookData(symbol="X/Y", bids=_levels(bid_changes, pp, qp),
-                        asks=_levels(ask_changes, pp, qp))
+        data = BookData(
+            symbol="X/Y", bids=_levels(bid_changes, pp, qp), asks=_levels(ask_changes, pp, qp)
+        )
         assert book.apply(data, snapshot=i == 0) is BookCheck.UNCHECKED
         _check_invariants(book)
 
@@ -186,8 +202,10 @@ def test_a_book_rebuilt_from_its_own_levels_has_the_same_checksum(
     pp: int, qp: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
 ) -> None:
     book = OrderBook("X/Y", 25, pp, qp)
-    book.apply(BookData(symbol="X/Y", bids=_levels(bids, pp, qp), asks=_levels(asks, pp, qp)),
-               snapshot=True)
+    book.apply(
+        BookData(symbol="X/Y", bids=_levels(bids, pp, qp), asks=_levels(asks, pp, qp)),
+        snapshot=True,
+    )
     rebuilt = OrderBook("X/Y", 25, pp, qp)
     data = ExactBookData(
         symbol="X/Y",
@@ -203,3 +221,16 @@ def test_a_book_rebuilt_from_its_own_levels_has_the_same_checksum(
 def test_checksum_is_the_crc_of_concatenated_integers(levels: list[tuple[int, int]]) -> None:
     text = "".join(f"{p}{q}" for p, q in levels)
     assert book_checksum(levels, []) == zlib.crc32(text.encode())
+
+
+@given(st.integers(-(10**20), 10**20), st.integers(0, 12))
+def test_format_scaled_is_the_exact_decimal(value: int, precision: int) -> None:
+    text = format_scaled(value, precision)
+    assert Decimal(text) == Decimal(value).scaleb(-precision)
+    assert precision == 0 or len(text.split(".")[1]) == precision
+
+
+def test_format_scaled_keeps_trailing_and_leading_zeros() -> None:
+    assert format_scaled(100000, 8) == "0.00100000"
+    assert format_scaled(452852, 1) == "45285.2"
+    assert format_scaled(5, 0) == "5"

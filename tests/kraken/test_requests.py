@@ -15,7 +15,9 @@ def _json(raw: bytes) -> object:
 
 
 def test_subscribe_book_writes_only_the_given_params() -> None:
-    raw = rq.subscribe(SubscriptionParams(channel="book", symbol=["BTC/USD", "ETH/USD"], depth=25), 7)
+    raw = rq.subscribe(
+        SubscriptionParams(channel="book", symbol=["BTC/USD", "ETH/USD"], depth=25), 7
+    )
     assert _json(raw) == {
         "method": "subscribe",
         "params": {"channel": "book", "symbol": ["BTC/USD", "ETH/USD"], "depth": 25},
@@ -61,16 +63,25 @@ def test_ping() -> None:
 
 def test_add_order_writes_decimals_as_exact_numbers() -> None:
     order = AddOrder(
-        order_type="limit", side="buy", order_qty=Decimal("1.20"), symbol="BTC/USD",
-        limit_price=Decimal("26500.40"), order_userref=100054,
+        order_type="limit",
+        side="buy",
+        order_qty=Decimal("1.20"),
+        symbol="BTC/USD",
+        limit_price=Decimal("26500.40"),
+        order_userref=100054,
     )
     raw = rq.add_order(order, "TOKEN", 123456789)
     assert b'"limit_price":26500.40' in raw and b'"order_qty":1.20' in raw
     assert _json(raw) == {
         "method": "add_order",
         "params": {
-            "order_type": "limit", "side": "buy", "order_qty": 1.2, "symbol": "BTC/USD",
-            "limit_price": 26500.4, "order_userref": 100054, "token": "TOKEN",
+            "order_type": "limit",
+            "side": "buy",
+            "order_qty": 1.2,
+            "symbol": "BTC/USD",
+            "limit_price": 26500.4,
+            "order_userref": 100054,
+            "token": "TOKEN",
         },
         "req_id": 123456789,
     }
@@ -88,8 +99,13 @@ def test_add_order_writes_decimals_as_exact_numbers() -> None:
     ],
 )
 def test_invalid_orders_are_refused(changes: dict[str, object], error: str) -> None:
-    base = AddOrder(order_type="limit", side="buy", order_qty=Decimal(1), symbol="BTC/USD",
-                    limit_price=Decimal(100))
+    base = AddOrder(
+        order_type="limit",
+        side="buy",
+        order_qty=Decimal(1),
+        symbol="BTC/USD",
+        limit_price=Decimal(100),
+    )
     with pytest.raises(InvalidRequest, match=error):
         rq.add_order(msgspec.structs.replace(base, **changes), "T", 1)
 
@@ -107,10 +123,14 @@ def test_cancel_order_by_several_keys() -> None:
 
 def test_cancel_all_and_dead_man_switch() -> None:
     assert _json(rq.cancel_all("T", 1)) == {
-        "method": "cancel_all", "params": {"token": "T"}, "req_id": 1,
+        "method": "cancel_all",
+        "params": {"token": "T"},
+        "req_id": 1,
     }
     assert _json(rq.cancel_all_orders_after(60, "T", 2)) == {
-        "method": "cancel_all_orders_after", "params": {"timeout": 60, "token": "T"}, "req_id": 2,
+        "method": "cancel_all_orders_after",
+        "params": {"timeout": 60, "token": "T"},
+        "req_id": 2,
     }
     assert _json(rq.cancel_all_orders_after(0, "T", 3))["params"]["timeout"] == 0  # type: ignore[index]
     with pytest.raises(InvalidRequest):

@@ -16,9 +16,22 @@ ASSET_PAIRS = {
 
 @pytest.mark.parametrize(
     ("rest", "ws"),
-    [("XXBT", "BTC"), ("XBT", "BTC"), ("ZUSD", "USD"), ("XXDG", "DOGE"), ("XDG", "DOGE"),
-     ("XETH", "ETH"), ("XXRP", "XRP"), ("DOT", "DOT"), ("USDT", "USDT"), ("XRP", "XRP"),
-     ("XTZ", "XTZ"), ("ZEC", "ZEC"), ("XETH.S", "ETH.S"), ("DOT.S", "DOT.S")],
+    [
+        ("XXBT", "BTC"),
+        ("XBT", "BTC"),
+        ("ZUSD", "USD"),
+        ("XXDG", "DOGE"),
+        ("XDG", "DOGE"),
+        ("XETH", "ETH"),
+        ("XXRP", "XRP"),
+        ("DOT", "DOT"),
+        ("USDT", "USDT"),
+        ("XRP", "XRP"),
+        ("XTZ", "XTZ"),
+        ("ZEC", "ZEC"),
+        ("XETH.S", "ETH.S"),
+        ("DOT.S", "DOT.S"),
+    ],
 )
 def test_assets_rest_to_ws(rest: str, ws: str) -> None:
     assert SymbolMap().ws_asset(rest) == ws
@@ -34,9 +47,17 @@ def test_assets_ws_to_rest(ws: str, rest: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "symbol"),
-    [("XXBTZUSD", "BTC/USD"), ("XBTUSD", "BTC/USD"), ("XBT/USD", "BTC/USD"),
-     ("XETHXXBT", "ETH/BTC"), ("XDGUSD", "DOGE/USD"), ("XDG/USD", "DOGE/USD"),
-     ("XBTUSDT", "BTC/USDT"), ("SOLUSD", "SOL/USD"), ("XRPUSD", "XRP/USD")],
+    [
+        ("XXBTZUSD", "BTC/USD"),
+        ("XBTUSD", "BTC/USD"),
+        ("XBT/USD", "BTC/USD"),
+        ("XETHXXBT", "ETH/BTC"),
+        ("XDGUSD", "DOGE/USD"),
+        ("XDG/USD", "DOGE/USD"),
+        ("XBTUSDT", "BTC/USDT"),
+        ("SOLUSD", "SOL/USD"),
+        ("XRPUSD", "XRP/USD"),
+    ],
 )
 def test_pairs_from_asset_pairs(name: str, symbol: str) -> None:
     assert SymbolMap.from_asset_pairs(ASSET_PAIRS).ws_symbol(name) == symbol
@@ -44,8 +65,13 @@ def test_pairs_from_asset_pairs(name: str, symbol: str) -> None:
 
 @pytest.mark.parametrize(
     ("symbol", "canonical"),
-    [("BTC/USD", "XXBTZUSD"), ("ETH/BTC", "XETHXXBT"), ("DOGE/USD", "XDGUSD"),
-     ("BTC/USDT", "XBTUSDT"), ("SOL/USD", "SOLUSD")],
+    [
+        ("BTC/USD", "XXBTZUSD"),
+        ("ETH/BTC", "XETHXXBT"),
+        ("DOGE/USD", "XDGUSD"),
+        ("BTC/USDT", "XBTUSDT"),
+        ("SOL/USD", "SOLUSD"),
+    ],
 )
 def test_canonical_rest_pair_from_data_and_from_the_fallback(symbol: str, canonical: str) -> None:
     assert SymbolMap.from_asset_pairs(ASSET_PAIRS).rest_pair(symbol) == canonical

@@ -1,0 +1,123 @@
+"""``just bench``: print the benchmark table and write bench.json.
+
+Figures only; nothing here passes or fails. Each row names its workload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from galfriday.kraken.book import BookCheck, OrderBook
+from galfriday.kraken.wire import BookMessage, FrameDecoder
+from tests.bench.frames import BookTraffic, make_traffic
+
+
+def _best_rate(run: Callable[[], int], repeat: int = 5) -> float:
+    """Items per second of the fastest of ``repeat`` runs."""
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        count = run()
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def bench_decode(traffic: BookTraffic) -> float:
+    decoder = FrameDecoder()
+    frames = traffic.updates
+
+    def run() -> int:
+        decode = decoder.decode
+        for frame in frames:
+            decode(frame)
+        return len(frames)
+
+    return _best_rate(run)
+
+
+def bench_apply(traffic: BookTraffic, depth: int) -> dict[str, float]:
+    """Per-update cost of OrderBook.apply (book update + checksum verification), in µs."""
+    decoder = FrameDecoder()
+    books = {}
+    for frame in traffic.snapshots:
+        message = decoder.decode(frame)
+        assert isinstance(message, BookMessage)
+        data = message.data[0]
+        pp, qp = traffic.books[data.symbol]
+        books[data.symbol] = book = OrderBook(data.symbol, depth, pp, qp)
+        book.apply(data, snapshot=True)
+    updates = []
+    for frame in traffic.updates:
+        message = decoder.decode(frame)
+        assert isinstance(message, BookMessage)
+        updates.append((books[message.data[0].symbol], message.data[0]))
+    samples = []
+    mismatches = 0
+    clock = time.perf_counter_ns
+    for book, data in updates:
+        start = clock()
+        result = book.apply(data, snapshot=False)
+        samples.append(clock() - start)
+        mismatches += result is not BookCheck.MATCH
+    if mismatches:
+        raise SystemExit(f"bench traffic is broken: {mismatches} checksum mismatches")
+    samples.sort()
+    return {
+        "median_us": statistics.median(samples) / 1000,
+        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
+        "updates": len(samples),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="just bench", description=__doc__)
+    parser.add_argument("--updates", type=int, default=50_000, help="update frames per workload")
+    parser.add_argument("--out", type=Path, default=Path("bench.json"))
+    args = parser.parse_args()
+
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": platform.python_version(),
+    }
+    rows: list[tuple[str, str, str]] = []
+
+    deep = make_traffic(pairs=20, depth=100, updates=args.updates)
+    rate = bench_decode(deep)
+    results["decode_book_updates_per_s"] = rate
+    rows.append(
+        (
+            f"decode book updates (20 pairs, depth 100, {args.updates} frames)",
+            f"{rate:,.0f} frames/s",
+            "best of 5",
+        )
+    )
+
+    for depth in (10, 100):
+        traffic = deep if depth == 100 else make_traffic(pairs=20, depth=10, updates=args.updates)
+        figures = bench_apply(traffic, depth)
+        results[f"book_apply_depth{depth}"] = figures
+        rows.append(
+            (
+                f"book apply + checksum (20 pairs, depth {depth}, {args.updates} updates)",
+                f"median {figures['median_us']:.2f} µs",
+                f"p99 {figures['p99_us']:.2f} µs",
+            )
+        )
+
+    width = max(len(r[0]) for r in rows)
+    print(f"galfriday bench — Python {results['python']} on {results['machine']}")
+    for name, figure, extra in rows:
+        print(f"{name:<{width}}  {figure:>22}  {extra}")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
