@@ -98,9 +98,6 @@ def _decimal_ticks(value: Decimal, precision: int) -> int:
     return ticks
 
 
-_Levels = Sequence[BookLevel] | Sequence[ExactBookLevel]
-
-
 def format_scaled(value: int, precision: int) -> str:
     """An integer of ``10**-precision`` units as fixed-point text: ``(100000, 8) -> "0.00100000"``.
 
@@ -159,10 +156,11 @@ class OrderBook:
         A snapshot replaces the whole book. On :attr:`BookCheck.INEXACT` and
         :attr:`BookCheck.INVALID` the book is left exactly as it was.
         """
-        exact = type(data) is ExactBookData
         try:
-            bids = self._to_ticks(data.bids, exact)
-            asks = self._to_ticks(data.asks, exact)
+            if isinstance(data, ExactBookData):
+                bids, asks = self._exact_ticks(data.bids), self._exact_ticks(data.asks)
+            else:
+                bids, asks = self._float_ticks(data.bids), self._float_ticks(data.asks)
         except _Inexact:
             return BookCheck.INEXACT
         except _Invalid:
@@ -187,17 +185,19 @@ class OrderBook:
         self._checksum = zlib.crc32(b"")
         self.has_snapshot = False
 
-    def _to_ticks(self, levels: _Levels, exact: bool) -> list[tuple[int, int]]:
+    def _exact_ticks(self, levels: Sequence[ExactBookLevel]) -> list[tuple[int, int]]:
         out = []
-        if exact:
-            pp, qp = self.price_precision, self.qty_precision
-            for level in levels:
-                pt = _decimal_ticks(Decimal(level.price), pp)
-                qt = _decimal_ticks(Decimal(level.qty), qp)
-                if pt <= 0 or qt < 0:
-                    raise _Invalid
-                out.append((pt, qt))
-            return out
+        pp, qp = self.price_precision, self.qty_precision
+        for level in levels:
+            pt = _decimal_ticks(level.price, pp)
+            qt = _decimal_ticks(level.qty, qp)
+            if pt <= 0 or qt < 0:
+                raise _Invalid
+            out.append((pt, qt))
+        return out
+
+    def _float_ticks(self, levels: Sequence[BookLevel]) -> list[tuple[int, int]]:
+        out = []
         ps, qs = self._price_scale, self._qty_scale
         for level in levels:
             price = level.price * ps
