@@ -34,6 +34,50 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
+    sim = commands.add_parser(
+        "sim",
+        help="run galfriday's Kraken simulator on loopback (no account, no network)",
+        description=(
+            "Serve Kraken's WebSocket v2 (public and private) and REST APIs on loopback with a "
+            "seeded market and one account. The first line on stdout is a JSON object with the "
+            "URLs (ws_public, ws_private, rest) and the API key. Runs until Ctrl-C or SIGTERM."
+        ),
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    sim.add_argument("--public-port", type=_port, default=0, help="public WS port (0: free)")
+    sim.add_argument("--private-port", type=_port, default=0, help="private WS port (0: free)")
+    sim.add_argument("--rest-port", type=_port, default=0, help="REST port (0: free)")
+    sim.add_argument("--seed", type=int, default=1, help="market seed (same seed, same market)")
+    sim.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="background market events per second, all pairs (default 50)",
+    )
+    sim.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="SYMBOL=MID:PP:QP:MIN",
+        help="add a pair, e.g. SOL/USD=150:2:8:0.02 (mid price, price and "
+        "quantity decimals, minimum order size); repeatable",
+    )
+    sim.add_argument(
+        "--api-key",
+        default=None,
+        help="the account's API key (env GALFRIDAY_SIM_API_KEY; default: the documented test key)",
+    )
+    sim.add_argument(
+        "--chaos",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="inject N random faults a minute (default 0: none)",
+    )
+    sim.add_argument("--chaos-seed", type=int, default=1, help="seed of the fault schedule")
+    sim.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+
     decode = commands.add_parser(
         "decode",
         help="decode Kraken WebSocket v2 frames (one JSON object per line) and count them",
@@ -46,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("files", nargs="*", type=Path, metavar="FILE", help="default: stdin")
     decode.add_argument("--quiet", action="store_true", help="print only the summary")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not in 0..65535")
+    return port
 
 
 def _decode(files: Sequence[Path], quiet: bool, out: TextIO) -> int:
@@ -81,11 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "decode":
-            return _decode(args.files, args.quiet, sys.stdout)
+        if args.command == "sim":
+            from galfriday.sim.cli import run_sim
+
+            return run_sim(args, sys.stdout)
+        return _decode(args.files, args.quiet, sys.stdout)
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    raise AssertionError(f"unhandled command {args.command!r}")  # argparse only allows known ones

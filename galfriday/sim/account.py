@@ -1,0 +1,347 @@
+"""The simulated account: balances, orders, fills and the ledger (sans-IO).
+
+Every change produces the private-stream records Kraken would send, appended to
+:attr:`Account.outbox` as ``("executions", ExecutionReport)`` or ``("balances", BalanceEntry)``;
+the private server drains it and numbers the messages. Drift (a deposit, a withdrawal or an
+order from another device that the stream does not announce) changes the state without
+touching the outbox.
+
+Money is Decimal. Fees are charged in the quote currency: maker 0.25 %, taker 0.40 %.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Final
+
+from galfriday.kraken.wire import BalanceEntry, ExecutionReport, Fee, Wallet
+from galfriday.sim.market import PairSpec
+
+__all__ = ["Account", "LedgerEntry", "SimFill", "SimOrder", "utc_datetime"]
+
+MAKER_FEE: Final = Decimal("0.0025")
+TAKER_FEE: Final = Decimal("0.0040")
+ZERO: Final = Decimal(0)
+FEE_PRECISION: Final = 8
+
+
+@dataclass
+class SimOrder:
+    order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    qty: Decimal
+    limit_price: Decimal | None
+    opened: float
+    cl_ord_id: str | None = None
+    order_userref: int | None = None
+    time_in_force: str = "GTC"
+    status: str = "pending_new"
+    cum_qty: Decimal = ZERO
+    cum_cost: Decimal = ZERO
+    fee: Decimal = ZERO
+    closed: float | None = None
+    reason: str | None = None
+    announced: bool = True
+    trades: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.cum_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("pending_new", "new", "partially_filled")
+
+    @property
+    def avg_price(self) -> Decimal:
+        return self.cum_cost / self.cum_qty if self.cum_qty else ZERO
+
+
+@dataclass(frozen=True)
+class SimFill:
+    exec_id: str
+    trade_id: int
+    order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_asset: str
+    liquidity: str  # "m" or "t"
+    time: float
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    ledger_id: str
+    ref_id: str
+    time: float
+    type: str
+    asset: str
+    amount: Decimal
+    fee: Decimal
+    balance: Decimal
+
+
+def utc_datetime(wall: float) -> datetime:
+    return datetime.fromtimestamp(wall, UTC)
+
+
+class Account:
+    """One Kraken account.
+
+    Args:
+        balances: starting balances by WS v2 asset code.
+        rng: the source of ids (seeded for reproducible runs).
+    """
+
+    def __init__(self, balances: dict[str, Decimal], rng: random.Random) -> None:
+        self.balances = dict(balances)
+        self.orders: dict[str, SimOrder] = {}
+        self.fills: list[SimFill] = []
+        self.ledger: list[LedgerEntry] = []
+        self.outbox: list[tuple[str, ExecutionReport | BalanceEntry]] = []
+        self._rng = rng
+
+    # --- ids -------------------------------------------------------------------------------
+
+    def new_id(self, prefix: str) -> str:
+        chars = string.ascii_uppercase + string.digits
+        parts = ["".join(self._rng.choices(chars, k=n)) for n in (5, 5, 6)]
+        return prefix + parts[0] + "-" + parts[1] + "-" + parts[2]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def open_orders(self) -> list[SimOrder]:
+        return [o for o in self.orders.values() if o.is_open]
+
+    def hold(self, asset: str, specs: dict[str, PairSpec]) -> Decimal:
+        """What open orders reserve of ``asset`` (buy: cost plus taker fee; sell: quantity)."""
+        total = ZERO
+        for order in self.open_orders():
+            spec = specs[order.symbol]
+            if order.side == "buy" and spec.quote == asset and order.limit_price is not None:
+                total += order.remaining * order.limit_price * (1 + TAKER_FEE)
+            elif order.side == "sell" and spec.base == asset:
+                total += order.remaining
+        return total
+
+    def available(self, asset: str, specs: dict[str, PairSpec]) -> Decimal:
+        return self.balances.get(asset, ZERO) - self.hold(asset, specs)
+
+    def balance_snapshot(self) -> list[BalanceEntry]:
+        return [
+            BalanceEntry(
+                asset=asset,
+                asset_class="currency",
+                balance=amount,
+                wallets=[Wallet(type="spot", id="main", balance=amount)],
+            )
+            for asset, amount in sorted(self.balances.items())
+        ]
+
+    # --- order life ------------------------------------------------------------------------
+
+    def open_order(self, order: SimOrder) -> None:
+        """Record a validated order and announce ``pending_new`` then ``new``."""
+        self.orders[order.order_id] = order
+        if not order.announced:
+            order.status = "new"
+            return
+        self._report(
+            order,
+            "pending_new",
+            symbol=order.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            order_qty=order.qty,
+            limit_price=order.limit_price,
+            time_in_force=order.time_in_force,
+            cl_ord_id=order.cl_ord_id,
+            cum_qty=ZERO,
+            cum_cost=ZERO,
+            wall=order.opened,
+        )
+        order.status = "new"
+        self._report(order, "new", wall=order.opened)
+
+    def fill(
+        self,
+        order: SimOrder,
+        spec: PairSpec,
+        qty: Decimal,
+        price: Decimal,
+        maker: bool,
+        trade_id: int,
+        wall: float,
+    ) -> SimFill:
+        """Execute ``qty`` of ``order`` at ``price``: balances, ledger, and the reports."""
+        cost = qty * price
+        rate = MAKER_FEE if maker else TAKER_FEE
+        fee = (cost * rate).quantize(Decimal(1).scaleb(-FEE_PRECISION), ROUND_HALF_UP)
+        exec_id = self.new_id("T")
+        fill = SimFill(
+            exec_id,
+            trade_id,
+            order.order_id,
+            order.symbol,
+            order.side,
+            qty,
+            price,
+            cost,
+            fee,
+            spec.quote,
+            "m" if maker else "t",
+            wall,
+        )
+        self.fills.append(fill)
+        order.cum_qty += qty
+        order.cum_cost += cost
+        order.fee += fee
+        order.trades.append(exec_id)
+        sign = 1 if order.side == "buy" else -1
+        ref = exec_id
+        self._post(spec.base, sign * qty, ZERO, "trade", ref, wall, order.announced)
+        self._post(spec.quote, -sign * cost, fee, "trade", ref, wall, order.announced)
+        if order.announced:
+            self._report(
+                order,
+                "trade",
+                exec_id=exec_id,
+                trade_id=trade_id,
+                symbol=order.symbol,
+                side=order.side,
+                order_type=order.order_type,
+                last_qty=qty,
+                last_price=price,
+                cost=cost,
+                liquidity_ind=fill.liquidity,
+                order_status="partially_filled",
+                cum_qty=order.cum_qty,
+                cum_cost=order.cum_cost,
+                avg_price=order.avg_price,
+                fees=[Fee(asset=spec.quote, qty=fee)],
+                fee_usd_equiv=fee,
+                wall=wall,
+            )
+        order.status = "partially_filled"
+        if order.remaining == 0:
+            self.close(order, "filled", wall)
+        return fill
+
+    def close(self, order: SimOrder, status: str, wall: float, reason: str | None = None) -> None:
+        """Move an open order to ``filled``, ``canceled`` or ``expired``."""
+        order.status = status
+        order.closed = wall
+        order.reason = reason
+        if order.announced:
+            self._report(
+                order,
+                status,
+                cum_qty=order.cum_qty,
+                cum_cost=order.cum_cost,
+                avg_price=order.avg_price if order.cum_qty else None,
+                reason=reason,
+                wall=wall,
+            )
+
+    # --- funds -----------------------------------------------------------------------------
+
+    def move_funds(
+        self, asset: str, amount: Decimal, kind: str, wall: float, announce: bool
+    ) -> None:
+        """A deposit (positive) or withdrawal (negative), announced on the stream or not."""
+        self._post(asset, amount, ZERO, kind, self.new_id("R"), wall, announce)
+
+    def _post(
+        self,
+        asset: str,
+        amount: Decimal,
+        fee: Decimal,
+        kind: str,
+        ref: str,
+        wall: float,
+        announce: bool,
+    ) -> None:
+        balance = self.balances.get(asset, ZERO) + amount - fee
+        self.balances[asset] = balance
+        entry = LedgerEntry(self.new_id("L"), ref, wall, kind, asset, amount, fee, balance)
+        self.ledger.append(entry)
+        if announce:
+            self.outbox.append(
+                (
+                    "balances",
+                    BalanceEntry(
+                        asset=asset,
+                        asset_class="currency",
+                        balance=balance,
+                        ledger_id=entry.ledger_id,
+                        ref_id=ref,
+                        timestamp=utc_datetime(wall),
+                        ledger_type=kind,
+                        category=kind,
+                        wallet_type="spot",
+                        wallet_id="main",
+                        amount=amount,
+                        fee=fee,
+                    ),
+                )
+            )
+
+    def _report(self, order: SimOrder, exec_type: str, *, wall: float, **fields: object) -> None:
+        status = fields.pop("order_status", None) or order.status
+        report = ExecutionReport(
+            exec_type=exec_type,
+            order_id=order.order_id,
+            order_userref=order.order_userref,
+            order_status=status,  # type: ignore[arg-type]
+            timestamp=utc_datetime(wall),
+            **fields,  # type: ignore[arg-type]
+        )
+        self.outbox.append(("executions", report))
+
+    def order_report(self, order: SimOrder) -> ExecutionReport:
+        """A full report of an open order, as in the ``executions`` snapshot."""
+        return ExecutionReport(
+            exec_type=order.status if order.status != "partially_filled" else "new",
+            order_id=order.order_id,
+            order_userref=order.order_userref,
+            cl_ord_id=order.cl_ord_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            order_qty=order.qty,
+            limit_price=order.limit_price,
+            time_in_force=order.time_in_force,
+            order_status=order.status,
+            cum_qty=order.cum_qty,
+            cum_cost=order.cum_cost,
+            avg_price=order.avg_price if order.cum_qty else None,
+            timestamp=utc_datetime(order.opened),
+        )
+
+    def fill_report(self, fill: SimFill, order: SimOrder) -> ExecutionReport:
+        """A past fill, as in the ``executions`` snapshot with ``snap_trades``."""
+        return ExecutionReport(
+            exec_type="trade",
+            order_id=fill.order_id,
+            exec_id=fill.exec_id,
+            trade_id=fill.trade_id,
+            symbol=fill.symbol,
+            side=fill.side,
+            order_type=order.order_type,
+            last_qty=fill.qty,
+            last_price=fill.price,
+            cost=fill.cost,
+            liquidity_ind=fill.liquidity,
+            fees=[Fee(asset=fill.fee_asset, qty=fill.fee)],
+            timestamp=utc_datetime(fill.time),
+        )

@@ -1,0 +1,115 @@
+"""``galfriday sim``: turn command-line arguments into a running simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import TextIO
+
+import trio
+from loguru import logger
+
+from galfriday.errors import ConfigError
+from galfriday.kraken.symbols import SymbolMap
+from galfriday.sim.market import PairSpec, default_pairs
+from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, Simulator
+
+__all__ = ["parse_pair", "run_sim", "sim_config"]
+
+SECRET_ENV = "GALFRIDAY_SIM_API_SECRET"
+KEY_ENV = "GALFRIDAY_SIM_API_KEY"
+
+
+def parse_pair(text: str) -> PairSpec:
+    """``SOL/USD=150:2:8:0.02`` -> a pair (mid price, price decimals, qty decimals, min size)."""
+    problem = "must look like SOL/USD=150:2:8:0.02 (mid:price decimals:qty decimals:min size)"
+    symbol, _, rest = text.partition("=")
+    base, slash, quote = symbol.partition("/")
+    fields = rest.split(":")
+    if not (slash and base and quote and len(fields) == 4):
+        raise ConfigError("--pair", f"{text!r} {problem}")
+    try:
+        mid, qty_min = Decimal(fields[0]), Decimal(fields[3])
+        pp, qp = int(fields[1]), int(fields[2])
+    except (InvalidOperation, ValueError) as exc:
+        raise ConfigError("--pair", f"{text!r} {problem}") from exc
+    if mid <= 0 or qty_min <= 0 or not 0 <= pp <= 10 or not 0 <= qp <= 10:
+        raise ConfigError("--pair", f"{text!r}: prices and sizes must be positive, decimals 0..10")
+    names = SymbolMap()
+    rest_name = names.rest_pair(symbol)
+    alt_base = {"BTC": "XBT", "DOGE": "XDG"}.get(base, base)
+    return PairSpec(
+        symbol,
+        base,
+        quote,
+        names.rest_asset(base),
+        names.rest_asset(quote),
+        rest_name,
+        rest_name,
+        f"{alt_base}/{quote}",
+        pp,
+        qp,
+        mid,
+        qty_min,
+    )
+
+
+def sim_config(args: argparse.Namespace) -> SimConfig:
+    """The simulator configuration from parsed ``galfriday sim`` arguments and the environment."""
+    pairs = {p.symbol: p for p in default_pairs()}
+    for text in args.pair:
+        spec = parse_pair(text)
+        pairs[spec.symbol] = spec
+    config = SimConfig(
+        host=args.host,
+        public_port=args.public_port,
+        private_port=args.private_port,
+        rest_port=args.rest_port,
+        allow_remote=args.allow_remote,
+        seed=args.seed,
+        rate=args.rate,
+        pairs=tuple(pairs.values()),
+        api_key=args.api_key or os.environ.get(KEY_ENV) or DEFAULT_API_KEY,
+        api_secret=os.environ.get(SECRET_ENV) or DEFAULT_API_SECRET,
+        chaos_per_minute=args.chaos,
+        chaos_seed=args.chaos_seed,
+    )
+    config.check()
+    return config
+
+
+def run_sim(args: argparse.Namespace, out: TextIO) -> int:
+    """Run until Ctrl-C or SIGTERM; the first line on ``out`` is the URLs as JSON."""
+    config = sim_config(args)
+    logger.remove()
+    logger.add(sys.stderr, level=args.log_level.upper())
+    logger.enable("galfriday")
+
+    async def main() -> None:
+        sim = Simulator(config)
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(sim.serve)
+            out.write(
+                json.dumps(
+                    {
+                        "ws_public": urls.ws_public,
+                        "ws_private": urls.ws_private,
+                        "rest": urls.rest,
+                        "api_key": urls.api_key,
+                    }
+                )
+                + "\n"
+            )
+            out.flush()
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.info("signal {}: shutting down", signal.Signals(signum).name)
+                    break
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return 0

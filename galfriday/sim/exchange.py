@@ -1,0 +1,331 @@
+"""The simulated exchange: books, public trades, tickers, candles and one account (sans-IO).
+
+The trio servers call these methods and ship what they return; nothing here sleeps, reads a
+clock or touches a socket. ``wall`` (epoch seconds) is passed in by the caller.
+
+Order rules, checked in Kraken's order (error strings as Kraken sends them): the market must
+not be in ``cancel_only``/``maintenance``; the symbol must exist; quantity at least the pair's
+minimum (``EOrder:Order minimum not met``); price a multiple of the tick
+(``EOrder:Tick size check failed``); cost at least the pair's minimum
+(``EOrder:Cost minimum not met``); enough available funds (``EOrder:Insufficient funds``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final
+
+from galfriday.kraken import wire
+from galfriday.kraken.requests import OHLC_INTERVALS
+from galfriday.sim.account import TAKER_FEE, ZERO, Account, SimFill, SimOrder, utc_datetime
+from galfriday.sim.market import PairSpec, SimBook, StepResult
+
+__all__ = ["Exchange", "OrderRequest", "PublicUpdate"]
+
+SEED_LEVELS: Final = 1050
+RECENT_TRADES: Final = 50
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order as a client asked for it (WS ``add_order`` or REST ``AddOrder``)."""
+
+    symbol: str
+    side: str
+    order_type: str
+    qty: Decimal
+    limit_price: Decimal | None = None
+    cl_ord_id: str | None = None
+    order_userref: int | None = None
+    time_in_force: str = "GTC"
+    post_only: bool = False
+    validate: bool = False
+
+
+@dataclass
+class PublicUpdate:
+    """What one event changed in public: book changes and the trades they printed."""
+
+    step: StepResult
+    trades: list[wire.Trade] = field(default_factory=list)
+
+
+@dataclass
+class _Candle:
+    begin: float
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal = ZERO
+    notional: Decimal = ZERO
+    trades: int = 0
+
+
+@dataclass
+class _TickerState:
+    first: Decimal | None = None
+    last: Decimal | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+    volume: Decimal = ZERO
+    notional: Decimal = ZERO
+
+
+class Exchange:
+    """Books for every pair, the public tape, and one account.
+
+    Args:
+        pairs: the tradable pairs.
+        balances: the account's starting balances (WS v2 asset codes).
+        seed: the same seed gives the same market and the same ids.
+    """
+
+    def __init__(self, pairs: list[PairSpec], balances: dict[str, Decimal], seed: int) -> None:
+        self.specs = {p.symbol: p for p in pairs}
+        self.rng = random.Random(seed)
+        self.account = Account(balances, random.Random(seed + 1))
+        self.books = {p.symbol: SimBook(p) for p in pairs}
+        for book in self.books.values():
+            book.seed_levels(self.rng, SEED_LEVELS)
+        self.trade_ids = dict.fromkeys(self.specs, 0)
+        self.recent: dict[str, deque[wire.Trade]] = {
+            s: deque(maxlen=RECENT_TRADES) for s in self.specs
+        }
+        self._tickers = {s: _TickerState() for s in self.specs}
+        self._candles: dict[tuple[str, int], _Candle] = {}
+        self.system = "online"
+        self.events = 0
+
+    # --- market ----------------------------------------------------------------------------
+
+    def background_event(self, wall: float, symbol: str | None = None) -> PublicUpdate:
+        """One background trader's action on ``symbol`` (a random pair if None)."""
+        symbol = symbol or self.rng.choice(list(self.books))
+        step = self.books[symbol].background_event(self.rng)
+        self.events += 1
+        return PublicUpdate(step, self._settle(step, wall))
+
+    def ticker(self, symbol: str) -> wire.Ticker:
+        book, state = self.books[symbol], self._tickers[symbol]
+        spec = book.spec
+        bid, ask = book.top("bids", 1), book.top("asks", 1)
+        change = (state.last - state.first) if state.last and state.first else ZERO
+        pct = (change / state.first * 100).quantize(Decimal("0.01")) if state.first else ZERO
+        vwap = state.notional / state.volume if state.volume else None
+        return wire.Ticker(
+            symbol=symbol,
+            bid=spec.price(bid[0][0]) if bid else None,
+            bid_qty=spec.qty(bid[0][1]) if bid else None,
+            ask=spec.price(ask[0][0]) if ask else None,
+            ask_qty=spec.qty(ask[0][1]) if ask else None,
+            last=state.last,
+            volume=state.volume,
+            vwap=vwap.quantize(spec.tick) if vwap is not None else None,
+            low=state.low,
+            high=state.high,
+            change=change,
+            change_pct=pct,
+        )
+
+    def candle(self, symbol: str, interval: int, wall: float) -> wire.Candle | None:
+        """The current candle of ``interval`` minutes, if any trade has printed in it."""
+        state = self._candles.get((symbol, interval))
+        if state is None:
+            return None
+        spec = self.specs[symbol]
+        vwap = state.notional / state.volume if state.volume else state.close
+        return wire.Candle(
+            symbol=symbol,
+            open=state.open,
+            high=state.high,
+            low=state.low,
+            close=state.close,
+            vwap=vwap.quantize(spec.tick),
+            trades=state.trades,
+            volume=state.volume,
+            interval_begin=utc_datetime(state.begin),
+            interval=interval,
+            timestamp=utc_datetime(state.begin + interval * 60),
+        )
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def check_order(self, request: OrderRequest) -> str | None:
+        """Kraken's error string for an order that must be refused, else None."""
+        if self.system in ("maintenance", "cancel_only"):
+            return f"EService:Market in {self.system} mode"
+        spec = self.specs.get(request.symbol)
+        if spec is None:
+            return "EQuery:Unknown asset pair"
+        if request.side not in ("buy", "sell"):
+            return "EGeneral:Invalid arguments:side"
+        if request.order_type not in ("limit", "market"):
+            return "EGeneral:Invalid arguments:order_type"
+        if request.qty <= 0 or spec.qty_lots(request.qty) is None:
+            return "EGeneral:Invalid arguments:order_qty"
+        if request.qty < spec.qty_min:
+            return "EOrder:Order minimum not met"
+        price = request.limit_price
+        if request.order_type == "limit":
+            if price is None or price <= 0:
+                return "EGeneral:Invalid arguments:limit_price"
+            if spec.price_ticks(price) is None:
+                return "EOrder:Tick size check failed"
+        reference = price if price is not None else self._market_price(spec, request.side)
+        if reference is None:
+            return "EOrder:Insufficient liquidity"
+        if request.qty * reference < spec.cost_min:
+            return "EOrder:Cost minimum not met"
+        if request.side == "buy":
+            need = request.qty * reference * (1 + TAKER_FEE)
+            if self.account.available(spec.quote, self.specs) < need:
+                return "EOrder:Insufficient funds"
+        elif self.account.available(spec.base, self.specs) < request.qty:
+            return "EOrder:Insufficient funds"
+        if self.system == "post_only" and request.order_type == "market":
+            return "EService:Market in post_only mode"
+        return None
+
+    def add_order(
+        self, request: OrderRequest, wall: float, *, announced: bool = True
+    ) -> tuple[SimOrder, PublicUpdate]:
+        """Place a checked order: match what crosses, rest the remainder of a limit order."""
+        spec = self.specs[request.symbol]
+        order = SimOrder(
+            order_id=self.account.new_id("O"),
+            symbol=request.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            qty=request.qty,
+            limit_price=request.limit_price,
+            opened=wall,
+            cl_ord_id=request.cl_ord_id,
+            order_userref=request.order_userref,
+            time_in_force=request.time_in_force.upper(),
+            announced=announced,
+        )
+        self.account.open_order(order)
+        book = self.books[request.symbol]
+        step = StepResult(request.symbol, boundaries=book.snapshot_boundaries())
+        lots = spec.qty_lots(request.qty) or 0
+        limit = spec.price_ticks(request.limit_price) if request.limit_price is not None else None
+        crosses = limit is None or self._crosses(book, request.side, limit)
+        if request.post_only and crosses:
+            self.account.close(order, "canceled", wall, "post_only order would take")
+            return order, PublicUpdate(step)
+        left = book.take(request.side, lots, limit, order.order_id, step) if crosses else lots
+        trades = self._settle(step, wall)
+        if order.is_open and left:
+            if limit is None or order.time_in_force == "IOC":
+                self.account.close(order, "canceled", wall, "no more liquidity")
+            elif self._crosses(book, request.side, limit):
+                # Only our own resting order stopped the match: self-trade prevention
+                # (cancel_newest) cancels the rest of the incoming order.
+                self.account.close(order, "canceled", wall, "self trade prevented")
+            else:
+                side = "bids" if request.side == "buy" else "asks"
+                book.add(side, limit, left, order.order_id, step)
+        return order, PublicUpdate(step, trades)
+
+    def cancel_order(self, order_id: str, wall: float, reason: str = "user") -> PublicUpdate | None:
+        """Cancel an open order; None if it is unknown or closed (``EOrder:Invalid order``)."""
+        order = self.account.orders.get(order_id)
+        if order is None or not order.is_open:
+            return None
+        book = self.books[order.symbol]
+        step = StepResult(order.symbol, boundaries=book.snapshot_boundaries())
+        if order.limit_price is not None:
+            side = "bids" if order.side == "buy" else "asks"
+            ticks = self.specs[order.symbol].price_ticks(order.limit_price)
+            if ticks is not None:
+                book.remove_owner(side, ticks, order.order_id, step)
+        self.account.close(order, "canceled", wall, reason)
+        return PublicUpdate(step)
+
+    def cancel_all(self, wall: float, reason: str = "user") -> list[PublicUpdate]:
+        updates = []
+        for order in list(self.account.open_orders()):
+            update = self.cancel_order(order.order_id, wall, reason)
+            if update is not None:
+                updates.append(update)
+        return updates
+
+    def find_orders(
+        self, order_ids: list[str], cl_ord_ids: list[str], userrefs: list[int]
+    ) -> list[str | None]:
+        """Order ids matching each key, ``None`` for a key that matches no order."""
+        out: list[str | None] = list(order_ids)
+        orders = self.account.orders.values()
+        for cl in cl_ord_ids:
+            out.append(next((o.order_id for o in orders if o.cl_ord_id == cl), None))
+        for ref in userrefs:
+            matched = [o.order_id for o in orders if o.order_userref == ref and o.is_open]
+            out.extend(matched or [None])
+        return out
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _crosses(self, book: SimBook, side: str, limit: int) -> bool:
+        best = book.best("asks" if side == "buy" else "bids")
+        if best is None:
+            return False
+        return best <= limit if side == "buy" else best >= limit
+
+    def _market_price(self, spec: PairSpec, side: str) -> Decimal | None:
+        best = self.books[spec.symbol].best("asks" if side == "buy" else "bids")
+        return spec.price(best) if best is not None else None
+
+    def _settle(self, step: StepResult, wall: float) -> list[wire.Trade]:
+        """Turn matches into public trades and account fills."""
+        spec = self.specs[step.symbol]
+        trades = []
+        for match in step.matches:
+            self.trade_ids[step.symbol] += 1
+            trade_id = self.trade_ids[step.symbol]
+            price, qty = spec.price(match.price), spec.qty(match.qty)
+            trade = wire.Trade(
+                symbol=step.symbol,
+                side=match.side,
+                price=price,
+                qty=qty,
+                ord_type="limit" if match.taker else "market",
+                trade_id=trade_id,
+                timestamp=utc_datetime(wall),
+            )
+            trades.append(trade)
+            self.recent[step.symbol].append(trade)
+            self._record_trade(step.symbol, price, qty, wall)
+            for owner, maker in ((match.maker, True), (match.taker, False)):
+                order = self.account.orders.get(owner) if owner else None
+                if order is not None and order.is_open:
+                    self.account.fill(order, spec, qty, price, maker, trade_id, wall)
+        return trades
+
+    def _record_trade(self, symbol: str, price: Decimal, qty: Decimal, wall: float) -> None:
+        state = self._tickers[symbol]
+        state.first = state.first or price
+        state.last = price
+        state.low = price if state.low is None else min(state.low, price)
+        state.high = price if state.high is None else max(state.high, price)
+        state.volume += qty
+        state.notional += price * qty
+        for interval in OHLC_INTERVALS:
+            begin = wall - wall % (interval * 60)
+            candle = self._candles.get((symbol, interval))
+            if candle is None or candle.begin != begin:
+                candle = self._candles[(symbol, interval)] = _Candle(
+                    begin, price, price, price, price
+                )
+            candle.high = max(candle.high, price)
+            candle.low = min(candle.low, price)
+            candle.close = price
+            candle.volume += qty
+            candle.notional += price * qty
+            candle.trades += 1
+
+    def fills_of(self, order_id: str) -> list[SimFill]:
+        return [f for f in self.account.fills if f.order_id == order_id]

@@ -1,0 +1,515 @@
+"""WebSocket v2 sessions of the simulator: one :class:`Session` per client connection.
+
+Each session owns an outbound channel (bounded at :data:`OUTBOX`; a client too slow to keep up
+is disconnected, as Kraken does) drained by its writer task, which is also where frame faults
+(duplicate, drop, reorder, corrupt checksum) and stalls are applied. A heartbeat task sends
+``{"channel":"heartbeat"}`` after a second without other frames while subscribed. A connection
+with no subscription that sends nothing for ``idle_timeout`` seconds is closed.
+
+Requests are decoded into typed structs; what does not decode gets Kraken's error shapes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+import trio
+from loguru import logger
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from galfriday.kraken import wire
+from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
+from galfriday.sim import frames
+from galfriday.sim.exchange import OrderRequest
+from galfriday.sim.faults import Fault
+
+if TYPE_CHECKING:
+    from galfriday.sim.server import Simulator
+
+__all__ = ["OUTBOX", "Session"]
+
+OUTBOX: Final = 20_000
+PUBLIC_CHANNELS: Final = frozenset({"book", "ticker", "trade", "ohlc", "instrument"})
+PRIVATE_CHANNELS: Final = frozenset({"executions", "balances"})
+MAX_CANCEL_AFTER: Final = 86400
+_CHECKSUM = re.compile(rb'"checksum":(\d+)')
+_connection_ids = itertools.count(13834774380200032777)
+
+
+class _Params(msgspec.Struct, kw_only=True):
+    channel: str | None = None
+    symbol: list[str] | str | None = None
+    depth: int | None = None
+    snapshot: bool | None = None
+    interval: int | None = None
+    event_trigger: str | None = None
+    token: str | None = None
+    snap_orders: bool | None = None
+    snap_trades: bool | None = None
+    order_type: str | None = None
+    side: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    time_in_force: str | None = None
+    post_only: bool | None = None
+    validate: bool | None = None
+    cl_ord_id: list[str] | str | None = None
+    order_id: list[str] | None = None
+    order_userref: list[int] | int | None = None
+    timeout: int | None = None
+
+
+class _Request(msgspec.Struct, kw_only=True):
+    method: str
+    params: _Params | None = None
+    req_id: int | None = None
+
+
+_REQUEST: Final = msgspec.json.Decoder(_Request)
+_ENVELOPE: Final = msgspec.json.Decoder(dict[str, object])
+
+
+def _now(wall: float) -> datetime:
+    return datetime.fromtimestamp(wall, UTC)
+
+
+class Session:
+    """One client connection (``kind`` is ``"public"`` or ``"private"``)."""
+
+    def __init__(
+        self, sim: Simulator, kind: str, ws: WebSocketConnection, stream: trio.abc.Stream
+    ) -> None:
+        self.sim = sim
+        self.kind = kind
+        self.ws = ws
+        self.stream = stream
+        self.connection_id = next(_connection_ids)
+        self._send, self._outbox = trio.open_memory_channel[tuple[bytes, bool]](OUTBOX)
+        # public: (channel, symbol, depth-or-interval-or-trigger) ; private: channel -> sequence
+        self.subscriptions: set[tuple[str, str, object]] = set()
+        self.sequences: dict[str, int] = {}
+        self.last_sent = trio.current_time()
+        self.last_received = trio.current_time()
+        self.stalled_until = 0.0
+        self.overloaded = False
+        self.cancel_scope = trio.CancelScope()
+        self._held: bytes | None = None
+
+    # --- outbound --------------------------------------------------------------------------
+
+    def push(self, frame: bytes, data: bool = True) -> None:
+        """Queue a frame without blocking; a full queue disconnects this slow client."""
+        if self.overloaded:
+            return
+        try:
+            self._send.send_nowait((frame, data))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return  # the session is ending; its frames have nowhere to go
+        except trio.WouldBlock:
+            self.overloaded = True
+            logger.bind(conn=self.kind).warning("client too slow; disconnecting")
+            self.cancel_scope.cancel()
+
+    def next_sequence(self, channel: str) -> int:
+        self.sequences[channel] += 1
+        return self.sequences[channel]
+
+    async def _writer(self) -> None:
+        async with self._outbox:
+            async for frame, data in self._outbox:
+                if trio.current_time() < self.stalled_until:
+                    continue
+                if data:
+                    fault = self.sim.faults.next_frame_fault(
+                        self.kind, frame.startswith(b'{"channel":"book"')
+                    )
+                    if fault is Fault.DROP_FRAMES:
+                        continue
+                    if fault is Fault.CORRUPT_CHECKSUM:
+                        frame = _CHECKSUM.sub(
+                            lambda m: b'"checksum":%d' % ((int(m.group(1)) + 1) % 2**32), frame
+                        )
+                    if fault is Fault.REORDER_FRAMES and self._held is None:
+                        self._held = frame
+                        continue
+                    await self._write(frame)
+                    if fault is Fault.DUPLICATE_FRAMES:
+                        await self._write(frame)
+                    if self._held is not None and fault is not Fault.REORDER_FRAMES:
+                        held, self._held = self._held, None
+                        await self._write(held)
+                else:
+                    await self._write(frame)
+
+    async def _write(self, frame: bytes) -> None:
+        await self.ws.send_message(frame.decode())
+        self.last_sent = trio.current_time()
+
+    async def _heartbeats(self) -> None:
+        interval = self.sim.config.heartbeat
+        while True:
+            await trio.sleep(interval / 4)
+            now = trio.current_time()
+            if now < self.stalled_until:
+                continue
+            if (self.subscriptions or self.sequences) and now - self.last_sent >= interval:
+                self.push(frames.heartbeat(), data=False)
+                self.last_sent = now
+            idle = now - self.last_received
+            if (
+                not self.subscriptions
+                and not self.sequences
+                and idle >= self.sim.config.idle_timeout
+            ):
+                await self.ws.aclose(1000, "idle")
+                self.cancel_scope.cancel()
+
+    # --- life ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve this connection until it closes (or is dropped by a fault)."""
+        with self.cancel_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._heartbeats)
+                self.push(frames.status_frame(self.sim.exchange.system, self.connection_id), False)
+                try:
+                    while True:
+                        message = await self.ws.get_message()
+                        self.last_received = trio.current_time()
+                        raw = message.encode() if isinstance(message, str) else message
+                        try:
+                            await self._handle(raw)
+                        except Exception:  # a bug here must not end the client's session
+                            logger.bind(conn=self.kind).exception("request failed: {!r}", raw[:200])
+                            self._error("unknown", "EGeneral:Internal error", None, self.sim.wall())
+                except ConnectionClosed:
+                    pass
+                nursery.cancel_scope.cancel()
+
+    async def drop(self, code: int | None) -> None:
+        """End the connection: abruptly (no close frame) if ``code`` is None."""
+        if code is None:
+            with trio.CancelScope(shield=True):
+                await self.stream.aclose()
+        else:
+            await self.ws.aclose(code, "simulated close")
+        self.cancel_scope.cancel()
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def _handle(self, raw: bytes) -> None:
+        wall = self.sim.wall()
+        try:
+            request = _REQUEST.decode(raw)
+        except msgspec.ValidationError as exc:
+            req_id = _req_id(raw)
+            self.push(
+                frames.error_response(
+                    _method(raw), f"EGeneral:Invalid arguments ({exc})", req_id, wall
+                ),
+                False,
+            )
+            return
+        except msgspec.DecodeError:
+            logger.bind(conn=self.kind).info("malformed request from client")
+            self._error("unknown", "Malformed request", None, wall)
+            return
+        method, params, req_id = request.method, request.params or _Params(), request.req_id
+        if method == "ping":
+            stamp = _now(wall)
+            pong = wire.Response(method="pong", req_id=req_id, time_in=stamp, time_out=stamp)
+            self.push(frames.encode(pong), False)
+        elif method in ("subscribe", "unsubscribe"):
+            if self.kind == "public":
+                self._public_subscription(method, params, req_id, wall)
+            else:
+                self._private_subscription(method, params, req_id, wall)
+        elif self.kind == "private" and method in (
+            "add_order",
+            "cancel_order",
+            "cancel_all",
+            "cancel_all_orders_after",
+        ):
+            if self._authorised(method, params, req_id, wall):
+                self._trade(method, params, req_id, wall)
+        else:
+            self.push(
+                frames.error_response(method, f"Method {method} not supported", req_id, wall), False
+            )
+
+    def _ack(self, method: str, req_id: int | None, wall: float, **result: object) -> None:
+        stamp = _now(wall)
+        response = wire.Response(
+            method=method,
+            success=True,
+            req_id=req_id,
+            time_in=stamp,
+            time_out=stamp,
+            result=wire.ResponseResult(**result),  # type: ignore[arg-type]
+        )
+        self.push(frames.encode(response), False)
+
+    def _error(
+        self, method: str, error: str, req_id: int | None, wall: float, symbol: str | None = None
+    ) -> None:
+        self.push(frames.error_response(method, error, req_id, wall, symbol), False)
+
+    # --- public ----------------------------------------------------------------------------
+
+    def _public_subscription(
+        self, method: str, params: _Params, req_id: int | None, wall: float
+    ) -> None:
+        channel = params.channel
+        if channel not in PUBLIC_CHANNELS:
+            self._error(
+                method,
+                "Subscription name invalid" if channel else "Malformed request",
+                req_id,
+                wall,
+            )
+            return
+        exchange = self.sim.exchange
+        if channel == "instrument":
+            key: tuple[str, str, object] = ("instrument", "", None)
+            self._toggle(method, key, req_id, wall, channel="instrument", snapshot=True)
+            if method == "subscribe" and params.snapshot is not False:
+                self.push(self.sim.instrument_frame())
+            return
+        symbols = [params.symbol] if isinstance(params.symbol, str) else params.symbol
+        if not symbols:
+            self._error(method, "EGeneral:Invalid arguments:symbol", req_id, wall)
+            return
+        if channel == "book":
+            depth = params.depth or 10
+            if depth not in BOOK_DEPTHS:
+                self._error(method, "EGeneral:Invalid arguments:depth", req_id, wall)
+                return
+            option: object = depth
+        elif channel == "ohlc":
+            interval = params.interval or 1
+            if interval not in OHLC_INTERVALS:
+                self._error(method, "EGeneral:Invalid arguments:interval", req_id, wall)
+                return
+            option = interval
+        elif channel == "ticker":
+            option = params.event_trigger or "trades"
+            if option not in ("trades", "bbo"):
+                self._error(method, "EGeneral:Invalid arguments:event_trigger", req_id, wall)
+                return
+        else:
+            option = None
+        for symbol in symbols:
+            if symbol not in exchange.specs:
+                self._error(method, f"Currency pair not supported {symbol}", req_id, wall, symbol)
+                continue
+            key = (channel, symbol, option)
+            result: dict[str, object] = {"channel": channel}
+            if channel == "book":
+                result["depth"] = option
+            if channel == "ohlc":
+                result["interval"] = option
+            if not self._toggle(method, key, req_id, wall, symbol=symbol, **result):
+                continue
+            default_snapshot = channel != "trade"
+            if method == "subscribe" and (
+                params.snapshot if params.snapshot is not None else default_snapshot
+            ):
+                self.push(self.sim.public_snapshot(channel, symbol, option))
+
+    def _toggle(
+        self,
+        method: str,
+        key: tuple[str, str, object],
+        req_id: int | None,
+        wall: float,
+        symbol: str | None = None,
+        **result: object,
+    ) -> bool:
+        if method == "subscribe":
+            if key in self.subscriptions:
+                self._error(method, "Already subscribed", req_id, wall, symbol)
+                return False
+            self.subscriptions.add(key)
+        else:
+            if key not in self.subscriptions:
+                self._error(method, "Subscription Not Found", req_id, wall, symbol)
+                return False
+            self.subscriptions.discard(key)
+        if symbol is not None:
+            result["symbol"] = symbol
+        self._ack(method, req_id, wall, **result)
+        return True
+
+    # --- private ---------------------------------------------------------------------------
+
+    def _authorised(self, method: str, params: _Params, req_id: int | None, wall: float) -> bool:
+        error = self.sim.check_token(params.token)
+        if error:
+            self._error(method, error, req_id, wall)
+            return False
+        return True
+
+    def _private_subscription(
+        self, method: str, params: _Params, req_id: int | None, wall: float
+    ) -> None:
+        channel = params.channel
+        if channel not in PRIVATE_CHANNELS:
+            self._error(
+                method,
+                "Subscription name invalid" if channel else "Malformed request",
+                req_id,
+                wall,
+            )
+            return
+        if not self._authorised(method, params, req_id, wall):
+            return
+        if method == "unsubscribe":
+            if self.sequences.pop(channel, None) is None:
+                self._error(method, "Subscription Not Found", req_id, wall)
+            else:
+                self._ack(method, req_id, wall, channel=channel)
+            return
+        if channel in self.sequences:
+            self._error(method, "Already subscribed", req_id, wall)
+            return
+        self.sim.use_token(params.token or "")
+        self.sequences[channel] = 0
+        account = self.sim.exchange.account
+        if channel == "executions":
+            self._ack(
+                method,
+                req_id,
+                wall,
+                channel=channel,
+                maxratecount=125,
+                snapshot=params.snap_orders is not False,
+            )
+            reports = []
+            if params.snap_orders is not False:
+                reports += [account.order_report(o) for o in account.open_orders()]
+            if params.snap_trades:
+                reports += [
+                    account.fill_report(f, account.orders[f.order_id]) for f in account.fills[-50:]
+                ]
+            message = wire.ExecutionsMessage(
+                type="snapshot", data=reports, sequence=self.next_sequence(channel)
+            )
+        else:
+            self._ack(method, req_id, wall, channel=channel, snapshot=params.snapshot is not False)
+            message = wire.BalancesMessage(  # type: ignore[assignment]
+                type="snapshot",
+                data=account.balance_snapshot(),
+                sequence=self.next_sequence(channel),
+            )
+        self.push(frames.encode(message))
+
+    def _trade(self, method: str, params: _Params, req_id: int | None, wall: float) -> None:
+        sim = self.sim
+        if method == "add_order":
+            if params.cl_ord_id is not None and params.order_userref is not None:
+                self._error(
+                    method, "EGeneral:Invalid arguments:cl_ord_id and order_userref", req_id, wall
+                )
+                return
+            symbol = params.symbol
+            if (
+                params.order_type is None
+                or params.side is None
+                or params.order_qty is None
+                or not isinstance(symbol, str)
+            ):
+                self._error(method, "EGeneral:Invalid arguments", req_id, wall)
+                return
+            request = OrderRequest(
+                symbol=symbol,
+                side=params.side,
+                order_type=params.order_type,
+                qty=params.order_qty,
+                limit_price=params.limit_price,
+                cl_ord_id=params.cl_ord_id if isinstance(params.cl_ord_id, str) else None,
+                order_userref=params.order_userref
+                if isinstance(params.order_userref, int)
+                else None,
+                time_in_force=params.time_in_force or "gtc",
+                post_only=bool(params.post_only),
+            )
+            error = sim.exchange.check_order(request)
+            if error:
+                self._error(method, error, req_id, wall)
+                return
+            if params.validate:
+                self._ack(method, req_id, wall, order_id="")
+                return
+            order = sim.place_order(request)
+            extra: dict[str, object] = {}
+            if order.cl_ord_id:
+                extra["cl_ord_id"] = order.cl_ord_id
+            if order.order_userref is not None:
+                extra["order_userref"] = order.order_userref
+            self._ack(method, req_id, wall, order_id=order.order_id, **extra)
+        elif method == "cancel_order":
+            cl = (
+                [params.cl_ord_id]
+                if isinstance(params.cl_ord_id, str)
+                else (params.cl_ord_id or [])
+            )
+            refs = (
+                [params.order_userref]
+                if isinstance(params.order_userref, int)
+                else (params.order_userref or [])
+            )
+            ids = sim.exchange.find_orders(params.order_id or [], cl, refs)
+            if not ids:
+                self._error(method, "EGeneral:Invalid arguments", req_id, wall)
+            for order_id in ids:
+                if order_id is not None and sim.cancel_order(order_id):
+                    self._ack(method, req_id, wall, order_id=order_id)
+                else:
+                    self._error(method, "EOrder:Invalid order", req_id, wall)
+        elif method == "cancel_all":
+            self._ack(method, req_id, wall, count=sim.cancel_all("cancel_all"))
+        else:
+            timeout = params.timeout
+            if timeout is None or not 0 <= timeout < MAX_CANCEL_AFTER:
+                self._error(method, "EGeneral:Invalid arguments:timeout", req_id, wall)
+                return
+            trigger = sim.arm_dead_man_switch(timeout)
+            self._ack(
+                method,
+                req_id,
+                wall,
+                current_time=_now(wall).replace(microsecond=0),
+                trigger_time=_now(trigger).replace(microsecond=0) if timeout else None,
+            )
+
+
+def _bad_channel(channel: str | None) -> str:
+    return "Subscription name invalid" if channel else "Malformed request"
+
+
+def _as_list(value: list[str] | str | list[int] | int | None) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _req_id(raw: bytes) -> int | None:
+    try:
+        value = _ENVELOPE.decode(raw).get("req_id")
+    except msgspec.MsgspecError:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _method(raw: bytes) -> str:
+    try:
+        value = _ENVELOPE.decode(raw).get("method")
+    except msgspec.MsgspecError:
+        return "unknown"
+    return value if isinstance(value, str) else "unknown"
