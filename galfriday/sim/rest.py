@@ -135,7 +135,9 @@ class RestApi:
                     return _err("EGeneral:Invalid arguments")
                 params = _parse_body(request)
                 self._authenticate(request, params, name)
-            return _ok(handler(params))
+            result = handler(params)
+            self.sim.flush_private()
+            return _ok(result)
         except ApiError as exc:
             return _err(exc.code)
 

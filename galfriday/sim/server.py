@@ -225,7 +225,7 @@ class Simulator:
 
     async def _market(self) -> None:
         """Background traders at ``config.rate`` events a second across all pairs."""
-        period = 0.01
+        period = min(1.0, max(0.01, 1 / self.config.rate))
         owed = 0.0
         while True:
             await trio.sleep(period)
@@ -335,17 +335,17 @@ class Simulator:
     # --- account operations used by WS and REST ----------------------------------------------
 
     def place_order(self, request: OrderRequest, announced: bool = True) -> SimOrder:
+        """Place a checked order; its reports go out at the next :meth:`flush_private`."""
         order, update = self.exchange.add_order(request, self.wall(), announced=announced)
         self.publish(update)
-        self.flush_private()
         return order
 
     def cancel_order(self, order_id: str, reason: str = "user") -> bool:
+        """Cancel an open order; its report goes out at the next :meth:`flush_private`."""
         update = self.exchange.cancel_order(order_id, self.wall(), reason)
         if update is None:
             return False
         self.publish(update)
-        self.flush_private()
         return True
 
     def cancel_all(self, reason: str) -> int:

@@ -120,6 +120,12 @@ class Session:
         return self.sequences[channel]
 
     async def _writer(self) -> None:
+        try:
+            await self._write_all()
+        except ConnectionClosed:
+            self.cancel_scope.cancel()  # the client is gone; the session ends
+
+    async def _write_all(self) -> None:
         async with self._outbox:
             async for frame, data in self._outbox:
                 if trio.current_time() < self.stalled_until:
@@ -185,6 +191,7 @@ class Session:
                         raw = message.encode() if isinstance(message, str) else message
                         try:
                             await self._handle(raw)
+                            self.sim.flush_private()  # reports follow the request's reply
                         except Exception:  # a bug here must not end the client's session
                             logger.bind(conn=self.kind).exception("request failed: {!r}", raw[:200])
                             self._error("unknown", "EGeneral:Internal error", None, self.sim.wall())

@@ -28,6 +28,7 @@ class Client:
         self.ws = ws
         self.decoder = wire.FrameDecoder()
         self.raw: list[str] = []
+        self.backlog: list[wire.Message] = []  # frames skipped by until(), in order
 
     async def send(self, **request: Any) -> None:
         await self.ws.send_message(msgspec.json.encode(request).decode())
@@ -40,12 +41,17 @@ class Client:
     async def until(
         self, match: Callable[[wire.Message], bool], seconds: float = 10
     ) -> wire.Message:
-        """The first frame that ``match``es (others are skipped); fails after ``seconds``."""
+        """The first frame that ``match``es; others stay in the backlog for later calls."""
+        for index, message in enumerate(self.backlog):
+            if match(message):
+                del self.backlog[index]
+                return message
         with trio.fail_after(seconds):
             while True:
                 message = await self.recv()
                 if match(message):
                     return message
+                self.backlog.append(message)
 
     async def response(self, method: str, req_id: int | None = None) -> wire.Response:
         message = await self.until(

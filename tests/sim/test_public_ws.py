@@ -177,9 +177,8 @@ async def test_ticker_trade_ohlc_and_instrument_channels() -> None:
 async def test_trade_snapshot_is_opt_in_and_holds_the_last_trades() -> None:
     async with open_simulator(SimConfig(rate=800)) as sim:
         assert sim.urls is not None
-        with trio.fail_after(10):
-            while not sim.exchange.recent["BTC/USD"]:
-                await trio.sleep(0.05)
+        while not sim.exchange.recent["BTC/USD"]:
+            sim.publish(sim.exchange.background_event(sim.wall(), "BTC/USD"))
         async with connect(sim.urls.ws_public) as client:
             await client.send(
                 method="subscribe",
