@@ -9,9 +9,9 @@ python := ".venv/bin/python"
 default:
     @just --list
 
-# Start galfriday (today: the command help; arguments go to `galfriday`).
+# Start galfriday (today: the Kraken simulator on loopback; arguments go to `galfriday sim`).
 run *ARGS: env
-    {{python}} -m galfriday {{ if ARGS == "" { "--help" } else { ARGS } }}
+    {{python}} -m galfriday sim {{ARGS}}
 
 # Run the test suite (arguments go to pytest).
 test *ARGS: env

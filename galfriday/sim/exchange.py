@@ -43,6 +43,7 @@ class OrderRequest:
     time_in_force: str = "GTC"
     post_only: bool = False
     validate: bool = False
+    expire_at: float | None = None  # wall time, for time_in_force GTD
 
 
 @dataclass
@@ -170,6 +171,8 @@ class Exchange:
         if request.qty < spec.qty_min:
             return "EOrder:Order minimum not met"
         price = request.limit_price
+        if request.time_in_force.upper() == "GTD" and request.expire_at is None:
+            return "EGeneral:Invalid arguments:expire_time"
         if request.order_type == "limit":
             if price is None or price <= 0:
                 return "EGeneral:Invalid arguments:limit_price"
@@ -231,8 +234,13 @@ class Exchange:
                 book.add(side, limit, left, order.order_id, step)
         return order, PublicUpdate(step, trades)
 
-    def cancel_order(self, order_id: str, wall: float, reason: str = "user") -> PublicUpdate | None:
-        """Cancel an open order; None if it is unknown or closed (``EOrder:Invalid order``)."""
+    def cancel_order(
+        self, order_id: str, wall: float, reason: str = "user", status: str = "canceled"
+    ) -> PublicUpdate | None:
+        """Cancel (or with ``status="expired"``, expire) an open order.
+
+        None if it is unknown or closed (Kraken answers ``EOrder:Invalid order``).
+        """
         order = self.account.orders.get(order_id)
         if order is None or not order.is_open:
             return None
@@ -243,7 +251,7 @@ class Exchange:
             ticks = self.specs[order.symbol].price_ticks(order.limit_price)
             if ticks is not None:
                 book.remove_owner(side, ticks, order.order_id, step)
-        self.account.close(order, "canceled", wall, reason)
+        self.account.close(order, status, wall, reason)
         return PublicUpdate(step)
 
     def cancel_all(self, wall: float, reason: str = "user") -> list[PublicUpdate]:

@@ -338,7 +338,17 @@ class Simulator:
         """Place a checked order; its reports go out at the next :meth:`flush_private`."""
         order, update = self.exchange.add_order(request, self.wall(), announced=announced)
         self.publish(update)
+        if order.is_open and request.expire_at is not None and self._nursery is not None:
+            self._nursery.start_soon(self._expire, order.order_id, request.expire_at)
         return order
+
+    async def _expire(self, order_id: str, expire_at: float) -> None:
+        """Expire a GTD order at its ``expire_time`` (if it is still open then)."""
+        await trio.sleep(max(0.0, expire_at - self.wall()))
+        update = self.exchange.cancel_order(order_id, self.wall(), "expired", status="expired")
+        if update is not None:
+            self.publish(update)
+            self.flush_private()
 
     def cancel_order(self, order_id: str, reason: str = "user") -> bool:
         """Cancel an open order; its report goes out at the next :meth:`flush_private`."""

@@ -62,6 +62,7 @@ class _Params(msgspec.Struct, kw_only=True):
     order_id: list[str] | None = None
     order_userref: list[int] | int | None = None
     timeout: int | None = None
+    expire_time: datetime | None = None
 
 
 class _Request(msgspec.Struct, kw_only=True):
@@ -445,6 +446,7 @@ class Session:
                 else None,
                 time_in_force=params.time_in_force or "gtc",
                 post_only=bool(params.post_only),
+                expire_at=params.expire_time.timestamp() if params.expire_time else None,
             )
             error = sim.exchange.check_order(request)
             if error:

@@ -16,6 +16,7 @@ from pathlib import Path
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import BookMessage, FrameDecoder
 from tests.bench.frames import BookTraffic, make_traffic
+from tests.bench.sim_rate import highest_rate
 
 
 def _best_rate(run: Callable[[], int], repeat: int = 5) -> float:
@@ -80,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench", description=__doc__)
     parser.add_argument("--updates", type=int, default=50_000, help="update frames per workload")
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
+    parser.add_argument("--skip-sim", action="store_true", help="skip the simulator rate steps")
     args = parser.parse_args()
 
     results: dict[str, object] = {
@@ -108,6 +110,21 @@ def main() -> None:
                 f"book apply + checksum (20 pairs, depth {depth}, {args.updates} updates)",
                 f"median {figures['median_us']:.2f} µs",
                 f"p99 {figures['p99_us']:.2f} µs",
+            )
+        )
+
+    if not args.skip_sim:
+        steps = highest_rate()
+        asked, received, cpu = max(steps, key=lambda row: row[1])
+        results["sim_public_frames_per_s"] = received
+        results["sim_rate_steps"] = [
+            {"market_events_per_s": a, "frames_per_s": r, "sim_cpu": c} for a, r, c in steps
+        ]
+        rows.append(
+            (
+                "simulator, public frames to one client (sim on one core, 4 pairs)",
+                f"{received:,.0f} frames/s",
+                f"at --rate {asked:,.0f}, sim CPU {cpu:.0%}",
             )
         )
 

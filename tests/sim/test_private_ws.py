@@ -266,3 +266,36 @@ async def test_rearming_the_switch_postpones_it_and_zero_disarms(
         await client.response("cancel_all_orders_after", 9)
         await trio.sleep(100)
         assert len(sim.exchange.account.open_orders()) == 1
+
+
+async def test_gtd_order_expires_at_its_expire_time(autojump_clock: trio.testing.MockClock) -> None:
+    from galfriday.sim.frames import rfc3339
+
+    async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
+        tok = await token(sim)
+        await _subscribe(client, "executions", tok)
+        await client.channel("executions", "snapshot")
+        price = _best(sim, "bids") - D("300")
+        await client.send(
+            method="add_order",
+            req_id=2,
+            params={
+                "order_type": "limit",
+                "side": "buy",
+                "order_qty": 0.001,
+                "limit_price": float(price),
+                "symbol": "BTC/USD",
+                "token": tok,
+                "time_in_force": "gtd",
+                "expire_time": rfc3339(sim.wall() + 30),
+            },
+        )
+        assert (await client.response("add_order", 2)).ok
+        start = trio.current_time()
+        expired = await client.until(
+            lambda m: isinstance(m, wire.ExecutionsMessage) and m.data[0].exec_type == "expired",
+            seconds=60,
+        )
+        assert 29 <= trio.current_time() - start <= 31
+        assert isinstance(expired, wire.ExecutionsMessage)
+        assert expired.data[0].order_status == "expired"
