@@ -275,12 +275,7 @@ class Session:
     ) -> None:
         channel = params.channel
         if channel not in PUBLIC_CHANNELS:
-            self._error(
-                method,
-                "Subscription name invalid" if channel else "Malformed request",
-                req_id,
-                wall,
-            )
+            self._error(method, _bad_channel(channel), req_id, wall)
             return
         exchange = self.sim.exchange
         if channel == "instrument":
@@ -368,12 +363,7 @@ class Session:
     ) -> None:
         channel = params.channel
         if channel not in PRIVATE_CHANNELS:
-            self._error(
-                method,
-                "Subscription name invalid" if channel else "Malformed request",
-                req_id,
-                wall,
-            )
+            self._error(method, _bad_channel(channel), req_id, wall)
             return
         if not self._authorised(method, params, req_id, wall):
             return

@@ -21,6 +21,23 @@ async def _subscribe(client: Client, channel: str, tok: str, **extra: object) ->
     return await client.response("subscribe", 1)
 
 
+async def _limit_buy(
+    client: Client, tok: str, req_id: int, price: Decimal, **extra: object
+) -> wire.Response:
+    """Send a 0.001 BTC limit buy at ``price`` and wait for its reply."""
+    params = {
+        "order_type": "limit",
+        "side": "buy",
+        "order_qty": 0.001,
+        "limit_price": float(price),
+        "symbol": "BTC/USD",
+        "token": tok,
+        **extra,
+    }
+    await client.send(method="add_order", req_id=req_id, params=params)
+    return await client.response("add_order", req_id)
+
+
 def _best(sim: Simulator, side: str, symbol: str = "BTC/USD") -> Decimal:
     book = sim.exchange.books[symbol]
     price = book.best(side)
@@ -191,19 +208,7 @@ async def test_cancel_all_counts_and_dead_man_switch_fires(
         assert (await _subscribe(client, "executions", tok)).ok  # else idle sockets are closed
         price = _best(sim, "bids") - D("300")
         for i in range(3):
-            await client.send(
-                method="add_order",
-                req_id=10 + i,
-                params={
-                    "order_type": "limit",
-                    "side": "buy",
-                    "order_qty": 0.001,
-                    "limit_price": float(price),
-                    "symbol": "BTC/USD",
-                    "token": tok,
-                },
-            )
-            assert (await client.response("add_order", 10 + i)).ok
+            assert (await _limit_buy(client, tok, 10 + i, price)).ok
         await client.send(
             method="cancel_all_orders_after", req_id=20, params={"timeout": 60, "token": tok}
         )
@@ -216,19 +221,7 @@ async def test_cancel_all_counts_and_dead_man_switch_fires(
         assert {o.reason for o in sim.exchange.account.orders.values()} == {
             "cancel_all_orders_after"
         }
-        await client.send(
-            method="add_order",
-            req_id=30,
-            params={
-                "order_type": "limit",
-                "side": "buy",
-                "order_qty": 0.001,
-                "limit_price": float(price),
-                "symbol": "BTC/USD",
-                "token": tok,
-            },
-        )
-        await client.response("add_order", 30)
+        await _limit_buy(client, tok, 30, price)
         await client.send(method="cancel_all", req_id=31, params={"token": tok})
         done = await client.response("cancel_all", 31)
         assert done.result is not None and done.result.count == 1
@@ -241,19 +234,7 @@ async def test_rearming_the_switch_postpones_it_and_zero_disarms(
         tok = await token(sim)
         assert (await _subscribe(client, "executions", tok)).ok
         price = _best(sim, "bids") - D("300")
-        await client.send(
-            method="add_order",
-            req_id=1,
-            params={
-                "order_type": "limit",
-                "side": "buy",
-                "order_qty": 0.001,
-                "limit_price": float(price),
-                "symbol": "BTC/USD",
-                "token": tok,
-            },
-        )
-        await client.response("add_order", 1)
+        await _limit_buy(client, tok, 1, price)
         for i in range(3):
             await client.send(
                 method="cancel_all_orders_after", req_id=2 + i, params={"timeout": 30, "token": tok}
@@ -276,21 +257,11 @@ async def test_gtd_order_expires_at_its_expire_time(autojump_clock: trio.testing
         await _subscribe(client, "executions", tok)
         await client.channel("executions", "snapshot")
         price = _best(sim, "bids") - D("300")
-        await client.send(
-            method="add_order",
-            req_id=2,
-            params={
-                "order_type": "limit",
-                "side": "buy",
-                "order_qty": 0.001,
-                "limit_price": float(price),
-                "symbol": "BTC/USD",
-                "token": tok,
-                "time_in_force": "gtd",
-                "expire_time": rfc3339(sim.wall() + 30),
-            },
-        )
-        assert (await client.response("add_order", 2)).ok
+        assert (
+            await _limit_buy(
+                client, tok, 2, price, time_in_force="gtd", expire_time=rfc3339(sim.wall() + 30)
+            )
+        ).ok
         start = trio.current_time()
         expired = await client.until(
             lambda m: isinstance(m, wire.ExecutionsMessage) and m.data[0].exec_type == "expired",
