@@ -1,0 +1,235 @@
+"""Kraken's REST API over httpx: signed private calls, typed errors, safe retries, rate limits.
+
+The one Kraken module that does I/O. Rules:
+
+- Private calls are signed (:func:`~galfriday.kraken.auth.sign`) with a nonce issued under a
+  lock held until the response arrives, so nonces reach Kraken in increasing order even with
+  concurrent callers (one key, one queue). The highest nonce is persisted before sending when a
+  ``nonce_path`` is given.
+- Kraken's error strings become typed exceptions (:func:`~galfriday.errors.kraken_error`);
+  an HTTP error status becomes :class:`~galfriday.errors.ServiceUnavailable`; a transport error
+  or timeout becomes :class:`~galfriday.errors.ConnectionBroken`.
+- Only calls that are safe to repeat are retried (``retries`` times, with backoff): reads and
+  the token. ``AddOrder`` and ``CancelOrder`` are never retried blindly; the order gateway
+  decides, with client order ids.
+- A local :class:`~galfriday.kraken.ratelimit.CallCounter` delays calls so normal operation
+  never sees ``EAPI:Rate limit exceeded``.
+- Every call is reported to ``on_call`` as a :class:`RestCall` (method, timing, outcome). No
+  key, secret, signature, nonce or token is ever part of it, nor of a log line or exception.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlencode
+
+import httpx
+import msgspec
+import trio
+from loguru import logger
+
+from galfriday.errors import (
+    ConnectionBroken,
+    KrakenApiError,
+    LocalError,
+    RateLimitError,
+    ServiceUnavailable,
+    kraken_error,
+)
+from galfriday.kraken.auth import NonceGenerator, save_nonce_floor, sign
+from galfriday.kraken.ratelimit import TIERS, CallCounter
+
+__all__ = ["KrakenRest", "RestCall", "RestConfig"]
+
+SAFE_TO_RETRY: Final = frozenset(
+    {
+        "Time", "SystemStatus", "AssetPairs", "Assets", "Depth", "Ticker", "Balance",
+        "BalanceEx", "TradeBalance", "OpenOrders", "ClosedOrders", "QueryOrders",
+        "TradesHistory", "QueryTrades", "Ledgers", "QueryLedgers", "GetWebSocketsToken",
+    }
+)  # fmt: skip
+_DECODER: Final = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+
+
+@dataclass(frozen=True)
+class RestConfig:
+    base_url: str = "https://api.kraken.com"
+    api_key: str | None = None
+    secret: bytes | None = None
+    tier: str = "intermediate"
+    timeout: float = 10.0
+    retries: int = 3
+    retry_base: float = 0.5
+    nonce_path: Path | None = None
+    nonce_floor: int = 0
+
+
+@dataclass(frozen=True)
+class RestCall:
+    """One REST call as the audit trail records it."""
+
+    method: str
+    started: float  # wall clock, epoch seconds
+    duration: float  # seconds
+    outcome: str  # "ok" or the error code / class
+    attempt: int
+    waited: float = 0.0  # seconds spent waiting for the local rate limiter
+
+
+class KrakenRest:
+    """A Kraken REST client for one API key (or none, for public calls only).
+
+    Use as an async context manager, or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        config: RestConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_call: Callable[[RestCall], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=config.timeout,
+            transport=transport,
+            headers={"User-Agent": "galfriday"},
+        )
+        self._nonces = NonceGenerator(config.nonce_floor)
+        self._lock = trio.Lock()
+        self._counter = CallCounter(TIERS[config.tier])
+        self._on_call = on_call
+        self.calls = 0
+
+    async def __aenter__(self) -> KrakenRest:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.config.api_key and self.config.secret)
+
+    # --- the two kinds of call ---------------------------------------------------------------
+
+    async def public(self, method: str, **params: object) -> Any:
+        """``GET /0/public/<method>``; returns the ``result``."""
+        return await self._call(method, params, private=False)
+
+    async def private(self, method: str, **params: object) -> Any:
+        """A signed ``POST /0/private/<method>``; returns the ``result``.
+
+        Raises:
+            LocalError: no API key or secret configured.
+        """
+        if not self.has_credentials:
+            raise LocalError(f"{method} needs an API key and secret")
+        return await self._call(method, params, private=True)
+
+    async def _call(self, method: str, params: Mapping[str, object], private: bool) -> Any:
+        attempts = 1 + (self.config.retries if method in SAFE_TO_RETRY else 0)
+        for attempt in range(1, attempts):
+            try:
+                return await self._once(method, params, private, attempt)
+            except (ServiceUnavailable, ConnectionBroken, RateLimitError) as exc:
+                delay = self.config.retry_base * 2 ** (attempt - 1)
+                logger.bind(method=method).info("retrying in {:.1f}s after {}", delay, exc)
+                await trio.sleep(delay)
+        return await self._once(method, params, private, attempts)
+
+    async def _once(
+        self, method: str, params: Mapping[str, object], private: bool, attempt: int
+    ) -> Any:
+        waited = 0.0
+        if private:
+            waited = self._counter.wait_for(method, trio.current_time())
+            if waited:
+                await trio.sleep(waited)
+        started, clock = time.time(), trio.current_time()
+        outcome = "ok"
+        try:
+            if private:
+                async with self._lock:
+                    response = await self._send_private(method, params)
+            else:
+                response = await self._http.get(f"/0/public/{method}", params=_plain(params))
+            return self._result(response)
+        except KrakenApiError as exc:
+            outcome = exc.code
+            if isinstance(exc, RateLimitError):
+                self._counter.penalise(trio.current_time())
+            raise
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
+            raise ConnectionBroken(f"{method}: {type(exc).__name__}") from exc
+        finally:
+            self.calls += 1
+            if private:
+                self._counter.spend(method, trio.current_time())
+            if self._on_call is not None:
+                duration = trio.current_time() - clock
+                self._on_call(RestCall(method, started, duration, outcome, attempt, waited))
+
+    async def _send_private(self, method: str, params: Mapping[str, object]) -> httpx.Response:
+        config = self.config
+        key, secret = config.api_key, config.secret
+        if key is None or secret is None:
+            raise LocalError(f"{method} needs an API key and secret")
+        nonce = self._nonces.next(time.time_ns())
+        if config.nonce_path is not None:
+            await trio.to_thread.run_sync(save_nonce_floor, config.nonce_path, nonce)
+        body = urlencode({"nonce": nonce, **_plain(params)})
+        path = f"/0/private/{method}"
+        headers = {
+            "API-Key": key,
+            "API-Sign": sign(path, nonce, body, secret),
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        }
+        return await self._http.post(path, content=body, headers=headers)
+
+    def _result(self, response: httpx.Response) -> Any:
+        if response.status_code != 200:
+            raise ServiceUnavailable(f"EService:HTTP {response.status_code}")
+        try:
+            envelope = _DECODER.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise ServiceUnavailable("EService:Unreadable response") from exc
+        errors = [e for e in envelope.get("error") or [] if isinstance(e, str)]
+        failures = [e for e in errors if not e.startswith("W")]
+        if failures:
+            raise kraken_error(failures[0])
+        return envelope.get("result")
+
+    # --- typed helpers -------------------------------------------------------------------------
+
+    async def websocket_token(self) -> str:
+        result = await self.private("GetWebSocketsToken")
+        return str(result["token"])
+
+    async def balance(self) -> dict[str, Decimal]:
+        result = await self.private("Balance")
+        return {asset: Decimal(str(value)) for asset, value in result.items()}
+
+
+def _plain(params: Mapping[str, object]) -> dict[str, str]:
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            out[key] = ",".join(str(v) for v in value)
+        else:
+            out[key] = str(value)
+    return out
