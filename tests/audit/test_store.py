@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from decimal import Decimal
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from galfriday.audit.store import AuditRow, AuditStore, AuditWriter, schema_dir
+from galfriday.events import OrderStatus
+
+
+def test_migrations_apply_once_in_order_and_are_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    names = sorted(p.name for p in schema_dir().glob("[0-9][0-9][0-9]_*.sql"))
+    assert store.applied == names and names[0] == "001_audit_core.sql"
+    store.close()
+    again = AuditStore(path)
+    assert again.applied == []
+    rows = again.db.execute("SELECT name FROM migrations ORDER BY name").fetchall()
+    assert [r[0] for r in rows] == names
+    assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    AuditStore(path).close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_decimals_stay_exact_and_sequences_become_json() -> None:
+    store = AuditStore(":memory:")
+    store.write(
+        [
+            AuditRow(
+                "fills",
+                {
+                    "exec_id": "E1",
+                    "order_id": "O1",
+                    "qty": Decimal("0.00100000"),
+                    "price": Decimal("26599.9"),
+                    "fees": (("USD", Decimal("0.3458")),),
+                    "at_wall": 1.0,
+                },
+            )
+        ]
+    )
+    row = store.db.execute("SELECT qty, price, fees FROM fills").fetchone()
+    assert row == ("0.00100000", "26599.9", '[["USD","0.3458"]]')
+
+
+def test_fills_and_ledger_ignore_replays_and_current_state_is_replaced() -> None:
+    store = AuditStore(":memory:")
+    fill = AuditRow(
+        "fills",
+        {"exec_id": "E1", "order_id": "O1", "qty": "1", "price": "2", "fees": "[]", "at_wall": 1.0},
+    )
+    store.write([fill, fill])
+    store.write([fill])
+    assert store.db.execute("SELECT count(*) FROM fills").fetchone()[0] == 1
+    order = {
+        "order_id": "O1",
+        "status": OrderStatus.NEW,
+        "cum_qty": "0",
+        "cum_cost": "0",
+        "updated_wall": 1.0,
+    }
+    store.write([AuditRow("orders", order)])
+    store.write([AuditRow("orders", {**order, "status": OrderStatus.FILLED, "cum_qty": "1"})])
+    assert store.db.execute("SELECT status, cum_qty FROM orders").fetchall() == [("filled", "1")]
+
+
+def test_a_bad_batch_writes_nothing_of_itself() -> None:
+    store = AuditStore(":memory:")
+    good = AuditRow(
+        "gaps", {"at_wall": 1.0, "stream": "executions", "first_missing": 2, "last_missing": 3}
+    )
+    bad = AuditRow("gaps", {"at_wall": 1.0, "stream": None, "first_missing": 2, "last_missing": 3})
+    try:
+        store.write([good, bad])
+    except sqlite3.IntegrityError:
+        pass
+    assert store.db.execute("SELECT count(*) FROM gaps").fetchone()[0] == 0
+
+
+async def test_writer_batches_and_flushes_everything_on_shutdown(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    writer = AuditWriter(store, batch_rows=100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        for i in range(1000):
+            await writer.write(
+                "gaps", at_wall=float(i), stream="s", first_missing=i, last_missing=i
+            )
+        writer.write_nowait("gaps", at_wall=0.0, stream="s", first_missing=-1, last_missing=-1)
+        nursery.cancel_scope.cancel()
+    assert writer.written == 1001 and writer.batches >= 10
+    assert store.db.execute("SELECT count(*) FROM gaps").fetchone()[0] == 1001
+
+
+async def test_writer_commits_a_partial_batch_after_a_few_ms(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    writer = AuditWriter(store, batch_rows=1000, batch_seconds=0.005)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        await writer.write("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
+        start = trio.current_time()
+        await writer.flush()
+        assert writer.written == 1 and writer.batches == 1
+        assert trio.current_time() - start >= 0.005  # it waited for more rows first
+        nursery.cancel_scope.cancel()
+
+
+async def test_full_queue_drops_are_counted() -> None:
+    writer = AuditWriter(AuditStore(":memory:"), capacity=1)
+    writer.write_nowait("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
+    writer.write_nowait("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
+    assert writer.dropped == 1
