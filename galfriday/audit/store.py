@@ -9,8 +9,8 @@ crash leaves no partial batch.
 
 Migrations are the numbered ``*.sql`` files of ``schema/``, applied in order once each and
 recorded in the ``migrations`` table. Values are converted on the way in: ``Decimal`` becomes
-its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for tables with a key (current
-state such as ``orders``) replace the row with the same key; ``fills`` and the ledger ignore a
+its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for tables with
+a key (current state such as ``orders``) replace the row with the same key; ``fills`` and the ledger ignore a
 row whose id is already there, so replaying an event cannot duplicate it.
 
 Shutdown: cancelling the writer's scope makes it write everything still queued (shielded)
@@ -85,7 +85,8 @@ class AuditStore:
 
     def _migrate(self) -> list[str]:
         self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS migrations"
+            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
         done = {row[0] for row in self.db.execute("SELECT name FROM migrations").fetchall()}
         applied = []
@@ -192,7 +193,7 @@ class AuditWriter:
     async def drain(self) -> None:
         """Write every queued row now."""
         while True:
-            batch = []
+            batch: list[AuditRow] = []
             while len(batch) < self.batch_rows:
                 try:
                     batch.append(self._receive.receive_nowait())

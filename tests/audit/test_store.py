@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -81,10 +82,8 @@ def test_a_bad_batch_writes_nothing_of_itself() -> None:
         "gaps", {"at_wall": 1.0, "stream": "executions", "first_missing": 2, "last_missing": 3}
     )
     bad = AuditRow("gaps", {"at_wall": 1.0, "stream": None, "first_missing": 2, "last_missing": 3})
-    try:
+    with contextlib.suppress(sqlite3.IntegrityError):
         store.write([good, bad])
-    except sqlite3.IntegrityError:
-        pass
     assert store.db.execute("SELECT count(*) FROM gaps").fetchone()[0] == 0
 
 
