@@ -10,8 +10,8 @@ crash leaves no partial batch.
 Migrations are the numbered ``*.sql`` files of ``schema/``, applied in order once each and
 recorded in the ``migrations`` table. Values are converted on the way in: ``Decimal`` becomes
 its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for tables with
-a key (current state such as ``orders``) replace the row with the same key; ``fills`` and the ledger ignore a
-row whose id is already there, so replaying an event cannot duplicate it.
+a key (current state such as ``orders``) replace the row with the same key; ``fills`` and the
+ledger ignore a row whose id is already there, so replaying an event cannot duplicate it.
 
 Shutdown: cancelling the writer's scope makes it write everything still queued (shielded)
 before it returns.
