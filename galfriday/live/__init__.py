@@ -1,0 +1,1 @@
+"""The trio shell: connections, processors and the engine that wires them together."""

@@ -1,0 +1,273 @@
+"""One supervised WebSocket connection, kept alive forever.
+
+:meth:`Connection.run` connects, lets its owner subscribe (``on_connect``), reads frames until
+the connection fails, then waits as :class:`~galfriday.core.reconnect.ReconnectPlanner` says
+and starts again, until cancelled. Each state change (DISCONNECTED, CONNECTING, CONNECTED,
+AUTHENTICATED, SUBSCRIBED) is published on the bus and audited.
+
+Rules:
+
+- The reader never blocks: each frame goes to the owner's channel with ``send_nowait``
+  (trio-websocket stops answering pings when its queue fills). A full channel is an overrun:
+  counted, audited, and the connection is dropped so every subscription is rebuilt from fresh
+  snapshots.
+- Connect and handshake share ``connect_timeout``.
+- A silence watchdog: no frame of any kind (heartbeats included) for ``silence_timeout``
+  seconds and the connection is dropped. When nothing has been sent or received for
+  ``ping_interval`` seconds an application ``ping`` goes out, so Kraken's one-minute idle
+  close never fires.
+- ``status`` frames are peeked at: while the exchange says ``maintenance``, reconnects are at
+  least five seconds apart.
+- The connection owns its TCP stream and closes it on every exit path (trio-websocket alone
+  leaks the socket of an abnormally closed client connection).
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+import trio
+from loguru import logger
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
+
+from galfriday.bus import Bus
+from galfriday.core.reconnect import BackoffPolicy, ReconnectPlanner
+from galfriday.errors import ConnectionBroken, MalformedFrame
+from galfriday.errors import ConnectionClosed as ClosedInOrder
+from galfriday.events import ConnectionState, ConnectionStateChanged
+from galfriday.kraken import requests as rq
+from galfriday.kraken.wire import FrameDecoder, StatusMessage
+from galfriday.live.health import ConnectionMetrics
+
+__all__ = ["Connection", "ConnectionConfig", "Frame", "Session"]
+
+MAX_FRAME: Final = 4 * 1024 * 1024
+_STATUS_PREFIX: Final = '{"channel":"status"'
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A frame as received: text, monotonic and wall receive times, and its connection."""
+
+    raw: str
+    received_mono: float
+    received_wall: float
+    connection: str
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    name: str
+    url: str
+    connect_timeout: float = 10.0
+    silence_timeout: float = 10.0
+    ping_interval: float = 15.0
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    seed: int | None = None
+
+
+_LOST: Final = (
+    ConnectionBroken,
+    ClosedInOrder,
+    OSError,
+    HandshakeError,
+    ConnectionClosed,
+    trio.BrokenResourceError,
+    trio.TooSlowError,
+)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+class Session:
+    """The live socket of one connection attempt, handed to ``on_connect``."""
+
+    def __init__(self, connection: Connection, ws: WebSocketConnection) -> None:
+        self._connection = connection
+        self._ws = ws
+
+    def next_req_id(self) -> int:
+        self._connection._req_id += 1
+        return self._connection._req_id
+
+    async def send(self, frame: bytes | str) -> None:
+        text = frame.decode() if isinstance(frame, bytes) else frame
+        await self._ws.send_message(text)
+        self._connection.metrics.sent(len(text), trio.current_time())
+
+    def set_state(self, state: ConnectionState, reason: str = "") -> None:
+        self._connection._set_state(state, reason)
+
+
+OnConnect = Callable[[Session], Awaitable[None]]
+
+
+class Connection:
+    """Supervises one endpoint. Frames go to ``frames``; the owner subscribes in ``on_connect``."""
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        frames: trio.MemorySendChannel[Frame],
+        on_connect: OnConnect,
+        bus: Bus,
+        audit: Callable[..., None] | None = None,
+    ) -> None:
+        self.config = config
+        self._frames = frames
+        self._on_connect = on_connect
+        self._bus = bus
+        self._audit = audit
+        self.state = ConnectionState.DISCONNECTED
+        self.metrics = ConnectionMetrics(config.name, trio.current_time())
+        self.planner = ReconnectPlanner(config.backoff, random.Random(config.seed))
+        self.maintenance = False
+        self._req_id = 0
+        self._decoder = FrameDecoder()
+        self._session: Session | None = None
+        self._kick = trio.Event()
+
+    @property
+    def session(self) -> Session | None:
+        """The current socket, or None while disconnected."""
+        return self._session
+
+    def reconnect(self, reason: str) -> None:
+        """Drop the current socket (if any) and connect again, as after a failure."""
+        logger.bind(conn=self.config.name).warning("reconnect requested: {}", reason)
+        self._kick.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, serve, reconnect, forever (until cancelled)."""
+        task_status.started()
+        async with self._frames:
+            while True:
+                now = trio.current_time()
+                delay = self.planner.delay(now, self.maintenance)
+                if delay:
+                    await trio.sleep(delay)
+                self.planner.record_attempt(trio.current_time())
+                try:
+                    await self._connect_and_serve()
+                except* _LOST as group:
+                    self.metrics.errors += 1
+                    reason = "; ".join(f"{type(e).__name__}: {e}" for e in _leaves(group))
+                    logger.bind(conn=self.config.name).info("connection lost: {}", reason)
+                    self._set_state(ConnectionState.DISCONNECTED, reason[:200])
+                self.planner.record_lost(trio.current_time())
+                self.metrics.reconnected(trio.current_time())
+
+    async def _connect_and_serve(self) -> None:
+        config = self.config
+        parts = urlsplit(config.url)
+        host = parts.hostname or "localhost"
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        self._set_state(ConnectionState.CONNECTING)
+        with trio.fail_after(config.connect_timeout):
+            if parts.scheme == "wss":
+                stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+                stream = await trio.open_ssl_over_tcp_stream(
+                    host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+                )
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+        try:
+            async with trio.open_nursery() as nursery:
+                with trio.fail_after(config.connect_timeout):
+                    ws = await wrap_client_stream(
+                        nursery, stream, host, parts.path or "/", message_queue_size=256,
+                        max_message_size=MAX_FRAME,
+                    )  # fmt: skip
+                self.planner.record_connected(trio.current_time())
+                self._set_state(ConnectionState.CONNECTED)
+                self._kick = trio.Event()
+                session = self._session = Session(self, ws)
+                try:
+                    nursery.start_soon(self._pinger, session)
+                    nursery.start_soon(self._subscribe, session)
+                    nursery.start_soon(self._watch_kick)
+                    await self._read(ws)
+                finally:
+                    self._session = None
+                    nursery.cancel_scope.cancel()
+                    with trio.move_on_after(1) as scope:
+                        scope.shield = True
+                        await ws.aclose()
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _subscribe(self, session: Session) -> None:
+        await self._on_connect(session)
+        self._set_state(ConnectionState.SUBSCRIBED)
+
+    async def _watch_kick(self) -> None:
+        await self._kick.wait()
+        raise ConnectionBroken(f"{self.config.name}: reconnect requested")
+
+    async def _read(self, ws: WebSocketConnection) -> None:
+        name, metrics = self.config.name, self.metrics
+        while True:
+            with trio.move_on_after(self.config.silence_timeout) as scope:
+                message = await ws.get_message()
+            if scope.cancelled_caught:
+                raise ConnectionBroken(f"{name}: silent for {self.config.silence_timeout}s")
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            mono = trio.current_time()
+            metrics.received(len(text), mono)
+            if text.startswith(_STATUS_PREFIX):
+                self._peek_status(text)
+            try:
+                self._frames.send_nowait(Frame(text, mono, time.time(), name))
+            except trio.WouldBlock:
+                metrics.overruns += 1
+                if self._audit:
+                    self._audit("resyncs", at_wall=time.time(), stream=name, symbol=None,
+                                reason="overrun: processor fell behind")  # fmt: skip
+                raise ConnectionBroken(f"{name}: frame queue overrun") from None
+
+    def _peek_status(self, text: str) -> None:
+        try:
+            message = self._decoder.decode(text)
+        except MalformedFrame:
+            return
+        if isinstance(message, StatusMessage) and message.data:
+            self.maintenance = message.data[0].system == "maintenance"
+
+    async def _pinger(self, session: Session) -> None:
+        interval = self.config.ping_interval
+        while True:
+            await trio.sleep(interval / 3)
+            idle = trio.current_time() - max(self.metrics.last_received, self.metrics.last_sent)
+            if idle >= interval:
+                await session.send(rq.ping(session.next_req_id()))
+
+    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
+        old, self.state = self.state, state
+        if old == state:
+            return
+        now, wall = trio.current_time(), time.time()
+        if state is ConnectionState.SUBSCRIBED:
+            self.metrics.subscribed_since, self.metrics.down_since = now, None
+        elif old is ConnectionState.SUBSCRIBED or self.metrics.down_since is None:
+            self.metrics.subscribed_since = None
+            self.metrics.down_since = now
+        self._bus.publish(
+            ConnectionStateChanged(
+                connection=self.config.name, old=old, new=state, reason=reason, received_at=wall
+            )
+        )
+        if self._audit:
+            self._audit("connection_events", at_wall=wall, connection=self.config.name,
+                        old_state=old, new_state=state, reason=reason)  # fmt: skip

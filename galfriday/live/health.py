@@ -1,0 +1,145 @@
+"""Connection health: metrics, and a HEALTHY / DEGRADED / UNHEALTHY verdict (pure).
+
+:class:`ConnectionMetrics` is updated by the connection (frames, bytes, reconnects, errors,
+overruns) and by processors (the last update per (channel, symbol)). :func:`evaluate` turns a
+snapshot of it into a :class:`HealthReport`; the engine evaluates every 10 seconds, audits and
+publishes every change, and acts on UNHEALTHY (reconnect, or resync the silent subscription).
+
+Thresholds (:class:`HealthThresholds`, all configurable):
+
+- UNHEALTHY: no frame at all for ``dead_after`` seconds (default 15), or not subscribed for
+  ``down_after`` seconds (default 30), or a subscription silent for ``stale_after`` (120 s).
+- DEGRADED: not subscribed right now, or ``reconnects_degraded`` (3) reconnects within the
+  last 10 minutes, or any overrun or error since the last evaluation, or a subscription silent
+  for ``slow_after`` (60 s).
+- HEALTHY: none of the above.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+__all__ = ["ConnectionMetrics", "Health", "HealthReport", "HealthThresholds", "evaluate"]
+
+RATE_WINDOW = 10.0
+RECONNECT_WINDOW = 600.0
+
+
+class Health(enum.StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    dead_after: float = 15.0
+    down_after: float = 30.0
+    stale_after: float = 120.0
+    slow_after: float = 60.0
+    reconnects_degraded: int = 3
+
+
+@dataclass
+class ConnectionMetrics:
+    """Counters of one connection. Times are monotonic seconds."""
+
+    name: str
+    started: float
+    messages: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reconnects: int = 0
+    errors: int = 0
+    overruns: int = 0
+    last_received: float = 0.0
+    last_sent: float = 0.0
+    subscribed_since: float | None = None
+    down_since: float | None = None
+    by_channel: dict[str, int] = field(default_factory=dict)
+    last_update: dict[tuple[str, str], float] = field(default_factory=dict)
+    _recent: deque[float] = field(default_factory=deque)
+    _reconnect_times: deque[float] = field(default_factory=deque)
+
+    def received(self, size: int, now: float) -> None:
+        self.messages += 1
+        self.bytes_in += size
+        self.last_received = now
+        self._recent.append(now)
+        while self._recent and self._recent[0] < now - RATE_WINDOW:
+            self._recent.popleft()
+
+    def sent(self, size: int, now: float) -> None:
+        self.bytes_out += size
+        self.last_sent = now
+
+    def channel_update(self, channel: str, symbol: str, now: float) -> None:
+        """A processor saw data (not a heartbeat) for ``(channel, symbol)``."""
+        self.by_channel[channel] = self.by_channel.get(channel, 0) + 1
+        self.last_update[(channel, symbol)] = now
+
+    def forget(self, channel: str, symbol: str) -> None:
+        self.last_update.pop((channel, symbol), None)
+
+    def reconnected(self, now: float) -> None:
+        self.reconnects += 1
+        self._reconnect_times.append(now)
+
+    def rate(self, now: float) -> float:
+        """Frames per second over the last 10 seconds."""
+        recent = [t for t in self._recent if t >= now - RATE_WINDOW]
+        return len(recent) / RATE_WINDOW
+
+    def reconnects_within(self, now: float, window: float = RECONNECT_WINDOW) -> int:
+        while self._reconnect_times and self._reconnect_times[0] < now - window:
+            self._reconnect_times.popleft()
+        return len(self._reconnect_times)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    state: Health
+    reasons: tuple[str, ...]
+    stale: tuple[tuple[str, str], ...] = ()
+
+
+def evaluate(
+    metrics: ConnectionMetrics,
+    now: float,
+    thresholds: HealthThresholds,
+    errors_since_last: int = 0,
+    overruns_since_last: int = 0,
+) -> HealthReport:
+    """The health of a connection at ``now``."""
+    unhealthy: list[str] = []
+    degraded: list[str] = []
+    age = now - max(metrics.last_received, metrics.started)
+    if age >= thresholds.dead_after:
+        unhealthy.append(f"no frame for {age:.0f}s")
+    if metrics.subscribed_since is None:
+        down = now - (metrics.down_since if metrics.down_since is not None else metrics.started)
+        (unhealthy if down >= thresholds.down_after else degraded).append(
+            f"not subscribed for {down:.0f}s"
+        )
+    stale = tuple(
+        key for key, at in metrics.last_update.items() if now - at >= thresholds.stale_after
+    )
+    if stale:
+        unhealthy.append(f"silent subscriptions: {len(stale)}")
+    slow = [k for k, at in metrics.last_update.items() if now - at >= thresholds.slow_after]
+    if slow and not stale:
+        degraded.append(f"slow subscriptions: {len(slow)}")
+    recent = metrics.reconnects_within(now)
+    if recent >= thresholds.reconnects_degraded:
+        degraded.append(f"{recent} reconnects in 10 min")
+    if errors_since_last:
+        degraded.append(f"{errors_since_last} errors")
+    if overruns_since_last:
+        degraded.append(f"{overruns_since_last} overruns")
+    if unhealthy:
+        return HealthReport(Health.UNHEALTHY, tuple(unhealthy + degraded), stale)
+    if degraded:
+        return HealthReport(Health.DEGRADED, tuple(degraded))
+    return HealthReport(Health.HEALTHY, ())
