@@ -18,7 +18,6 @@ types means every event).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Final, Literal
 
@@ -108,15 +107,14 @@ class Subscription:
         """Unsubscribe; buffered events can still be received."""
         self._close()
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            try:
-                yield await self.receive()
-            except trio.EndOfChannel:
-                return
+    async def __anext__(self) -> Event:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
 
     async def __aenter__(self) -> Subscription:
         return self

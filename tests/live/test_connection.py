@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 import trio
@@ -66,7 +67,7 @@ async def test_connects_subscribes_and_delivers_frames() -> None:
         h = Harness(sim.urls.ws_public)  # type: ignore[union-attr]
         async with trio.open_nursery() as nursery:
             await nursery.start(h.connection.run)
-            frame = await h.frame_containing('"channel":"instrument"')
+            frame = await h.frame_containing('{"channel":"instrument","type"')
             assert frame.connection == "public" and frame.received_wall > 1.7e9
             assert h.connection.state is ConnectionState.SUBSCRIBED
             nursery.cancel_scope.cancel()
@@ -87,9 +88,9 @@ async def test_a_dropped_connection_reconnects_and_resubscribes() -> None:
         h = Harness(sim.urls.ws_public)  # type: ignore[union-attr]
         async with trio.open_nursery() as nursery:
             await nursery.start(h.connection.run)
-            await h.frame_containing('"channel":"instrument"')
+            await h.frame_containing('{"channel":"instrument","type"')
             await sim.drop_connections("public")
-            await h.frame_containing('"channel":"instrument"')
+            await h.frame_containing('{"channel":"instrument","type"')
             assert h.connects == 2 and h.connection.metrics.reconnects == 1
             nursery.cancel_scope.cancel()
         states = h.transitions()
@@ -104,7 +105,7 @@ async def test_a_silent_stall_is_detected_within_its_timeout(
         h = Harness(sim.urls.ws_public, silence_timeout=5.0)  # type: ignore[union-attr]
         async with trio.open_nursery() as nursery:
             await nursery.start(h.connection.run)
-            await h.frame_containing('"channel":"instrument"')
+            await h.frame_containing('{"channel":"instrument","type"')
             sim.stall("public", 3600)
             stalled_at = trio.current_time()
             with trio.fail_after(30):
@@ -186,7 +187,7 @@ async def test_maintenance_spaces_reconnects_five_seconds_apart(
         h = Harness(sim.urls.ws_public, backoff=BackoffPolicy(base=0.01, cap=0.05))  # type: ignore[union-attr]
         async with trio.open_nursery() as nursery:
             await nursery.start(h.connection.run)
-            await h.frame_containing('"channel":"instrument"')
+            await h.frame_containing('{"channel":"instrument","type"')
             sim.set_system_status("maintenance")
             await h.frame_containing('"system":"maintenance"')
             attempts = []
@@ -195,7 +196,7 @@ async def test_maintenance_spaces_reconnects_five_seconds_apart(
                 await h.frame_containing('"channel":"status"')
                 attempts.append(trio.current_time())
             nursery.cancel_scope.cancel()
-        gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
         assert all(gap >= 5 for gap in gaps), gaps
 
 
