@@ -186,9 +186,13 @@ class Connection:
             async with trio.open_nursery() as nursery:
                 with trio.fail_after(config.connect_timeout):
                     ws = await wrap_client_stream(
-                        nursery, stream, host, parts.path or "/", message_queue_size=256,
+                        nursery,
+                        stream,
+                        host,
+                        parts.path or "/",
+                        message_queue_size=256,
                         max_message_size=MAX_FRAME,
-                    )  # fmt: skip
+                    )
                 self.planner.record_connected(trio.current_time())
                 self._set_state(ConnectionState.CONNECTED)
                 self._kick = trio.Event()
@@ -233,8 +237,13 @@ class Connection:
             except trio.WouldBlock:
                 metrics.overruns += 1
                 if self._audit:
-                    self._audit("resyncs", at_wall=time.time(), stream=name, symbol=None,
-                                reason="overrun: processor fell behind")  # fmt: skip
+                    self._audit(
+                        "resyncs",
+                        at_wall=time.time(),
+                        stream=name,
+                        symbol=None,
+                        reason="overrun: processor fell behind",
+                    )
                 raise ConnectionBroken(f"{name}: frame queue overrun") from None
 
     def _peek_status(self, text: str) -> None:
@@ -269,5 +278,11 @@ class Connection:
             )
         )
         if self._audit:
-            self._audit("connection_events", at_wall=wall, connection=self.config.name,
-                        old_state=old, new_state=state, reason=reason)  # fmt: skip
+            self._audit(
+                "connection_events",
+                at_wall=wall,
+                connection=self.config.name,
+                old_state=old,
+                new_state=state,
+                reason=reason,
+            )

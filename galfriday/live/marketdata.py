@@ -1,0 +1,413 @@
+"""The market-data service: public subscriptions, verified books, tickers, trades, candles.
+
+:class:`MarketData` owns the public frame channel's receiving end and processes frames in
+order; its :meth:`MarketData.on_connect` is the public connection's subscription hook.
+
+Books: precisions come from the ``instrument`` channel, so books are subscribed after its
+snapshot. Every book message is verified. A checksum mismatch (or an invalid level, or a
+symbol gone silent) resyncs that symbol only: its book is flagged unverified on the bus, the
+symbol is unsubscribed and subscribed again, and deltas are dropped until the new snapshot.
+Resyncs of one symbol are capped (``max_resyncs`` in a row without a verified update); past
+the cap the symbol keeps publishing, unverified, and an alert is raised. Other symbols and the
+socket are never touched.
+
+Trades: ``trade_id`` is a per-symbol sequence; a jump is reported on the trade event
+(``gap_before``) and counted.
+
+Subscriptions are paced (``pace`` seconds between requests) so a reconnect never bursts past
+Kraken's message-rate limit; symbols can be added and removed at runtime.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import trio
+from loguru import logger
+
+from galfriday.bus import Bus
+from galfriday.errors import MalformedFrame
+from galfriday.events import (
+    Alert,
+    BookUpdate,
+    CandleUpdate,
+    ResyncStarted,
+    Severity,
+    TickerUpdate,
+    TradePrint,
+)
+from galfriday.kraken import requests as rq
+from galfriday.kraken import wire
+from galfriday.kraken.book import BookCheck, OrderBook
+from galfriday.live.connection import Frame, Session
+from galfriday.live.health import ConnectionMetrics
+
+__all__ = ["BookFeed", "MarketData", "MarketDataConfig"]
+
+CHECK_REPORT_SECONDS: Final = 10.0
+
+
+@dataclass(frozen=True)
+class MarketDataConfig:
+    symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
+    depth: int = 10
+    ticker: bool = True
+    trades: bool = True
+    ohlc_intervals: tuple[int, ...] = (1,)
+    publish_levels: int = 10
+    max_resyncs: int = 5
+    pace: float = 0.05
+    symbols_per_request: int = 10
+
+
+@dataclass
+class BookFeed:
+    """One symbol's book and its verification state."""
+
+    book: OrderBook
+    verified: bool = False
+    resyncing: bool = True  # waiting for a snapshot
+    failed_resyncs: int = 0
+    gave_up: bool = False
+    verified_count: int = 0
+    mismatched: int = 0
+    unverified: int = 0
+    resyncs: int = 0
+
+
+@dataclass
+class _TradeSequence:
+    last_id: int | None = None
+    gaps: int = 0
+
+
+@dataclass
+class _Stats:
+    frames: int = 0
+    malformed: int = 0
+    unknown: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class MarketData:
+    """Processes public frames; publishes market events on the bus."""
+
+    def __init__(
+        self,
+        config: MarketDataConfig,
+        bus: Bus,
+        metrics: ConnectionMetrics,
+        audit: Callable[..., None] | None = None,
+    ) -> None:
+        if config.depth not in rq.BOOK_DEPTHS:
+            raise ValueError(f"depth must be one of {sorted(rq.BOOK_DEPTHS)}")
+        self.config = config
+        self.bus = bus
+        self.metrics = metrics
+        self._audit = audit or (lambda table, **row: None)
+        self.symbols: list[str] = list(dict.fromkeys(config.symbols))
+        self.pairs: dict[str, wire.PairInfo] = {}
+        self.books: dict[str, BookFeed] = {}
+        self.trades: dict[str, _TradeSequence] = {}
+        self.decoder = wire.FrameDecoder()
+        self.stats = _Stats()
+        self._instrument_ready = trio.Event()
+        self._session: Session | None = None
+        self._last_report = 0.0
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    async def on_connect(self, session: Session) -> None:
+        """Subscribe everything on a (re)connect: instrument first, then the symbols."""
+        self._session = session
+        for feed in self.books.values():
+            feed.resyncing, feed.verified = True, False
+        for sequence in self.trades.values():
+            sequence.last_id = None
+        self._instrument_ready = trio.Event()
+        await session.send(
+            rq.subscribe(rq.SubscriptionParams(channel="instrument"), session.next_req_id())
+        )
+        await self._instrument_ready.wait()
+        await self._subscribe(session, self.symbols)
+
+    async def _subscribe(self, session: Session, symbols: list[str]) -> None:
+        config = self.config
+        for start in range(0, len(symbols), config.symbols_per_request):
+            chunk = symbols[start : start + config.symbols_per_request]
+            for params in self._params(chunk):
+                await session.send(rq.subscribe(params, session.next_req_id()))
+                await trio.sleep(config.pace)
+
+    def _params(self, symbols: list[str]) -> Iterable[rq.SubscriptionParams]:
+        config = self.config
+        yield rq.SubscriptionParams(channel="book", symbol=symbols, depth=config.depth)
+        if config.ticker:
+            yield rq.SubscriptionParams(channel="ticker", symbol=symbols)
+        if config.trades:
+            yield rq.SubscriptionParams(channel="trade", symbol=symbols)
+        for interval in config.ohlc_intervals:
+            yield rq.SubscriptionParams(channel="ohlc", symbol=symbols, interval=interval)
+
+    async def add_symbols(self, symbols: Iterable[str]) -> None:
+        """Follow more symbols from now on (subscribed at once if connected)."""
+        new = [s for s in symbols if s not in self.symbols]
+        self.symbols += new
+        if new and self._session is not None and self._instrument_ready.is_set():
+            await self._subscribe(self._session, new)
+
+    async def remove_symbols(self, symbols: Iterable[str]) -> None:
+        """Stop following symbols; their books are dropped."""
+        gone = [s for s in symbols if s in self.symbols]
+        self.symbols = [s for s in self.symbols if s not in gone]
+        for symbol in gone:
+            self.books.pop(symbol, None)
+            for channel in ("book", "ticker", "trade", "ohlc"):
+                self.metrics.forget(channel, symbol)
+        session = self._session
+        if gone and session is not None:
+            for params in self._params(gone):
+                await session.send(rq.unsubscribe(params, session.next_req_id()))
+
+    async def resync(self, symbol: str, reason: str) -> None:
+        """Rebuild one symbol's book from a fresh snapshot (unsubscribe, subscribe)."""
+        feed = self.books.get(symbol)
+        if feed is None or feed.gave_up:
+            return
+        if feed.failed_resyncs >= self.config.max_resyncs:
+            feed.gave_up = True
+            message = f"{symbol}: {feed.failed_resyncs} resyncs failed; book stays unverified"
+            logger.bind(symbol=symbol).error(message)
+            self.bus.publish(
+                Alert(
+                    severity=Severity.HIGH,
+                    source="marketdata",
+                    message=message,
+                    received_at=time.time(),
+                )
+            )
+            return
+        feed.failed_resyncs += 1
+        feed.resyncs += 1
+        feed.resyncing, feed.verified = True, False
+        wall = time.time()
+        self.bus.publish(
+            ResyncStarted(stream="book", symbol=symbol, reason=reason, received_at=wall)
+        )
+        self._audit(
+            "resyncs",
+            at_wall=wall,
+            stream="book",
+            symbol=symbol,
+            reason=reason,
+            attempt=feed.failed_resyncs,
+        )
+        session = self._session
+        if session is None:
+            return  # the next connection starts from snapshots anyway
+        params = rq.SubscriptionParams(channel="book", symbol=[symbol], depth=self.config.depth)
+        await session.send(rq.unsubscribe(params, session.next_req_id()))
+        await session.send(rq.subscribe(params, session.next_req_id()))
+
+    # --- processing ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        frames: trio.MemoryReceiveChannel[Frame],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Process frames until the channel closes or the task is cancelled."""
+        task_status.started()
+        async with frames:
+            async for frame in frames:
+                resync = self.process(frame)
+                if resync is not None:
+                    await self.resync(*resync)
+                if frame.received_mono - self._last_report >= CHECK_REPORT_SECONDS:
+                    self.report_checks(frame.received_wall)
+                    self._last_report = frame.received_mono
+
+    def process(self, frame: Frame) -> tuple[str, str] | None:
+        """Apply one frame; returns (symbol, reason) when that symbol needs a resync."""
+        self.stats.frames += 1
+        try:
+            message = self.decoder.decode(frame.raw)
+        except MalformedFrame as exc:
+            self.stats.malformed += 1
+            self._audit(
+                "decode_errors",
+                at_wall=frame.received_wall,
+                connection=frame.connection,
+                path=exc.path,
+                reason=exc.reason,
+                raw=exc.raw,
+            )
+            return None
+        kind = type(message)
+        if kind is wire.BookMessage or kind is wire.ExactBookMessage:
+            return self._book(message, frame)  # type: ignore[arg-type]
+        if kind is wire.TickerMessage:
+            self._ticker(message, frame)  # type: ignore[arg-type]
+        elif kind is wire.TradeMessage:
+            self._trade(message, frame)  # type: ignore[arg-type]
+        elif kind is wire.OhlcMessage:
+            self._ohlc(message, frame)  # type: ignore[arg-type]
+        elif kind is wire.InstrumentMessage:
+            self._instrument(message)  # type: ignore[arg-type]
+        elif kind is wire.Response:
+            self._response(message)  # type: ignore[arg-type]
+        elif kind is wire.UnknownFrame:
+            self.stats.unknown += 1
+        return None
+
+    def _book(self, message: wire.BookMessage, frame: Frame) -> tuple[str, str] | None:
+        snapshot = message.type == "snapshot"
+        for data in message.data:
+            symbol = data.symbol
+            feed = self._feed(symbol)
+            if feed is None:
+                continue
+            if feed.resyncing and not snapshot:
+                continue  # deltas between a resync and its snapshot are meaningless
+            result = feed.book.apply(data, snapshot=snapshot)
+            if result is BookCheck.INEXACT:
+                exact = self.decoder.decode_exact_book(frame.raw)
+                result = feed.book.apply(
+                    next(d for d in exact.data if d.symbol == symbol), snapshot=snapshot
+                )
+            self.metrics.channel_update("book", symbol, frame.received_mono)
+            if result in (BookCheck.MATCH, BookCheck.UNCHECKED):
+                if snapshot:
+                    feed.resyncing = False
+                feed.verified = result is BookCheck.MATCH or feed.verified
+                if result is BookCheck.MATCH:
+                    feed.verified_count += 1
+                    if not snapshot:
+                        feed.failed_resyncs = 0
+                self._publish_book(symbol, feed, snapshot, data.timestamp, frame.received_wall)
+                continue
+            feed.verified = False
+            if result is BookCheck.MISMATCH:
+                feed.mismatched += 1
+            else:
+                feed.unverified += 1
+            self._publish_book(symbol, feed, snapshot, data.timestamp, frame.received_wall)
+            if feed.gave_up:
+                continue
+            return symbol, f"checksum {result.value}"
+        return None
+
+    def _feed(self, symbol: str) -> BookFeed | None:
+        feed = self.books.get(symbol)
+        if feed is None:
+            if symbol not in self.symbols:
+                return None
+            pair = self.pairs.get(symbol)
+            if pair is None:
+                logger.bind(symbol=symbol).warning("book before its precisions; skipped")
+                return None
+            feed = BookFeed(
+                OrderBook(symbol, self.config.depth, pair.price_precision, pair.qty_precision)
+            )
+            self.books[symbol] = feed
+        return feed
+
+    def _publish_book(
+        self, symbol: str, feed: BookFeed, snapshot: bool, stamp: str | None, wall: float
+    ) -> None:
+        top = feed.book.top(self.config.publish_levels)
+        self.bus.publish(
+            BookUpdate(
+                symbol=symbol,
+                verified=feed.verified,
+                bids=top.bids,
+                asks=top.asks,
+                snapshot=snapshot,
+                timestamp=stamp,
+                received_at=wall,
+            )
+        )
+
+    def _ticker(self, message: wire.TickerMessage, frame: Frame) -> None:
+        for t in message.data:
+            self.metrics.channel_update("ticker", t.symbol, frame.received_mono)
+            self.bus.publish(
+                TickerUpdate(
+                    symbol=t.symbol,
+                    bid=t.bid,
+                    ask=t.ask,
+                    last=t.last,
+                    volume=t.volume,
+                    timestamp=t.timestamp,
+                    received_at=frame.received_wall,
+                )
+            )
+
+    def _trade(self, message: wire.TradeMessage, frame: Frame) -> None:
+        for t in message.data:
+            self.metrics.channel_update("trade", t.symbol, frame.received_mono)
+            sequence = self.trades.setdefault(t.symbol, _TradeSequence())
+            gap = 0
+            if sequence.last_id is not None and message.type == "update":
+                gap = max(0, t.trade_id - sequence.last_id - 1)
+                if gap:
+                    sequence.gaps += 1
+            if sequence.last_id is None or t.trade_id > sequence.last_id:
+                sequence.last_id = t.trade_id
+            self.bus.publish(
+                TradePrint(
+                    symbol=t.symbol,
+                    side=t.side,
+                    price=t.price,
+                    qty=t.qty,
+                    trade_id=t.trade_id,
+                    gap_before=gap,
+                    timestamp=t.timestamp,
+                    received_at=frame.received_wall,
+                )
+            )
+
+    def _ohlc(self, message: wire.OhlcMessage, frame: Frame) -> None:
+        for c in message.data:
+            self.metrics.channel_update("ohlc", c.symbol, frame.received_mono)
+            self.bus.publish(
+                CandleUpdate(
+                    symbol=c.symbol,
+                    interval=c.interval,
+                    interval_begin=c.interval_begin,
+                    open=c.open,
+                    high=c.high,
+                    low=c.low,
+                    close=c.close,
+                    volume=c.volume,
+                    received_at=frame.received_wall,
+                )
+            )
+
+    def _instrument(self, message: wire.InstrumentMessage) -> None:
+        for pair in message.data.pairs:
+            self.pairs[pair.symbol] = pair
+        self._instrument_ready.set()
+
+    def _response(self, message: wire.Response) -> None:
+        if not message.ok and message.method not in ("pong",):
+            error = f"{message.method} {message.symbol or ''}: {message.error}"
+            self.stats.errors.append(error)
+            logger.warning("public request refused: {}", error)
+
+    def report_checks(self, wall: float) -> None:
+        """Audit each book's verification counts since the last report."""
+        for symbol, feed in self.books.items():
+            self._audit(
+                "book_checks",
+                at_wall=wall,
+                symbol=symbol,
+                verified=feed.verified_count,
+                mismatched=feed.mismatched,
+                unverified=feed.unverified,
+            )
+            feed.verified_count = feed.mismatched = feed.unverified = 0

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import trio
+
+from galfriday.bus import Bus
+from galfriday.events import (
+    Alert,
+    BookUpdate,
+    CandleUpdate,
+    ResyncStarted,
+    TickerUpdate,
+    TradePrint,
+)
+from galfriday.live.connection import Frame
+from galfriday.live.health import ConnectionMetrics
+from galfriday.live.marketdata import MarketData, MarketDataConfig
+from galfriday.sim.faults import Fault
+from galfriday.sim.server import SimConfig, open_simulator
+from tests.live.helpers import public_feed
+
+SYMBOLS = ("BTC/USD", "ETH/USD", "DOGE/USD")
+
+
+async def _verified_books(bus_sub: object, symbols: tuple[str, ...], seconds: float = 15) -> None:
+    seen: set[str] = set()
+    with trio.fail_after(seconds):
+        async for event in bus_sub:  # type: ignore[attr-defined]
+            if isinstance(event, BookUpdate) and event.verified and not event.snapshot:
+                seen.add(event.symbol)
+                if seen >= set(symbols):
+                    return
+
+
+async def test_every_symbol_gets_verified_books_and_market_events() -> None:
+    async with open_simulator(SimConfig(rate=600)) as sim:
+        config = MarketDataConfig(symbols=SYMBOLS, depth=25, ohlc_intervals=(1, 5))
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            events = feed.bus.subscribe(capacity=100_000)
+            await _verified_books(events, SYMBOLS)
+            kinds: set[type] = set()
+            with trio.fail_after(15):
+                async for event in events:
+                    kinds.add(type(event))
+                    if {TickerUpdate, TradePrint, CandleUpdate} <= kinds:
+                        break
+            for symbol in SYMBOLS:
+                book = feed.marketdata.books[symbol]
+                assert book.verified and len(book.book.bids()) == 25
+            assert feed.marketdata.stats.malformed == 0
+
+
+async def test_corrupted_checksum_resyncs_only_that_symbol() -> None:
+    async with open_simulator(SimConfig(rate=600)) as sim:
+        config = MarketDataConfig(symbols=SYMBOLS)
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            events = feed.bus.subscribe(capacity=100_000)
+            await _verified_books(events, SYMBOLS)
+            sim.frame_fault(Fault.CORRUPT_CHECKSUM, "public", 1)
+            with trio.fail_after(15):
+                async for event in events:
+                    if isinstance(event, ResyncStarted):
+                        resynced = event.symbol
+                        break
+            unverified = []
+            with trio.fail_after(15):
+                async for event in events:
+                    if isinstance(event, BookUpdate) and not event.verified:
+                        unverified.append(event.symbol)
+                    if (
+                        isinstance(event, BookUpdate)
+                        and event.symbol == resynced
+                        and event.verified
+                    ):
+                        break
+            assert set(unverified) <= {resynced}
+            assert feed.connection.metrics.reconnects == 0
+            rows = feed.audit.table("resyncs")
+            assert [(r["symbol"], r["reason"]) for r in rows] == [(resynced, "checksum mismatch")]
+            for symbol in SYMBOLS:
+                if symbol != resynced:
+                    assert feed.marketdata.books[symbol].resyncs == 0
+
+
+async def test_resyncs_are_capped_and_then_alerted() -> None:
+    async with open_simulator(SimConfig(rate=600)) as sim:
+        config = MarketDataConfig(
+            symbols=("BTC/USD",), max_resyncs=2, trades=False, ticker=False, ohlc_intervals=()
+        )
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            events = feed.bus.subscribe(capacity=100_000)
+            await _verified_books(events, ("BTC/USD",))
+            sim.frame_fault(Fault.CORRUPT_CHECKSUM, "public", 10_000)
+            with trio.fail_after(20):
+                async for event in events:
+                    if isinstance(event, Alert):
+                        break
+            assert "resyncs failed" in event.message
+            assert feed.marketdata.books["BTC/USD"].gave_up
+            assert len(feed.audit.table("resyncs")) == 2
+
+
+async def test_symbols_can_be_added_and_removed_at_runtime() -> None:
+    async with open_simulator(SimConfig(rate=600)) as sim:
+        config = MarketDataConfig(symbols=("BTC/USD",))
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            events = feed.bus.subscribe(BookUpdate, capacity=100_000)
+            await _verified_books(events, ("BTC/USD",))
+            await feed.marketdata.add_symbols(["XRP/USD"])
+            await _verified_books(events, ("XRP/USD",))
+            await feed.marketdata.remove_symbols(["BTC/USD"])
+            assert "BTC/USD" not in feed.marketdata.books
+
+
+def _frame(raw: str) -> Frame:
+    return Frame(raw, 1.0, 1.7e9, "public")
+
+
+def test_malformed_frames_are_counted_and_audited_and_trade_gaps_reported() -> None:
+    bus = Bus()
+    trades = bus.subscribe(TradePrint)
+    rows: list[tuple[str, dict[str, object]]] = []
+    md = MarketData(
+        MarketDataConfig(symbols=("BTC/USD",)),
+        bus,
+        ConnectionMetrics("public", 0.0),
+        audit=lambda table, **row: rows.append((table, row)),
+    )
+    assert md.process(_frame('{"channel":"trade","type":"update","data":[{"symbol":1}]}')) is None
+    assert md.stats.malformed == 1 and rows[0][0] == "decode_errors"
+    assert rows[0][1]["path"] == "$.data[0].symbol"
+    for trade_id in (10, 11, 15):
+        md.process(
+            _frame(
+                '{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD",'
+                f'"side":"buy","price":1.0,"qty":1.0,"trade_id":{trade_id}}}]}}'
+            )
+        )
+    gaps = [trades.receive_nowait().gap_before for _ in range(3)]  # type: ignore[attr-defined]
+    assert gaps == [0, 0, 3]
