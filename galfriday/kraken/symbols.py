@@ -28,6 +28,8 @@ from typing import Final
 
 import msgspec
 
+from galfriday.errors import ExchangeError
+
 __all__ = ["FALLBACK_ASSETS", "AssetPair", "SymbolMap", "UnknownSymbol"]
 
 FALLBACK_ASSETS: Final[Mapping[str, str]] = {
@@ -79,7 +81,7 @@ def _is_legacy(rest_code: str) -> bool:
     return len(rest_code) == 4 and rest_code[0] in "XZ" and rest_code in FALLBACK_ASSETS
 
 
-class UnknownSymbol(KeyError):
+class UnknownSymbol(ExchangeError, KeyError):
     """A pair name that is in neither the AssetPairs data nor derivable from the fallback."""
 
 
@@ -153,7 +155,8 @@ class SymbolMap:
     def ws_symbol(self, rest_pair: str) -> str:
         """The v2 symbol of a REST pair name (canonical, altname or v1 wsname).
 
-        Without AssetPairs data, ``XBT/USD``-style names are translated asset by asset.
+        Without AssetPairs data, ``XBT/USD``-style names are translated asset by asset, and
+        legacy names (``XXBTZUSD``, ``XDGUSD``) by splitting off a known legacy base code.
 
         Raises:
             UnknownSymbol: the name is neither known nor of the ``BASE/QUOTE`` form.
@@ -164,6 +167,10 @@ class SymbolMap:
         base, slash, quote = rest_pair.partition("/")
         if slash and base and quote:
             return f"{self.ws_asset(base)}/{self.ws_asset(quote)}"
+        for split in (4, 3):  # legacy names: XXBTZUSD, XETHXXBT, XDGUSD
+            base, quote = rest_pair[:split], rest_pair[split:]
+            if base in FALLBACK_ASSETS and (quote in FALLBACK_ASSETS or quote.isalpha()):
+                return f"{self.ws_asset(base)}/{self.ws_asset(quote)}"
         raise UnknownSymbol(rest_pair)
 
     def rest_pair(self, symbol: str) -> str:

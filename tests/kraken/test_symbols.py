@@ -90,6 +90,20 @@ def test_asset_altnames_from_the_assets_endpoint() -> None:
 
 def test_unknown_names_raise() -> None:
     with pytest.raises(UnknownSymbol):
-        SymbolMap().ws_symbol("NOSUCHPAIR")
+        SymbolMap().ws_symbol("NOSUCHPAIR1")
     with pytest.raises(UnknownSymbol):
         SymbolMap().rest_pair("BTCUSD")
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol"),
+    [
+        ("XXBTZUSD", "BTC/USD"),
+        ("XETHXXBT", "ETH/BTC"),
+        ("XDGUSD", "DOGE/USD"),
+        ("XXRPZUSD", "XRP/USD"),
+        ("XBTUSDT", "BTC/USDT"),
+    ],
+)
+def test_legacy_pair_names_translate_without_data(name: str, symbol: str) -> None:
+    assert SymbolMap().ws_symbol(name) == symbol

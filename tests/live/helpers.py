@@ -54,3 +54,53 @@ async def public_feed(
         await nursery.start(conn.run)
         yield PublicFeed(bus, conn, md, audit)
         nursery.cancel_scope.cancel()
+
+
+@dataclass
+class PrivateFeed:
+    bus: Bus
+    connection: Connection
+    stream: Any  # PrivateStream
+    rest: Any  # KrakenRest
+    audit: Audit
+
+
+@asynccontextmanager
+async def private_feed(sim: Any, **private: Any) -> AsyncIterator[PrivateFeed]:
+    from galfriday.kraken.auth import decode_secret
+    from galfriday.kraken.rest import KrakenRest, RestConfig
+    from galfriday.live.private import PrivateConfig, PrivateStream
+    from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+    bus = Bus()
+    audit = Audit()
+    send, receive = trio.open_memory_channel[Frame](10_000)
+    rest = KrakenRest(
+        RestConfig(
+            base_url=sim.urls.rest,
+            api_key=DEFAULT_API_KEY,
+            secret=decode_secret(DEFAULT_API_SECRET),
+            retry_base=0.1,
+        )
+    )
+    holder: dict[str, Any] = {}
+
+    async def on_connect(session: Any) -> None:
+        await holder["stream"].on_connect(session)
+
+    conn = Connection(
+        ConnectionConfig(name="private", url=sim.urls.ws_private, seed=1),
+        send,
+        on_connect,
+        bus,
+        audit=audit,
+    )
+    stream = PrivateStream(PrivateConfig(**private), bus, conn.metrics, rest, audit=audit)
+    holder["stream"] = stream
+    async with rest, trio.open_nursery() as nursery:
+        await nursery.start(stream.run, receive)
+        await nursery.start(conn.run)
+        with trio.fail_after(10):
+            await stream.snapshots.wait()
+        yield PrivateFeed(bus, conn, stream, rest, audit)
+        nursery.cancel_scope.cancel()

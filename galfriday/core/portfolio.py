@@ -1,0 +1,87 @@
+"""Balances per asset and positions per pair, from the private stream (sans-IO).
+
+Balances come from the ``balances`` channel: a snapshot sets every asset; each ledger update
+carries the asset's total after that entry, which becomes the balance. Ledger entries are
+deduplicated by ``ledger_id`` (a replayed or duplicated entry changes nothing). A position is
+the holding of a pair's base asset (spot: what you own is your position).
+
+Pure: no I/O, no clock; time comes in as ``received_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Final
+
+from galfriday.core.sequencing import MessageCache
+from galfriday.events import BalanceChange
+from galfriday.kraken.wire import BalanceEntry
+
+__all__ = ["Portfolio"]
+
+LEDGER_TTL: Final = 7 * 24 * 3600.0
+LEDGER_MAX: Final = 200_000
+ZERO: Final = Decimal(0)
+
+
+class Portfolio:
+    """What the account holds, as far as the private stream has told us."""
+
+    def __init__(self) -> None:
+        self.balances: dict[str, Decimal] = {}
+        self._ledger = MessageCache(LEDGER_TTL, LEDGER_MAX)
+        self.duplicates = 0
+
+    def position(self, symbol: str) -> Decimal:
+        """The base-asset holding of ``symbol`` (``BTC/USD`` -> BTC)."""
+        return self.balances.get(symbol.split("/", 1)[0], ZERO)
+
+    def positions(self, symbols: Iterable[str]) -> dict[str, Decimal]:
+        return {symbol: self.position(symbol) for symbol in symbols}
+
+    def apply_snapshot(
+        self, entries: Iterable[BalanceEntry], received_at: float
+    ) -> list[BalanceChange]:
+        """Replace every balance with the snapshot's."""
+        changes = []
+        seen = set()
+        for entry in entries:
+            if entry.balance is None:
+                continue
+            seen.add(entry.asset)
+            self.balances[entry.asset] = entry.balance
+            changes.append(
+                BalanceChange(asset=entry.asset, balance=entry.balance, received_at=received_at)
+            )
+        for asset in [a for a in self.balances if a not in seen]:
+            self.balances[asset] = ZERO
+            changes.append(BalanceChange(asset=asset, balance=ZERO, received_at=received_at))
+        return changes
+
+    def apply_ledger(self, entry: BalanceEntry, received_at: float) -> BalanceChange | None:
+        """Apply one ledger entry; None if it was seen before or carries no balance."""
+        if entry.ledger_id is not None and self._ledger.seen(entry.ledger_id, received_at):
+            self.duplicates += 1
+            return None
+        if entry.balance is None:
+            return None
+        self.balances[entry.asset] = entry.balance
+        return BalanceChange(
+            asset=entry.asset,
+            balance=entry.balance,
+            amount=entry.amount,
+            fee=entry.fee,
+            ledger_id=entry.ledger_id,
+            ref_id=entry.ref_id,
+            ledger_type=entry.ledger_type,
+            timestamp=entry.timestamp,
+            received_at=received_at,
+        )
+
+    def knows_ledger(self, ledger_id: str) -> bool:
+        return ledger_id in self._ledger
+
+    def mark_ledger_seen(self, ledger_id: str, received_at: float) -> None:
+        """Remember a ledger entry learnt elsewhere (REST), so the stream cannot repeat it."""
+        self._ledger.seen(ledger_id, received_at)

@@ -1,0 +1,409 @@
+"""The private stream: orders, fills and balances, with gap recovery and REST fallback.
+
+:class:`PrivateStream` is the private connection's subscription hook (a fresh token from REST
+on every connect, then ``executions`` with open orders and the last fills, and ``balances``)
+and the processor of its frames. Each channel's top-level ``sequence`` goes through a
+:class:`~galfriday.core.sequencing.SequenceTracker`:
+
+- a duplicate is dropped;
+- a gap is published, audited, and recovered: both channels are subscribed again (their
+  snapshots are authoritative) and REST fills the hole (``TradesHistory`` for fills,
+  ``QueryOrders`` for order states, ``Ledgers`` for the ledger). Everything is deduplicated
+  (fills by ``exec_id``, ledger by ``ledger_id``), so nothing is lost and nothing counts twice.
+
+Stale orders: an open order without news for ``stale_after`` seconds is queried over REST.
+Every change is audited (orders, order events, fills, ledger, balances, positions).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import trio
+from loguru import logger
+
+from galfriday.bus import Bus
+from galfriday.core.orders import OrderTracker
+from galfriday.core.portfolio import Portfolio
+from galfriday.core.sequencing import SequenceTracker, Verdict
+from galfriday.errors import GalfridayError, MalformedFrame
+from galfriday.events import (
+    BalanceChange,
+    ConnectionState,
+    FillEvent,
+    GapDetected,
+    OrderAnomaly,
+    OrderUpdate,
+    ResyncStarted,
+)
+from galfriday.kraken import requests as rq
+from galfriday.kraken import wire
+from galfriday.kraken.rest import KrakenRest
+from galfriday.kraken.symbols import SymbolMap
+from galfriday.live.connection import Frame, Session
+from galfriday.live.health import ConnectionMetrics
+
+__all__ = ["PrivateConfig", "PrivateStream"]
+
+CHANNELS: Final = ("executions", "balances")
+_REST_STATUS: Final = {
+    "pending": "pending_new",
+    "open": "new",
+    "closed": "filled",
+    "canceled": "canceled",
+    "expired": "expired",
+}
+
+
+@dataclass(frozen=True)
+class PrivateConfig:
+    stale_after: float = 60.0
+    stale_check_every: float = 10.0
+    snap_trades: bool = True
+
+
+class PrivateStream:
+    """Processes the private connection's frames; publishes account events."""
+
+    def __init__(
+        self,
+        config: PrivateConfig,
+        bus: Bus,
+        metrics: ConnectionMetrics,
+        rest: KrakenRest,
+        audit: Callable[..., None] | None = None,
+        symbols: SymbolMap | None = None,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.metrics = metrics
+        self.rest = rest
+        self._audit = audit or (lambda table, **row: None)
+        self.symbols = symbols or SymbolMap()
+        self.orders = OrderTracker()
+        self.portfolio = Portfolio()
+        self.sequences = {channel: SequenceTracker() for channel in CHANNELS}
+        self.decoder = wire.FrameDecoder()
+        self.token: str | None = None
+        self.gaps = 0
+        self.duplicates = 0
+        self.recoveries = 0
+        self.malformed = 0
+        self._session: Session | None = None
+        self._last_news: dict[str, float] = {}
+        self._recovering = False
+        self._snapshotted: set[str] = set()
+        self.snapshots = trio.Event()  # set once both channels have sent their first snapshot
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    async def on_connect(self, session: Session) -> None:
+        """A fresh token, then ``executions`` and ``balances`` with snapshots."""
+        self.token = await self.rest.websocket_token()
+        session.set_state(ConnectionState.AUTHENTICATED)
+        self._session = session
+        for tracker in self.sequences.values():
+            tracker.reset()
+        await self._subscribe(session)
+
+    async def _subscribe(self, session: Session) -> None:
+        token = self.token or ""
+        executions = rq.SubscriptionParams(
+            channel="executions",
+            token=token,
+            snap_orders=True,
+            snap_trades=self.config.snap_trades,
+        )
+        balances = rq.SubscriptionParams(channel="balances", token=token, snapshot=True)
+        for params in (executions, balances):
+            await session.send(rq.subscribe(params, session.next_req_id()))
+
+    async def recover(self, reason: str) -> None:
+        """Resubscribe both channels (fresh snapshots) and backfill from REST."""
+        if self._recovering:
+            return
+        self._recovering = True
+        self.recoveries += 1
+        wall = time.time()
+        self.bus.publish(
+            ResyncStarted(stream="private", symbol=None, reason=reason, received_at=wall)
+        )
+        self._audit(
+            "resyncs",
+            at_wall=wall,
+            stream="private",
+            symbol=None,
+            reason=reason,
+            attempt=self.recoveries,
+        )
+        try:
+            session = self._session
+            if session is not None:
+                token = self.token or ""
+                for channel in CHANNELS:
+                    params = rq.SubscriptionParams(channel=channel, token=token)
+                    await session.send(rq.unsubscribe(params, session.next_req_id()))
+                for tracker in self.sequences.values():
+                    tracker.reset()
+                await self._subscribe(session)
+            await self.backfill()
+        except GalfridayError as exc:
+            logger.warning("private recovery incomplete: {}", exc)
+        finally:
+            self._recovering = False
+
+    async def backfill(self) -> None:
+        """Fill what the stream missed from REST, deduplicated against what we have."""
+        wall = time.time()
+        trades = await self.rest.private("TradesHistory")
+        for exec_id, trade in sorted(
+            trades.get("trades", {}).items(), key=lambda kv: kv[1]["time"]
+        ):
+            report = _trade_report(exec_id, trade, self.symbols)
+            self._apply_report(report, wall)
+        open_ids = [o.order_id for o in self.orders.open_orders()]
+        if open_ids:
+            await self.query_orders(open_ids)
+        ledgers = await self.rest.private("Ledgers")
+        for ledger_id, entry in sorted(
+            ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"]
+        ):
+            if not self.portfolio.knows_ledger(ledger_id):
+                self._audit(
+                    "balance_ledger",
+                    at_wall=wall,
+                    ledger_id=ledger_id,
+                    ref_id=entry.get("refid"),
+                    asset=self.symbols.ws_asset(entry["asset"]),
+                    ledger_type=entry.get("type"),
+                    amount=entry.get("amount"),
+                    fee=entry.get("fee"),
+                    balance=entry["balance"],
+                )
+                self.portfolio.mark_ledger_seen(ledger_id, wall)
+
+    async def query_orders(self, order_ids: list[str]) -> None:
+        """Bring orders up to date from REST ``QueryOrders``."""
+        wall = time.time()
+        for start in range(0, len(order_ids), 50):
+            chunk = order_ids[start : start + 50]
+            result = await self.rest.private("QueryOrders", txid=",".join(chunk), trades=True)
+            for order_id, info in result.items():
+                self._apply_report(_order_report(order_id, info), wall)
+
+    async def watch_stale_orders(self) -> None:
+        """Query over REST the open orders that have had no news for ``stale_after``."""
+        while True:
+            await trio.sleep(self.config.stale_check_every)
+            now = trio.current_time()
+            stale = [
+                o.order_id
+                for o in self.orders.open_orders()
+                if now - self._last_news.get(o.order_id, now) >= self.config.stale_after
+            ]
+            if stale:
+                logger.info("querying {} stale orders over REST", len(stale))
+                try:
+                    await self.query_orders(stale)
+                except GalfridayError as exc:
+                    logger.warning("stale order query failed: {}", exc)
+                for order_id in stale:
+                    self._last_news[order_id] = now
+
+    # --- processing ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        frames: trio.MemoryReceiveChannel[Frame],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+        async with frames, trio.open_nursery() as nursery:
+            nursery.start_soon(self.watch_stale_orders)
+            async for frame in frames:
+                gap = self.process(frame)
+                if gap is not None:
+                    nursery.start_soon(self.recover, gap)
+            nursery.cancel_scope.cancel()
+
+    def process(self, frame: Frame) -> str | None:
+        """Apply one frame; returns a reason when the stream needs recovery."""
+        try:
+            message = self.decoder.decode(frame.raw)
+        except MalformedFrame as exc:
+            self.malformed += 1
+            self._audit(
+                "decode_errors",
+                at_wall=frame.received_wall,
+                connection=frame.connection,
+                path=exc.path,
+                reason=exc.reason,
+                raw=exc.raw,
+            )
+            return None
+        if isinstance(message, wire.ExecutionsMessage | wire.BalancesMessage):
+            channel = "executions" if isinstance(message, wire.ExecutionsMessage) else "balances"
+            return self._sequenced(channel, message, frame)
+        if isinstance(message, wire.Response) and not message.ok and message.method != "pong":
+            logger.warning("private request refused: {} {}", message.method, message.error)
+        return None
+
+    def _sequenced(
+        self, channel: str, message: wire.ExecutionsMessage | wire.BalancesMessage, frame: Frame
+    ) -> str | None:
+        tracker = self.sequences[channel]
+        if message.type == "snapshot":
+            tracker.reset()
+            self._snapshotted.add(channel)
+        reason = None
+        if message.sequence is not None:
+            verdict = tracker.observe(message.sequence)
+            if verdict.verdict is Verdict.DUPLICATE:
+                self.duplicates += 1
+                return None
+            if verdict.verdict is Verdict.GAP and verdict.missing is not None:
+                first, last = verdict.missing
+                self.gaps += 1
+                self.bus.publish(
+                    GapDetected(
+                        stream=channel, first=first, last=last, received_at=frame.received_wall
+                    )
+                )
+                self._audit(
+                    "gaps",
+                    at_wall=frame.received_wall,
+                    stream=channel,
+                    first_missing=first,
+                    last_missing=last,
+                )
+                reason = f"{channel} sequence gap {first}..{last}"
+        self.metrics.channel_update(channel, "", frame.received_mono)
+        if isinstance(message, wire.ExecutionsMessage):
+            for report in message.data:
+                self._apply_report(report, frame.received_wall)
+                if report.order_id:
+                    self._last_news[report.order_id] = frame.received_mono
+        else:
+            self._balances(message, frame.received_wall)
+        if len(self._snapshotted) == len(CHANNELS):
+            self.snapshots.set()
+        return reason
+
+    def _apply_report(self, report: wire.ExecutionReport, wall: float) -> None:
+        for event in self.orders.apply(report, wall):
+            self.bus.publish(event)
+            if isinstance(event, OrderUpdate):
+                self._audit_order(event, wall)
+            elif isinstance(event, FillEvent):
+                self._audit(
+                    "fills",
+                    exec_id=event.exec_id,
+                    order_id=event.order_id,
+                    symbol=event.symbol,
+                    side=event.side,
+                    qty=event.qty,
+                    price=event.price,
+                    cost=event.cost,
+                    fees=event.fees,
+                    liquidity=event.liquidity,
+                    trade_id=event.trade_id,
+                    at_exchange=event.timestamp,
+                    at_wall=wall,
+                )
+            elif isinstance(event, OrderAnomaly):
+                self._audit(
+                    "order_anomalies",
+                    at_wall=wall,
+                    kind=event.kind,
+                    order_id=event.order_id,
+                    detail=event.detail,
+                )
+
+    def _audit_order(self, event: OrderUpdate, wall: float) -> None:
+        order = event.order
+        self._audit(
+            "order_events",
+            at_wall=wall,
+            order_id=order.order_id,
+            exec_type=event.exec_type,
+            status=order.status,
+            previous_status=event.previous,
+            cum_qty=order.cum_qty,
+            avg_price=order.avg_price,
+        )
+        self._audit(
+            "orders",
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            order_qty=order.order_qty,
+            limit_price=order.limit_price,
+            status=order.status,
+            cum_qty=order.cum_qty,
+            cum_cost=order.cum_cost,
+            avg_price=order.avg_price,
+            cl_ord_id=order.cl_ord_id,
+            order_userref=order.order_userref,
+            updated_wall=wall,
+        )
+
+    def _balances(self, message: wire.BalancesMessage, wall: float) -> None:
+        changes: list[BalanceChange]
+        if message.type == "snapshot":
+            changes = self.portfolio.apply_snapshot(message.data, wall)
+        else:
+            changes = [c for e in message.data if (c := self.portfolio.apply_ledger(e, wall))]
+        for change in changes:
+            self.bus.publish(change)
+            if change.ledger_id is not None:
+                self._audit(
+                    "balance_ledger",
+                    at_wall=wall,
+                    ledger_id=change.ledger_id,
+                    ref_id=change.ref_id,
+                    asset=change.asset,
+                    ledger_type=change.ledger_type,
+                    amount=change.amount,
+                    fee=change.fee,
+                    balance=change.balance,
+                )
+            self._audit("balances", asset=change.asset, balance=change.balance, updated_wall=wall)
+
+
+def _trade_report(exec_id: str, trade: dict[str, Any], symbols: SymbolMap) -> wire.ExecutionReport:
+    """A REST ``TradesHistory`` entry as the ``trade`` execution report it stands for."""
+    symbol = symbols.ws_symbol(trade["pair"]) if trade.get("pair") else None
+    quote = symbol.split("/")[1] if symbol else "USD"
+    return wire.ExecutionReport(
+        exec_type="trade",
+        order_id=trade["ordertxid"],
+        exec_id=exec_id,
+        trade_id=trade.get("trade_id"),
+        symbol=symbol,
+        side=trade.get("type"),
+        last_qty=Decimal(str(trade["vol"])),
+        last_price=Decimal(str(trade["price"])),
+        cost=Decimal(str(trade["cost"])),
+        liquidity_ind="m" if trade.get("maker") else "t",
+        fees=[wire.Fee(asset=quote, qty=Decimal(str(trade.get("fee", "0"))))],
+    )
+
+
+def _order_report(order_id: str, info: dict[str, Any]) -> wire.ExecutionReport:
+    """A REST order (``QueryOrders``) as a status report."""
+    status = _REST_STATUS.get(str(info.get("status")), "new")
+    return wire.ExecutionReport(
+        exec_type=status,
+        order_id=order_id,
+        order_status=status,
+        order_qty=Decimal(str(info["vol"])) if info.get("vol") else None,
+        cum_qty=Decimal(str(info.get("vol_exec", "0"))),
+        cum_cost=Decimal(str(info.get("cost", "0"))),
+        cl_ord_id=info.get("cl_ord_id"),
+    )

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import trio
+import trio.testing
+
+from galfriday.events import FillEvent, GapDetected, OrderStatus, OrderUpdate
+from galfriday.sim.exchange import OrderRequest
+from galfriday.sim.faults import Fault
+from galfriday.sim.server import SimConfig, Simulator, open_simulator
+from tests.live.helpers import PrivateFeed, private_feed
+
+D = Decimal
+QUIET = SimConfig(rate=0.001)
+
+
+def _bid(sim: Simulator, offset: int = 100) -> Decimal:
+    book = sim.exchange.books["BTC/USD"]
+    return book.spec.price((book.best("bids") or 0) - offset)
+
+
+async def _settle(feed: PrivateFeed, sim: Simulator) -> None:
+    """Wait until the engine has seen every order, fill and balance the simulator has."""
+    truth = sim.ground_truth()
+    events = feed.bus.subscribe(capacity=100_000)
+    with trio.fail_after(20):
+        while True:
+            orders = {o.order_id: o for o in feed.stream.orders.orders()}
+            fills = {e["exec_id"] for e in feed.audit.table("fills")}
+            if (
+                set(truth.order_status) <= set(orders)
+                and all(orders[i].status == s for i, s in truth.order_status.items())
+                and set(truth.fills) <= fills
+                and feed.stream.portfolio.balances == truth.balances
+            ):
+                return
+            await events.receive()
+
+
+def _assert_matches_ground_truth(feed: PrivateFeed, sim: Simulator) -> None:
+    truth = sim.ground_truth()
+    orders = {o.order_id: o for o in feed.stream.orders.orders()}
+    assert {i: orders[i].status.value for i in truth.order_status} == truth.order_status
+    assert {i: orders[i].cum_qty for i in truth.filled_qty} == truth.filled_qty
+    fills = [e["exec_id"] for e in feed.audit.table("fills")]
+    assert sorted(fills) == sorted(truth.fills)  # none lost, none twice
+    assert feed.stream.portfolio.balances == truth.balances
+
+
+async def test_snapshot_brings_open_orders_and_balances() -> None:
+    async with open_simulator(QUIET) as sim:
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+        async with private_feed(sim) as feed:
+            assert [o.order_id for o in feed.stream.orders.open_orders()] == [order.order_id]
+            assert feed.stream.portfolio.balances == sim.ground_truth().balances
+            assert feed.connection.metrics.subscribed_since is not None
+
+
+async def test_orders_fills_and_balances_follow_the_exchange() -> None:
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        events = feed.bus.subscribe(OrderUpdate, FillEvent, capacity=10_000)
+        await feed.rest.private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume="0.003"
+        )
+        await feed.rest.private(
+            "AddOrder",
+            pair="XBTUSD",
+            type="buy",
+            ordertype="limit",
+            volume="0.01",
+            price=str(_bid(sim)),
+        )
+        await _settle(feed, sim)
+        _assert_matches_ground_truth(feed, sim)
+        kinds = set()
+        while True:
+            try:
+                kinds.add(type(events.receive_nowait()))
+            except trio.WouldBlock:
+                break
+        assert kinds == {OrderUpdate, FillEvent}
+        statuses = {o.status for o in feed.stream.orders.orders()}
+        assert statuses == {OrderStatus.FILLED, OrderStatus.NEW}
+
+
+async def test_a_sequence_gap_is_recovered_with_nothing_lost_or_doubled() -> None:
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        gaps = feed.bus.subscribe(GapDetected)
+        sim.frame_fault(Fault.DROP_FRAMES, "private", 4)
+        for _ in range(3):
+            await feed.rest.private(
+                "AddOrder", pair="XBTUSD", type="sell", ordertype="market", volume="0.002"
+            )
+        with trio.fail_after(10):
+            gap = await gaps.receive()
+        assert isinstance(gap, GapDetected)
+        await _settle(feed, sim)
+        _assert_matches_ground_truth(feed, sim)
+        assert feed.stream.recoveries >= 1
+        assert feed.audit.table("gaps") and feed.audit.table("resyncs")
+
+
+async def test_duplicated_frames_are_ignored() -> None:
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        sim.frame_fault(Fault.DUPLICATE_FRAMES, "private", 10)
+        await feed.rest.private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume="0.002"
+        )
+        await _settle(feed, sim)
+        _assert_matches_ground_truth(feed, sim)
+        assert feed.stream.duplicates >= 1
+
+
+async def test_a_silent_cancel_is_found_by_the_stale_order_query(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        open_simulator(QUIET) as sim,
+        private_feed(sim, stale_after=30, stale_check_every=5) as feed,
+    ):
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+        sim.flush_private()
+        updates = feed.bus.subscribe(OrderUpdate)
+        with trio.fail_after(5):
+            await updates.receive()
+        sim.frame_fault(Fault.DROP_FRAMES, "private", 1)
+        assert sim.cancel_order(order.order_id)
+        sim.flush_private()
+        start = trio.current_time()
+        with trio.fail_after(120):
+            while True:
+                event = await updates.receive()
+                assert isinstance(event, OrderUpdate)
+                if event.order.status is OrderStatus.CANCELED:
+                    break
+        assert 30 <= trio.current_time() - start <= 45
+        assert any(
+            c for c in feed.audit.table("order_events") if c["status"] == OrderStatus.CANCELED
+        )
