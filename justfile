@@ -9,9 +9,9 @@ python := ".venv/bin/python"
 default:
     @just --list
 
-# Start galfriday (today: the Kraken simulator on loopback; arguments go to `galfriday sim`).
+# Start galfriday: the engine against the embedded simulator (arguments go to `galfriday run`).
 run *ARGS: env
-    {{python}} -m galfriday sim {{ARGS}}
+    {{python}} -m galfriday run {{ARGS}}
 
 # Run the test suite (arguments go to pytest).
 test *ARGS: env

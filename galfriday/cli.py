@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from galfriday import __version__
+from galfriday.app import add_run_arguments
+from galfriday.app import run as run_app
 from galfriday.errors import ConfigError, MalformedFrame
 from galfriday.kraken.wire import FrameDecoder, UnknownFrame
 
@@ -33,6 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"galfriday {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="run the engine (default: against the embedded simulator, a paper account)",
+        description=(
+            "Run the engine. Without --config: galfriday's simulator on loopback, a paper "
+            "account and a small demo strategy, writing ./galfriday.db. With --config FILE: "
+            "the URLs of the file (real Kraken included), with KRAKEN_API_KEY and "
+            "KRAKEN_API_SECRET from the environment. Stops on Ctrl-C or SIGTERM."
+        ),
+    )
+    add_run_arguments(run)
 
     sim = commands.add_parser(
         "sim",
@@ -139,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from galfriday.sim.cli import run_sim
 
             return run_sim(args, sys.stdout)
+        if args.command == "run":
+            return run_app(args)
         return _decode(args.files, args.quiet, sys.stdout)
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)

@@ -8,7 +8,8 @@ a consumer never has to answer them.
 Market data: :class:`BookUpdate`, :class:`TickerUpdate`, :class:`TradePrint`,
 :class:`CandleUpdate`. Account: :class:`OrderUpdate`, :class:`FillEvent`,
 :class:`BalanceChange`, :class:`OrderAnomaly`. Connections and integrity:
-:class:`ConnectionStateChanged`, :class:`GapDetected`, :class:`ResyncStarted`. Reconciliation
+:class:`ConnectionStateChanged`, :class:`HealthChanged`, :class:`GapDetected`,
+:class:`ResyncStarted`. Reconciliation
 and operations: :class:`Discrepancy`, :class:`Alert`.
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "Event",
     "FillEvent",
     "GapDetected",
+    "HealthChanged",
     "OrderAnomaly",
     "OrderStatus",
     "OrderUpdate",
@@ -219,6 +221,15 @@ class ConnectionStateChanged(Event, frozen=True, kw_only=True):
     old: ConnectionState
     new: ConnectionState
     reason: str = ""
+
+
+class HealthChanged(Event, frozen=True, kw_only=True):
+    """A connection's health moved (``healthy``, ``degraded``, ``unhealthy``)."""
+
+    connection: str
+    old: str
+    new: str
+    reasons: tuple[str, ...] = ()
 
 
 class GapDetected(Event, frozen=True, kw_only=True):

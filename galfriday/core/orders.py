@@ -110,6 +110,7 @@ class OrderTracker:
         self._closed: OrderedDict[str, None] = OrderedDict()
         self._fills = MessageCache(fill_ttl, max_fills)
         self._max_closed = max_closed
+        self.fills = 0
 
     def get(self, order_id: str) -> OrderView | None:
         order = self._orders.get(order_id)
@@ -201,6 +202,7 @@ class OrderTracker:
             )
             return None
         cost = report.cost if report.cost is not None else qty * price
+        self.fills += 1
         order.cum_qty += qty
         order.cum_cost += cost
         fees = tuple((fee.asset, fee.qty) for fee in report.fees)

@@ -142,6 +142,13 @@ class SymbolMap:
             canonical[symbol] = name
         return cls(assets, pairs, canonical)
 
+    def merge(self, other: SymbolMap) -> None:
+        """Take every name ``other`` knows (it wins where both know one)."""
+        self._assets.update(other._assets)
+        self._rest_assets.update(other._rest_assets)
+        self._pairs.update(other._pairs)
+        self._canonical.update(other._canonical)
+
     def ws_asset(self, code: str) -> str:
         """The v2 code of a REST asset: ``XXBT`` -> ``BTC``, ``XETH.S`` -> ``ETH.S``."""
         base, dot, suffix = code.partition(".")

@@ -8,7 +8,8 @@ publishes every change, and acts on UNHEALTHY (reconnect, or resync the silent s
 Thresholds (:class:`HealthThresholds`, all configurable):
 
 - UNHEALTHY: no frame at all for ``dead_after`` seconds (default 15), or not subscribed for
-  ``down_after`` seconds (default 30), or a subscription silent for ``stale_after`` (120 s).
+  ``down_after`` seconds (default 30), or a watched subscription (``book`` by default: trades,
+  tickers and the private channels may be quiet for hours) silent for ``stale_after`` (120 s).
 - DEGRADED: not subscribed right now, or ``reconnects_degraded`` (3) reconnects within the
   last 10 minutes, or any overrun or error since the last evaluation, or a subscription silent
   for ``slow_after`` (60 s).
@@ -40,6 +41,7 @@ class HealthThresholds:
     stale_after: float = 120.0
     slow_after: float = 60.0
     reconnects_degraded: int = 3
+    watched_channels: frozenset[str] = frozenset({"book"})
 
 
 @dataclass
@@ -103,6 +105,7 @@ class HealthReport:
     state: Health
     reasons: tuple[str, ...]
     stale: tuple[tuple[str, str], ...] = ()
+    dead: bool = False  # no frames, or not subscribed: only a new connection helps
 
 
 def evaluate(
@@ -115,20 +118,25 @@ def evaluate(
     """The health of a connection at ``now``."""
     unhealthy: list[str] = []
     degraded: list[str] = []
+    dead = False
     age = now - max(metrics.last_received, metrics.started)
     if age >= thresholds.dead_after:
         unhealthy.append(f"no frame for {age:.0f}s")
+        dead = True
     if metrics.subscribed_since is None:
         down = now - (metrics.down_since if metrics.down_since is not None else metrics.started)
-        (unhealthy if down >= thresholds.down_after else degraded).append(
-            f"not subscribed for {down:.0f}s"
-        )
-    stale = tuple(
-        key for key, at in metrics.last_update.items() if now - at >= thresholds.stale_after
-    )
+        if down >= thresholds.down_after:
+            unhealthy.append(f"not subscribed for {down:.0f}s")
+            dead = True
+        else:
+            degraded.append(f"not subscribed for {down:.0f}s")
+    watched = {
+        key: at for key, at in metrics.last_update.items() if key[0] in thresholds.watched_channels
+    }
+    stale = tuple(key for key, at in watched.items() if now - at >= thresholds.stale_after)
     if stale:
         unhealthy.append(f"silent subscriptions: {len(stale)}")
-    slow = [k for k, at in metrics.last_update.items() if now - at >= thresholds.slow_after]
+    slow = [k for k, at in watched.items() if now - at >= thresholds.slow_after]
     if slow and not stale:
         degraded.append(f"slow subscriptions: {len(slow)}")
     recent = metrics.reconnects_within(now)
@@ -139,7 +147,7 @@ def evaluate(
     if overruns_since_last:
         degraded.append(f"{overruns_since_last} overruns")
     if unhealthy:
-        return HealthReport(Health.UNHEALTHY, tuple(unhealthy + degraded), stale)
+        return HealthReport(Health.UNHEALTHY, tuple(unhealthy + degraded), stale, dead)
     if degraded:
         return HealthReport(Health.DEGRADED, tuple(degraded))
     return HealthReport(Health.HEALTHY, ())

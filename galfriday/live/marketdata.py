@@ -115,6 +115,7 @@ class MarketData:
         self.decoder = wire.FrameDecoder()
         self.stats = _Stats()
         self._instrument_ready = trio.Event()
+        self.ready = trio.Event()  # set once every symbol has had its first book snapshot
         self._session: Session | None = None
         self._last_report = 0.0
 
@@ -283,6 +284,8 @@ class MarketData:
             if result in (BookCheck.MATCH, BookCheck.UNCHECKED):
                 if snapshot:
                     feed.resyncing = False
+                    if not self.ready.is_set() and all(s in self.books for s in self.symbols):
+                        self.ready.set()
                 feed.verified = result is BookCheck.MATCH or feed.verified
                 if result is BookCheck.MATCH:
                     feed.verified_count += 1

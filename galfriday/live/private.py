@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -30,7 +30,7 @@ from galfriday.bus import Bus
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
-from galfriday.errors import GalfridayError, MalformedFrame
+from galfriday.errors import ConnectionBroken, GalfridayError, MalformedFrame
 from galfriday.events import (
     BalanceChange,
     ConnectionState,
@@ -59,11 +59,18 @@ _REST_STATUS: Final = {
 }
 
 
+@dataclass
+class _Pending:
+    done: trio.Event = field(default_factory=trio.Event)
+    response: wire.Response | None = None
+
+
 @dataclass(frozen=True)
 class PrivateConfig:
     stale_after: float = 60.0
     stale_check_every: float = 10.0
     snap_trades: bool = True
+    symbols: tuple[str, ...] = ()  # pairs whose positions (base holdings) are audited
 
 
 class PrivateStream:
@@ -97,12 +104,14 @@ class PrivateStream:
         self._last_news: dict[str, float] = {}
         self._recovering = False
         self._snapshotted: set[str] = set()
+        self._pending: dict[int, _Pending] = {}
         self.snapshots = trio.Event()  # set once both channels have sent their first snapshot
 
     # --- subscriptions ---------------------------------------------------------------------
 
     async def on_connect(self, session: Session) -> None:
         """A fresh token, then ``executions`` and ``balances`` with snapshots."""
+        self._session = None
         self.token = await self.rest.websocket_token()
         session.set_state(ConnectionState.AUTHENTICATED)
         self._session = session
@@ -249,9 +258,39 @@ class PrivateStream:
         if isinstance(message, wire.ExecutionsMessage | wire.BalancesMessage):
             channel = "executions" if isinstance(message, wire.ExecutionsMessage) else "balances"
             return self._sequenced(channel, message, frame)
-        if isinstance(message, wire.Response) and not message.ok and message.method != "pong":
-            logger.warning("private request refused: {} {}", message.method, message.error)
+        if isinstance(message, wire.Response):
+            pending = self._pending.get(message.req_id) if message.req_id is not None else None
+            if pending is not None:
+                pending.response = message
+                pending.done.set()
+            elif not message.ok and message.method != "pong":
+                logger.warning("private request refused: {} {}", message.method, message.error)
         return None
+
+    async def request(self, build: Callable[[str, int], bytes], wait: float) -> wire.Response:
+        """Send a token-bearing request on the private socket and wait for its reply.
+
+        Args:
+            build: makes the frame from (token, req_id).
+            wait: seconds to wait for the reply.
+
+        Raises:
+            ConnectionBroken: no authenticated socket, or no reply in time.
+        """
+        session, token = self._session, self.token
+        if session is None or token is None:
+            raise ConnectionBroken("private stream is not connected")
+        req_id = session.next_req_id()
+        pending = self._pending[req_id] = _Pending()
+        try:
+            await session.send(build(token, req_id))
+            with trio.move_on_after(wait):
+                await pending.done.wait()
+        finally:
+            del self._pending[req_id]
+        if pending.response is None:
+            raise ConnectionBroken(f"no reply to request {req_id} in {wait}s")
+        return pending.response
 
     def _sequenced(
         self, channel: str, message: wire.ExecutionsMessage | wire.BalancesMessage, frame: Frame
@@ -374,6 +413,15 @@ class PrivateStream:
                     balance=change.balance,
                 )
             self._audit("balances", asset=change.asset, balance=change.balance, updated_wall=wall)
+            for symbol in self.config.symbols:
+                if symbol.split("/", 1)[0] == change.asset:
+                    self._audit(
+                        "positions",
+                        symbol=symbol,
+                        base_asset=change.asset,
+                        quantity=change.balance,
+                        updated_wall=wall,
+                    )
 
 
 def _trade_report(exec_id: str, trade: dict[str, Any], symbols: SymbolMap) -> wire.ExecutionReport:

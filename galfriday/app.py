@@ -1,0 +1,167 @@
+"""``galfriday run``: the composition root that puts an engine (and maybe a simulator) together.
+
+Without ``--config`` it runs the embedded default: galfriday's simulator on loopback, the
+engine pointed at it with the simulator's test credentials (a paper account), and the demo
+strategy. With ``--config`` it runs against the URLs of the file, real Kraken included, with
+credentials from the environment. This module (with the CLI) is the only place where the engine
+and the simulator meet; the engine itself never imports the simulator.
+
+It prints a one-line health summary every 10 seconds and stops cleanly, exit 0, on Ctrl-C or
+SIGTERM (or after ``--duration`` seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+from loguru import logger
+
+from galfriday.config import Config, credentials, load_config
+from galfriday.errors import ConfigError
+from galfriday.kraken.auth import decode_secret
+from galfriday.live.demo import DemoConfig, run_demo
+from galfriday.live.engine import EngineConfig, open_engine
+from galfriday.live.marketdata import MarketDataConfig
+
+__all__ = ["add_run_arguments", "run"]
+
+SUMMARY_EVERY = 10.0
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML configuration; without it, the embedded simulator and a paper account",
+    )
+    parser.add_argument("--db", type=Path, help="audit database (default ./galfriday.db)")
+    parser.add_argument("--read-only", action="store_true", help="never place orders")
+    parser.add_argument(
+        "--market-data-only",
+        action="store_true",
+        help="public market data only; no API keys needed",
+    )
+    parser.add_argument("--no-demo", action="store_true", help="embedded mode without the demo")
+    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
+    parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    logger.remove()
+    level = args.log_level.upper()
+    if args.log_json:
+        logger.add(sys.stderr, level=level, serialize=True)
+    else:
+        logger.add(
+            sys.stderr,
+            level=level,
+            format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}",
+        )
+    logger.enable("galfriday")
+
+
+def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
+    mode = config.engine.mode
+    if args.market_data_only:
+        mode = "market-data"
+    elif args.read_only:
+        mode = "read-only"
+    key, secret = credentials(mode)
+    return EngineConfig(
+        ws_public=config.kraken.ws_public,
+        ws_private=config.kraken.ws_private,
+        rest=config.kraken.rest,
+        database=args.db or Path(config.engine.database),
+        api_key=key,
+        api_secret=secret,
+        trading=mode == "trade",
+        marketdata=MarketDataConfig(
+            symbols=tuple(config.engine.symbols),
+            depth=config.engine.depth,
+            ohlc_intervals=tuple(config.engine.ohlc_intervals),
+        ),
+        silence_timeout=config.engine.silence_timeout,
+        health_interval=config.engine.health_interval,
+        rest_tier=config.kraken.tier,
+    )
+
+
+@asynccontextmanager
+async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfig, bool]]:
+    """The simulator on loopback and an engine configuration pointed at it."""
+    from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, Simulator
+
+    sim = Simulator(SimConfig(rate=50))
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(sim.serve)
+        market_only = args.market_data_only
+        engine = EngineConfig(
+            ws_public=urls.ws_public,
+            ws_private=urls.ws_private,
+            rest=urls.rest,
+            database=args.db or Path("galfriday.db"),
+            api_key=None if market_only else DEFAULT_API_KEY,
+            api_secret=None if market_only else decode_secret(DEFAULT_API_SECRET),
+            trading=not (args.read_only or market_only),
+            marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")),
+        )
+        logger.info("embedded simulator on {}", urls.rest)
+        yield engine, engine.trading and not args.no_demo
+        nursery.cancel_scope.cancel()
+
+
+async def _main(args: argparse.Namespace, config: Config | None) -> None:
+    async with trio.open_nursery() as outer:
+        outer.start_soon(_stop_on_signal, outer.cancel_scope)
+        if args.duration:
+            outer.cancel_scope.deadline = trio.current_time() + args.duration
+        if config is None:
+            async with _embedded(args) as (engine_config, demo):
+                await _serve(engine_config, demo, DemoConfig())
+        else:
+            engine_config = _engine_config(config, args)
+            demo = config.demo.enabled and engine_config.trading
+            await _serve(engine_config, demo, DemoConfig(symbol=config.demo.symbol))
+        outer.cancel_scope.cancel()
+
+
+async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig) -> None:
+    async with open_engine(config) as engine, trio.open_nursery() as nursery:
+        logger.info("engine started: {}", engine.summary())
+        if demo and engine.account is not None and engine.gateway is not None:
+            nursery.start_soon(
+                run_demo, demo_config, engine.marketdata, engine.account, engine.gateway
+            )
+        while True:
+            await trio.sleep(SUMMARY_EVERY)
+            logger.info(engine.summary())
+
+
+async def _stop_on_signal(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logger.info("{}: stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+def run(args: argparse.Namespace) -> int:
+    """``galfriday run``; returns the exit code."""
+    if args.read_only and args.market_data_only:
+        raise ConfigError("--read-only/--market-data-only", "choose one of them")
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError("--duration", "must be a positive number of seconds")
+    config = load_config(args.config) if args.config else None
+    if config is not None:
+        _engine_config(config, args)  # credentials and fields checked before anything starts
+    _configure_logging(args)
+    trio.run(_main, args, config)
+    logger.info("stopped")
+    return 0

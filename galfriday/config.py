@@ -1,0 +1,139 @@
+"""``galfriday run`` configuration: a TOML file, checked field by field.
+
+Every problem becomes a :class:`~galfriday.errors.ConfigError` that names the field
+(``engine.depth``) and the fix, in one line. Unknown fields are errors too: a typo must not be
+silently ignored. API credentials never come from the file: ``KRAKEN_API_KEY`` and
+``KRAKEN_API_SECRET`` from the environment.
+
+Example (the README carries the same)::
+
+    [kraken]
+    ws_public = "wss://ws.kraken.com/v2"
+    ws_private = "wss://ws-auth.kraken.com/v2"
+    rest = "https://api.kraken.com"
+    tier = "intermediate"            # starter | intermediate | pro
+
+    [engine]
+    mode = "read-only"               # trade | read-only | market-data
+    symbols = ["BTC/USD", "ETH/USD"]
+    depth = 10                       # 10 | 25 | 100 | 500 | 1000
+    ohlc_intervals = [1]
+    database = "galfriday.db"
+
+    [demo]
+    enabled = false
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Final, Literal
+
+import msgspec
+
+from galfriday.errors import ConfigError
+from galfriday.kraken.auth import decode_secret
+from galfriday.kraken.ratelimit import TIERS
+from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
+
+__all__ = ["Config", "DemoSection", "EngineSection", "KrakenSection", "credentials", "load_config"]
+
+KEY_ENV: Final = "KRAKEN_API_KEY"
+SECRET_ENV: Final = "KRAKEN_API_SECRET"
+_SYMBOL: Final = re.compile(r"^[A-Z0-9]{2,10}/[A-Z0-9]{2,10}$")
+
+
+class KrakenSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    ws_public: str = "wss://ws.kraken.com/v2"
+    ws_private: str = "wss://ws-auth.kraken.com/v2"
+    rest: str = "https://api.kraken.com"
+    tier: str = "intermediate"
+
+
+class EngineSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    mode: Literal["trade", "read-only", "market-data"] = "read-only"
+    symbols: list[str] = msgspec.field(default_factory=lambda: ["BTC/USD", "ETH/USD"])
+    depth: int = 10
+    ohlc_intervals: list[int] = msgspec.field(default_factory=lambda: [1])
+    database: str = "galfriday.db"
+    silence_timeout: float = 10.0
+    health_interval: float = 10.0
+
+
+class DemoSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = False
+    symbol: str = "BTC/USD"
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    kraken: KrakenSection = msgspec.field(default_factory=KrakenSection)
+    engine: EngineSection = msgspec.field(default_factory=EngineSection)
+    demo: DemoSection = msgspec.field(default_factory=DemoSection)
+
+
+def load_config(path: Path) -> Config:
+    """Read and check a configuration file.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, or a field with a wrong name, type or value.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"is not valid TOML ({exc})") from exc
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field, _, where = text.rpartition(" - at `$.")
+        if where:
+            raise ConfigError(where.rstrip("`"), f"{field}; see the example in the README") from exc
+        raise ConfigError(str(path), text) from exc
+    check(config)
+    return config
+
+
+def check(config: Config) -> None:
+    """The value rules msgspec's types cannot express."""
+    engine, kraken = config.engine, config.kraken
+    if engine.depth not in BOOK_DEPTHS:
+        raise ConfigError("engine.depth", f"must be one of {sorted(BOOK_DEPTHS)}")
+    bad = [i for i in engine.ohlc_intervals if i not in OHLC_INTERVALS]
+    if bad:
+        raise ConfigError("engine.ohlc_intervals", f"{bad} not in {sorted(OHLC_INTERVALS)}")
+    if not engine.symbols:
+        raise ConfigError("engine.symbols", 'needs at least one symbol, e.g. ["BTC/USD"]')
+    for symbol in engine.symbols:
+        if not _SYMBOL.match(symbol):
+            raise ConfigError("engine.symbols", f"{symbol!r} is not a WS v2 symbol like BTC/USD")
+    if kraken.tier not in TIERS:
+        raise ConfigError("kraken.tier", f"must be one of {sorted(TIERS)}")
+    for name in ("ws_public", "ws_private"):
+        if not getattr(kraken, name).startswith(("ws://", "wss://")):
+            raise ConfigError(f"kraken.{name}", "must be a ws:// or wss:// URL")
+    if not kraken.rest.startswith(("http://", "https://")):
+        raise ConfigError("kraken.rest", "must be an http:// or https:// URL")
+    if engine.silence_timeout <= 0 or engine.health_interval <= 0:
+        raise ConfigError("engine", "timeouts and intervals must be positive")
+
+
+def credentials(mode: str) -> tuple[str | None, bytes | None]:
+    """The API key and decoded secret from the environment (none in market-data mode).
+
+    Raises:
+        ConfigError: a mode that needs keys without them, or a secret that is not base64.
+    """
+    if mode == "market-data":
+        return None, None
+    key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
+    if not key or not secret:
+        raise ConfigError(
+            f"{KEY_ENV}/{SECRET_ENV}",
+            f'mode {mode!r} needs both in the environment (or use mode = "market-data")',
+        )
+    return key, decode_secret(secret)

@@ -1,0 +1,300 @@
+"""The engine: every task of DESIGN.md §1 in one nursery.
+
+:func:`open_engine` starts, in this order: the audit writer; the REST client (and the pair
+names from ``AssetPairs``); the public connection with the market-data service; with API keys,
+the private connection with the private stream, the order gateway and (when trading) the
+dead-man switch; the health monitor. It yields the :class:`Engine` once the public books are
+subscribed (and, with keys, once the private snapshots arrived). Leaving the block cancels the
+nursery: connections close, the audit writer writes everything still queued, then returns.
+
+Each connection has its own cancel scope inside the nursery's tasks: a fault in one feed only
+ever reconnects that feed.
+
+Health: every ``health_interval`` seconds each connection is evaluated
+(:func:`~galfriday.live.health.evaluate`), a snapshot row is audited, a change is published
+(:class:`~galfriday.events.HealthChanged`) and UNHEALTHY acts: silent book symbols are
+resynced, otherwise the connection is rebuilt.
+
+Dead-man switch: while the engine may trade, ``cancel_all_orders_after`` is re-armed every
+``dead_man_refresh`` seconds, but only while both connections are healthy, so when galfriday
+loses sight of the market Kraken cancels its orders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import trio
+from loguru import logger
+
+from galfriday.audit.store import AuditStore, AuditWriter
+from galfriday.bus import Bus
+from galfriday.core.reconnect import BackoffPolicy
+from galfriday.errors import GalfridayError
+from galfriday.events import HealthChanged
+from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
+from galfriday.kraken.symbols import AssetPair, SymbolMap
+from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
+from galfriday.live.gateway import OrderGateway
+from galfriday.live.health import Health, HealthReport, HealthThresholds, evaluate
+from galfriday.live.marketdata import MarketData, MarketDataConfig
+from galfriday.live.private import PrivateConfig, PrivateStream
+
+__all__ = ["Engine", "EngineConfig", "open_engine"]
+
+FRAME_QUEUE: Final = 50_000
+STARTUP_TIMEOUT: Final = 60.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    ws_public: str
+    ws_private: str
+    rest: str
+    database: Path | str = "galfriday.db"
+    api_key: str | None = None
+    api_secret: bytes | None = None
+    trading: bool = True
+    marketdata: MarketDataConfig = field(default_factory=MarketDataConfig)
+    private: PrivateConfig = field(default_factory=PrivateConfig)
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    silence_timeout: float = 10.0
+    ping_interval: float = 15.0
+    health_interval: float = 10.0
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    dead_man: bool = True
+    dead_man_timeout: int = 60
+    dead_man_refresh: float = 20.0
+    nonce_path: Path | None = None
+    rest_tier: str = "intermediate"
+
+
+class Engine:
+    """The running engine; see :func:`open_engine`."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.bus = Bus()
+        self.store = AuditStore(config.database)
+        self.audit = AuditWriter(self.store)
+        self.symbols = SymbolMap()
+        self.rest = KrakenRest(
+            RestConfig(
+                base_url=config.rest,
+                api_key=config.api_key,
+                secret=config.api_secret,
+                tier=config.rest_tier,
+                nonce_path=config.nonce_path,
+            ),
+            on_call=self._audit_rest,
+        )
+        send, self._public_frames = trio.open_memory_channel[Frame](FRAME_QUEUE)
+        self.public = Connection(
+            self._connection_config("public", config.ws_public),
+            send,
+            self._public_connected,
+            self.bus,
+            audit=self.write,
+        )
+        self.marketdata = MarketData(config.marketdata, self.bus, self.public.metrics, self.write)
+        self.private: Connection | None = None
+        self.account: PrivateStream | None = None
+        self.gateway: OrderGateway | None = None
+        if self.rest.has_credentials:
+            send, self._private_frames = trio.open_memory_channel[Frame](FRAME_QUEUE)
+            self.private = Connection(
+                self._connection_config("private", config.ws_private),
+                send,
+                self._private_connected,
+                self.bus,
+                audit=self.write,
+            )
+            self.account = PrivateStream(
+                replace(config.private, symbols=config.marketdata.symbols),
+                self.bus,
+                self.private.metrics,
+                self.rest,
+                audit=self.write,
+                symbols=self.symbols,
+            )
+            self.gateway = OrderGateway(self.account, self.rest, self.symbols)
+        self.health: dict[str, HealthReport] = {}
+        self._last_counts: dict[str, tuple[int, int]] = {}
+        self.started = trio.Event()
+
+    def _connection_config(self, name: str, url: str) -> ConnectionConfig:
+        config = self.config
+        return ConnectionConfig(
+            name=name,
+            url=url,
+            silence_timeout=config.silence_timeout,
+            ping_interval=config.ping_interval,
+            backoff=config.backoff,
+        )
+
+    def write(self, table: str, **row: Any) -> None:
+        """Queue an audit row (never blocks; a full queue is counted and logged)."""
+        self.audit.write_nowait(table, **row)
+
+    def _audit_rest(self, call: RestCall) -> None:
+        self.write(
+            "rest_calls",
+            at_wall=call.started,
+            method=call.method,
+            duration_ms=call.duration * 1000,
+            outcome=call.outcome,
+            attempt=call.attempt,
+            waited_ms=call.waited * 1000,
+        )
+
+    async def _public_connected(self, session: Session) -> None:
+        await self.marketdata.on_connect(session)
+
+    async def _private_connected(self, session: Session) -> None:
+        if self.account is not None:
+            await self.account.on_connect(session)
+
+    # --- tasks -----------------------------------------------------------------------------
+
+    async def _load_pairs(self) -> None:
+        try:
+            pairs = await self.rest.public("AssetPairs")
+        except GalfridayError as exc:
+            logger.warning("AssetPairs unavailable ({}); using the fallback names", exc)
+            return
+        infos = {
+            name: AssetPair(
+                altname=info.get("altname", name),
+                base=info["base"],
+                quote=info["quote"],
+                wsname=info.get("wsname"),
+            )
+            for name, info in pairs.items()
+            if "base" in info and "quote" in info
+        }
+        self.symbols.merge(SymbolMap.from_asset_pairs(infos))
+
+    async def _monitor_health(self) -> None:
+        while True:
+            await trio.sleep(self.config.health_interval)
+            for connection in (self.public, self.private):
+                if connection is not None:
+                    await self._check(connection)
+
+    async def _check(self, connection: Connection) -> None:
+        metrics, name = connection.metrics, connection.config.name
+        now, wall = trio.current_time(), time.time()
+        errors, overruns = self._last_counts.get(name, (0, 0))
+        report = evaluate(
+            metrics,
+            now,
+            self.config.thresholds,
+            metrics.errors - errors,
+            metrics.overruns - overruns,
+        )
+        self._last_counts[name] = (metrics.errors, metrics.overruns)
+        last_age = now - metrics.last_received if metrics.last_received else None
+        self.write(
+            "health_snapshots",
+            at_wall=wall,
+            connection=name,
+            state=report.state,
+            messages_per_s=metrics.rate(now),
+            reconnects=metrics.reconnects,
+            errors=metrics.errors,
+            overruns=metrics.overruns,
+            last_message_age=last_age,
+            detail="; ".join(report.reasons),
+        )
+        old = self.health.get(name)
+        self.health[name] = report
+        if old is None or old.state != report.state:
+            self.bus.publish(
+                HealthChanged(
+                    connection=name,
+                    old=old.state if old else "",
+                    new=report.state,
+                    reasons=report.reasons,
+                    received_at=wall,
+                )
+            )
+            why = f": {'; '.join(report.reasons)}" if report.reasons else ""
+            logger.bind(conn=name).info("{} health {}{}", name, report.state.value, why)
+        if report.state is Health.UNHEALTHY:
+            if report.dead or connection is not self.public:
+                connection.reconnect(f"unhealthy: {'; '.join(report.reasons)}")
+                return
+            for channel, symbol in report.stale:
+                if channel == "book":
+                    await self.marketdata.resync(symbol, "silent")
+                    metrics.last_update[(channel, symbol)] = now  # give the resync its time
+
+    def healthy(self) -> bool:
+        return all(r.state is not Health.UNHEALTHY for r in self.health.values())
+
+    async def _dead_man_switch(self) -> None:
+        gateway = self.gateway
+        if gateway is None:
+            return
+        while True:
+            if self.healthy():
+                try:
+                    await gateway.arm_dead_man_switch(self.config.dead_man_timeout)
+                except GalfridayError as exc:
+                    logger.warning("dead-man switch not refreshed: {}", exc)
+            else:
+                logger.warning("feeds unhealthy: dead-man switch left to run out")
+            await trio.sleep(self.config.dead_man_refresh)
+
+    def summary(self) -> str:
+        """One line for the terminal: connections, books, orders, balances."""
+        parts = []
+        for connection in (self.public, self.private):
+            if connection is None:
+                continue
+            report = self.health.get(connection.config.name)
+            state = report.state.value if report else "starting"
+            rate = connection.metrics.rate(trio.current_time())
+            parts.append(
+                f"{connection.config.name} {connection.state.value}/{state} {rate:.0f} msg/s"
+            )
+        books = self.marketdata.books
+        verified = sum(1 for feed in books.values() if feed.verified)
+        parts.append(f"books {verified}/{len(books)} verified")
+        if self.account is not None:
+            parts.append(f"orders {len(self.account.orders.open_orders())} open")
+            parts.append(f"fills {self.account.orders.fills}")
+        parts.append(f"audit {self.audit.written} rows")
+        return " | ".join(parts)
+
+
+@asynccontextmanager
+async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
+    """Run an engine for the duration of the block."""
+    engine = Engine(config)
+    try:
+        async with engine.rest, trio.open_nursery() as nursery:
+            await nursery.start(engine.audit.run)
+            await engine._load_pairs()
+            await nursery.start(engine.marketdata.run, engine._public_frames)
+            await nursery.start(engine.public.run)
+            if engine.private is not None and engine.account is not None:
+                await nursery.start(engine.account.run, engine._private_frames)
+                await nursery.start(engine.private.run)
+            nursery.start_soon(engine._monitor_health)
+            with trio.move_on_after(STARTUP_TIMEOUT):
+                await engine.marketdata.ready.wait()
+                if engine.account is not None:
+                    await engine.account.snapshots.wait()
+            if config.trading and config.dead_man and engine.gateway is not None:
+                nursery.start_soon(engine._dead_man_switch)
+            engine.started.set()
+            yield engine
+            nursery.cancel_scope.cancel()
+    finally:
+        await trio.to_thread.run_sync(engine.store.close)
