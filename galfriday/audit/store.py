@@ -177,17 +177,26 @@ class AuditWriter:
             logger.error("audit queue full: dropped a {} row", table)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Write batches until cancelled, then write what is left and return."""
+        """Write batches until cancelled, then write what is left and return.
+
+        Rows already taken off the queue are never lost to a cancellation: a batch being
+        gathered is written by the shielded shutdown path, and a batch being written finishes.
+        """
         task_status.started()
+        batch: list[AuditRow] = []
         try:
             while True:
-                batch = [await self._receive.receive()]
+                batch.append(await self._receive.receive())
                 with trio.move_on_after(self.batch_seconds):
                     while len(batch) < self.batch_rows:
                         batch.append(await self._receive.receive())
-                await self._flush(batch)
+                with trio.CancelScope(shield=True):
+                    await self._flush(batch)
+                batch = []
         finally:
             with trio.CancelScope(shield=True):
+                if batch:
+                    await self._flush(batch)
                 await self.drain()
 
     async def drain(self) -> None:
