@@ -102,8 +102,16 @@ class Session:
         return self._connection._req_id
 
     async def send(self, frame: bytes | str) -> None:
+        """Send one frame.
+
+        Raises:
+            ConnectionBroken: the socket is closed or broken (the supervisor reconnects).
+        """
         text = frame.decode() if isinstance(frame, bytes) else frame
-        await self._ws.send_message(text)
+        try:
+            await self._ws.send_message(text)
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise ConnectionBroken(f"{self._connection.config.name}: send failed ({exc})") from exc
         self._connection.metrics.sent(len(text), trio.current_time())
 
     def set_state(self, state: ConnectionState, reason: str = "") -> None:

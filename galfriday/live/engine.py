@@ -16,8 +16,9 @@ Health: every ``health_interval`` seconds each connection is evaluated
 resynced, otherwise the connection is rebuilt.
 
 Dead-man switch: while the engine may trade, ``cancel_all_orders_after`` is re-armed every
-``dead_man_refresh`` seconds, but only while both connections are healthy, so when galfriday
-loses sight of the market Kraken cancels its orders.
+``dead_man_refresh`` seconds, but only while the feeds are healthy (strictly HEALTHY by
+default; with ``dead_man_strict=False``, not UNHEALTHY), so when galfriday loses sight of the
+market, or it keeps flapping, Kraken cancels its orders.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class EngineConfig:
     dead_man: bool = True
     dead_man_timeout: int = 60
     dead_man_refresh: float = 20.0
+    dead_man_strict: bool = True
     nonce_path: Path | None = None
     rest_tier: str = "intermediate"
 
@@ -235,6 +237,13 @@ class Engine:
                     metrics.last_update[(channel, symbol)] = now  # give the resync its time
 
     def healthy(self) -> bool:
+        """True while the feeds are fit to trade on.
+
+        Strict (the default, ``dead_man_strict``): every connection HEALTHY. Otherwise: none
+        UNHEALTHY.
+        """
+        if self.config.dead_man_strict:
+            return all(r.state is Health.HEALTHY for r in self.health.values())
         return all(r.state is not Health.UNHEALTHY for r in self.health.values())
 
     async def _dead_man_switch(self) -> None:

@@ -2,8 +2,9 @@
 
 Every order carries a client order id (``cl_ord_id``, a 32-hex short UUID unless the caller
 gives one). If the WebSocket request cannot be sent or gets no reply, the gateway first looks
-for that id among the orders the private stream already knows and only then places it over
-REST with the same id, so a retry can never place an order twice. Kraken's refusals become
+for that id among the orders the private stream knows, then in REST ``OpenOrders`` and
+``ClosedOrders``, and only then places it over REST with the same id, so a retry can never
+place an order twice. Kraken's refusals become
 :class:`~galfriday.errors.OrderRejected` (and siblings) whichever way the order went.
 """
 
@@ -77,9 +78,9 @@ class OrderGateway:
         return reply.result.order_id if reply.result and reply.result.order_id else ""
 
     async def _place_over_rest(self, order: rq.AddOrder) -> str:
-        known = [o for o in self.stream.orders.orders() if o.cl_ord_id == order.cl_ord_id]
-        if known:
-            return known[0].order_id  # it did reach Kraken: do not place it again
+        known = await self._find(order.cl_ord_id or "")
+        if known is not None:
+            return known  # it did reach Kraken: do not place it again
         params: dict[str, object] = {
             "pair": self.symbols.rest_pair(order.symbol),
             "type": order.side,
@@ -94,6 +95,18 @@ class OrderGateway:
         result = await self.rest.private("AddOrder", **params)
         self.via_rest += 1
         return str(result["txid"][0])
+
+    async def _find(self, cl_ord_id: str) -> str | None:
+        """The order id Kraken gave ``cl_ord_id``, from the stream or from REST, if any."""
+        for order in self.stream.orders.orders():
+            if order.cl_ord_id == cl_ord_id:
+                return order.order_id
+        for method, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
+            result = await self.rest.private(method, cl_ord_id=cl_ord_id)
+            for order_id, info in (result.get(key) or {}).items():
+                if info.get("cl_ord_id") == cl_ord_id:
+                    return str(order_id)
+        return None
 
     async def cancel(self, order_id: str) -> None:
         """Cancel an order (WS, or REST when the socket is down).

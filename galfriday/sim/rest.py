@@ -273,14 +273,14 @@ class RestApi:
 
     def _open_orders(self, params: Params) -> object:
         trades = params.get("trades") in ("true", "True", "1")
-        orders = self.sim.exchange.account.open_orders()
+        orders = [o for o in self.sim.exchange.account.open_orders() if _wanted(o, params)]
         return {"open": {o.order_id: self._order_info(o, trades) for o in orders}}
 
     def _closed_orders(self, params: Params) -> object:
         trades = params.get("trades") in ("true", "True", "1")
         closed = [o for o in self.sim.exchange.account.orders.values() if not o.is_open]
         closed.sort(key=lambda o: o.closed or 0.0, reverse=True)
-        closed = [o for o in closed if _in_window(o.closed or 0.0, params)]
+        closed = [o for o in closed if _in_window(o.closed or 0.0, params) and _wanted(o, params)]
         page = closed[_offset(params) : _offset(params) + PAGE]
         return {
             "closed": {o.order_id: self._order_info(o, trades) for o in page},
@@ -419,6 +419,14 @@ def _pair_info(spec: PairSpec) -> dict[str, object]:
         "tick_size": str(spec.tick),
         "status": "online",
     }
+
+
+def _wanted(order: SimOrder, params: Mapping[str, str]) -> bool:
+    """The ``userref`` and ``cl_ord_id`` filters of OpenOrders and ClosedOrders."""
+    if params.get("cl_ord_id") and order.cl_ord_id != params["cl_ord_id"]:
+        return False
+    userref = params.get("userref")
+    return not userref or str(order.order_userref) == userref
 
 
 def _offset(params: Mapping[str, str]) -> int:
