@@ -38,7 +38,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from galfriday.bus import Bus
 from galfriday.core.reconnect import BackoffPolicy, ReconnectPlanner
-from galfriday.errors import ConnectionBroken, MalformedFrame
+from galfriday.errors import ConnectionBroken, KrakenApiError, MalformedFrame
 from galfriday.errors import ConnectionClosed as ClosedInOrder
 from galfriday.events import ConnectionState, ConnectionStateChanged
 from galfriday.kraken import requests as rq
@@ -73,6 +73,7 @@ class ConnectionConfig:
 
 
 _LOST: Final = (
+    KrakenApiError,  # e.g. the token request refused: retried with backoff, logged as an error
     ConnectionBroken,
     ClosedInOrder,
     OSError,
@@ -170,8 +171,11 @@ class Connection:
                     await self._connect_and_serve()
                 except* _LOST as group:
                     self.metrics.errors += 1
-                    reason = "; ".join(f"{type(e).__name__}: {e}" for e in _leaves(group))
-                    logger.bind(conn=self.config.name).info("connection lost: {}", reason)
+                    leaves = _leaves(group)
+                    reason = "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
+                    refused = any(isinstance(e, KrakenApiError) for e in leaves)
+                    log = logger.bind(conn=self.config.name)
+                    (log.error if refused else log.info)("connection lost: {}", reason)
                     self._set_state(ConnectionState.DISCONNECTED, reason[:200])
                 self.planner.record_lost(trio.current_time())
                 self.metrics.reconnected(trio.current_time())

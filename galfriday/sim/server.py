@@ -11,7 +11,6 @@ Time: timers use trio's clock (so tests run on virtual time); records use
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import random
 import secrets
@@ -54,9 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_API_KEY: Final = "galfriday-sim-key"
-DEFAULT_API_SECRET: Final = base64.b64encode(
-    b"galfriday simulator secret, not for real use"
-).decode()
+# The documented test pair (README): never a real credential.
+DEFAULT_API_SECRET: Final = "Z2FsZnJpZGF5IHNpbXVsYXRvciB0ZXN0IHNlY3JldCE="
 MAX_MESSAGE: Final = 64 * 1024
 DRIFT_ORDER_USERREF: Final = 777
 

@@ -1,0 +1,160 @@
+"""``galfriday run`` as a user runs it: the embedded default, configs, bad input, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from galfriday import cli
+from galfriday.config import load_config
+from galfriday.errors import ConfigError
+from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "galfriday", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_embedded_run_fills_the_audit_database_and_stops_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "galfriday.db"
+    process = _run("--db", str(db), "--duration", "12", "--log-json")
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-2000:]
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any("engine started" in line["text"] for line in lines)
+    with sqlite3.connect(db) as conn:
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in (
+                "connection_events",
+                "book_checks",
+                "orders",
+                "fills",
+                "balances",
+                "positions",
+                "balance_ledger",
+                "order_events",
+            )
+        }
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert all(counts.values()), counts
+
+
+def test_sigterm_stops_with_exit_zero(tmp_path: Path) -> None:
+    process = _run("--db", str(tmp_path / "g.db"), "--market-data-only")
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "engine started" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "galfriday.toml"
+    path.write_text(text)
+    return path
+
+
+def _readme_example() -> str:
+    text = README.read_text()
+    start = text.index("```toml\n") + len("```toml\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, _readme_example()))
+    assert config.kraken.ws_public == "wss://ws.kraken.com/v2"
+    assert config.engine.mode == "read-only"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("[engine]\ndepth = 20\n", "engine.depth"),
+        ('[engine]\ndepth = "ten"\n', "engine.depth"),
+        ("[engine]\nsymbls = []\n", "engine"),
+        ('[engine]\nsymbols = ["btcusd"]\n', "engine.symbols"),
+        ('[engine]\nmode = "yolo"\n', "engine.mode"),
+        ('[kraken]\nrest = "ftp://x"\n', "kraken.rest"),
+        ('[kraken]\ntier = "gold"\n', "kraken.tier"),
+        ("not toml at all [", "galfriday.toml"),
+    ],
+)
+def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_config(tmp_path, text))
+    assert info.value.field.startswith(field) or field in str(info.value)
+
+
+def test_bad_config_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _config(tmp_path, "[engine]\ndepth = 20\n")
+    assert cli.main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "engine.depth" in err
+
+
+def test_trading_mode_without_keys_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KRAKEN_API_KEY", raising=False)
+    monkeypatch.delenv("KRAKEN_API_SECRET", raising=False)
+    path = _config(tmp_path, '[engine]\nmode = "trade"\n')
+    assert cli.main(["run", "--config", str(path)]) == 2
+    assert "KRAKEN_API_KEY/KRAKEN_API_SECRET" in capsys.readouterr().err
+
+
+def test_a_config_against_the_simulator_runs_read_only(tmp_path: Path) -> None:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "galfriday", "sim", "--log-level", "ERROR"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sim.stdout is not None
+        urls = json.loads(sim.stdout.readline())
+        path = _config(
+            tmp_path,
+            (
+                f'[kraken]\nws_public = "{urls["ws_public"]}"\n'
+                f'ws_private = "{urls["ws_private"]}"\nrest = "{urls["rest"]}"\n[engine]\nmode = "read-only"\nsymbols = ["ETH/USD"]\n'
+                f'database = "{tmp_path / "ro.db"}"\n'
+            ),
+        )
+        env = {
+            "KRAKEN_API_KEY": "galfriday-sim-key",
+            "KRAKEN_API_SECRET": "Z2FsZnJpZGF5IHNpbXVsYXRvciB0ZXN0IHNlY3JldCE=",
+        }
+        process = _run("--config", str(path), "--duration", "6", env=env)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err[-2000:]
+        with sqlite3.connect(tmp_path / "ro.db") as conn:
+            assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM balances").fetchone()[0] > 0
+        assert DEFAULT_API_KEY not in err and DEFAULT_API_SECRET not in err
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+        if sim.stdout is not None:
+            sim.stdout.close()
