@@ -138,7 +138,8 @@ def test_a_config_against_the_simulator_runs_read_only(tmp_path: Path) -> None:
             tmp_path,
             (
                 f'[kraken]\nws_public = "{urls["ws_public"]}"\n'
-                f'ws_private = "{urls["ws_private"]}"\nrest = "{urls["rest"]}"\n[engine]\nmode = "read-only"\nsymbols = ["ETH/USD"]\n'
+                f'ws_private = "{urls["ws_private"]}"\nrest = "{urls["rest"]}"\n'
+                '[engine]\nmode = "read-only"\nsymbols = ["ETH/USD"]\n'
                 f'database = "{tmp_path / "ro.db"}"\n'
             ),
         )
