@@ -15,6 +15,7 @@ from pathlib import Path
 
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import BookMessage, FrameDecoder
+from tests.bench.engine_bench import loopback_latency, order_latency, sustained
 from tests.bench.frames import BookTraffic, make_traffic
 from tests.bench.sim_rate import highest_rate
 
@@ -82,6 +83,13 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=50_000, help="update frames per workload")
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     parser.add_argument("--skip-sim", action="store_true", help="skip the simulator rate steps")
+    parser.add_argument("--skip-engine", action="store_true", help="skip the engine figures")
+    parser.add_argument(
+        "--rss-minutes",
+        type=float,
+        default=2.0,
+        help="length of the sustained 20-pair run (default 2)",
+    )
     args = parser.parse_args()
 
     results: dict[str, object] = {
@@ -125,6 +133,37 @@ def main() -> None:
                 "simulator, public frames to one client (sim on one core, 4 pairs)",
                 f"{received:,.0f} frames/s",
                 f"at --rate {asked:,.0f}, sim CPU {cpu:.0%}",
+            )
+        )
+
+    if not args.skip_engine:
+        for rate in (1500, 9000):
+            figures = loopback_latency(rate)
+            results[f"loopback_latency_rate{rate}"] = figures
+            rows.append(
+                (
+                    f"sim frame -> bus subscriber (4 pairs, book+ticker+trade, --rate {rate})",
+                    f"p50 {figures['p50_ms']:.2f} ms",
+                    f"p99 {figures['p99_ms']:.2f} ms at {figures['frames_per_s']:,.0f} frames/s",
+                )
+            )
+        figures = order_latency()
+        results["order_update_latency"] = figures
+        rows.append(
+            (
+                "sim fill -> order updated + audit committed (200 market orders)",
+                f"p50 {figures['p50_ms']:.2f} ms",
+                f"p99 {figures['p99_ms']:.2f} ms",
+            )
+        )
+        figures = sustained(args.rss_minutes)
+        results["sustained"] = figures
+        rows.append(
+            (
+                f"engine RSS after {args.rss_minutes:g} min, {figures['pairs']:.0f} pairs at "
+                "depth 100",
+                f"{figures['rss_mb']:.0f} MB",
+                f"{figures['rest_calls_per_hour']:.0f} REST calls/hour steady",
             )
         )
 

@@ -1,0 +1,191 @@
+"""Engine figures against ``galfriday sim`` in its own process (pinned to CPU 0).
+
+- Loopback latency: the simulator stamps each book frame with its wall time when it builds
+  it; the figure is the wall time at which the matching ``BookUpdate`` reaches a bus
+  subscriber, minus that stamp. Both processes read the same system clock.
+- Order-update latency: for market orders, from the simulator's fill (the ``trade`` report's
+  timestamp) to the moment the order is updated in the engine and its audit rows committed.
+- RSS and REST calls: the engine with 20 pairs at depth 100 for a sustained run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import trio
+
+from galfriday.events import BookUpdate, OrderStatus, OrderUpdate
+from galfriday.kraken.auth import decode_secret
+from galfriday.live.engine import EngineConfig, open_engine
+from galfriday.live.marketdata import MarketDataConfig
+from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from tests.bench.frames import PAIRS
+
+DEFAULT_SYMBOLS = ("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")
+
+
+@contextmanager
+def simulator(rate: float, extra_pairs: int = 0) -> Iterator[dict[str, str]]:
+    command = [
+        sys.executable,
+        "-m",
+        "galfriday",
+        "sim",
+        "--rate",
+        str(rate),
+        "--log-level",
+        "ERROR",
+    ]
+    for symbol, mid, pp, qp in PAIRS:
+        if extra_pairs <= 0:
+            break
+        if symbol in DEFAULT_SYMBOLS:
+            continue
+        command += ["--pair", f"{symbol}={mid}:{pp}:{qp}:0.01"]
+        extra_pairs -= 1
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "0", *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _pin_to_second_core() -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+
+
+def _config(
+    urls: dict[str, str], db: Path, symbols: tuple[str, ...], depth: int, keys: bool
+) -> EngineConfig:
+    return EngineConfig(
+        ws_public=urls["ws_public"],
+        ws_private=urls["ws_private"],
+        rest=urls["rest"],
+        database=db,
+        api_key=DEFAULT_API_KEY if keys else None,
+        api_secret=decode_secret(DEFAULT_API_SECRET) if keys else None,
+        marketdata=MarketDataConfig(symbols=symbols, depth=depth, ohlc_intervals=()),
+    )
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": statistics.median(samples) * 1000,
+        "p99_ms": samples[int(len(samples) * 0.99)] * 1000,
+        "samples": len(samples),
+    }
+
+
+def loopback_latency(rate: float, seconds: float = 8.0) -> dict[str, float]:
+    """Simulator frame built -> BookUpdate on the bus, with the sim at ``rate`` events/s."""
+    _pin_to_second_core()
+    with simulator(rate) as urls, TemporaryDirectory() as tmp:
+
+        async def run() -> dict[str, float]:
+            config = _config(urls, Path(tmp) / "b.db", DEFAULT_SYMBOLS, 10, keys=False)
+            async with open_engine(config) as engine:
+                updates = engine.bus.subscribe(BookUpdate, capacity=1_000_000)
+                latencies: list[float] = []
+                start_frames = engine.public.metrics.messages
+                started = time.perf_counter()
+                with trio.move_on_after(seconds):
+                    async for event in updates:
+                        assert isinstance(event, BookUpdate)
+                        if event.timestamp and not event.snapshot:
+                            sent = datetime.fromisoformat(event.timestamp).timestamp()
+                            latencies.append(time.time() - sent)
+                elapsed = time.perf_counter() - started
+                frames = engine.public.metrics.messages - start_frames
+                return {**_percentiles(latencies), "frames_per_s": frames / elapsed}
+
+        return trio.run(run)
+
+
+def order_latency(orders: int = 200) -> dict[str, float]:
+    """Market order fill at the simulator -> order updated and its audit rows committed."""
+    _pin_to_second_core()
+    with simulator(50) as urls, TemporaryDirectory() as tmp:
+
+        async def run() -> dict[str, float]:
+            config = _config(urls, Path(tmp) / "o.db", ("BTC/USD",), 10, keys=True)
+            async with open_engine(config) as engine:
+                assert engine.gateway is not None and engine.account is not None
+                updates = engine.bus.subscribe(OrderUpdate, capacity=100_000)
+                latencies = []
+                for i in range(orders):
+                    side = "buy" if i % 2 == 0 else "sell"
+                    order_id = await engine.gateway.place(
+                        "BTC/USD", side, Decimal("0.0001"), order_type="market"
+                    )
+                    while True:
+                        event = await updates.receive()
+                        assert isinstance(event, OrderUpdate)
+                        order = event.order
+                        if order.order_id == order_id and order.status is OrderStatus.FILLED:
+                            break
+                    await engine.audit.flush()
+                    assert order.updated is not None
+                    latencies.append(time.time() - order.updated.timestamp())
+                return _percentiles(latencies)
+
+        return trio.run(run)
+
+
+def sustained(minutes: float, pairs: int = 20, depth: int = 100) -> dict[str, float]:
+    """RSS and REST calls of the engine with ``pairs`` pairs at ``depth`` for ``minutes``."""
+    _pin_to_second_core()
+    with (
+        simulator(400, extra_pairs=pairs - len(DEFAULT_SYMBOLS)) as urls,
+        TemporaryDirectory() as tmp,
+    ):
+        symbols = tuple(dict.fromkeys([*DEFAULT_SYMBOLS, *(p[0] for p in PAIRS)]))[:pairs]
+
+        async def run() -> dict[str, float]:
+            config = _config(urls, Path(tmp) / "s.db", symbols, depth, keys=True)
+            async with open_engine(config) as engine:
+                await trio.sleep(60)
+                calls_after_warmup = engine.rest.calls
+                warm = trio.current_time()
+                await trio.sleep(max(0.0, minutes * 60 - 60))
+                steady = trio.current_time() - warm
+                verified = sum(1 for feed in engine.marketdata.books.values() if feed.verified)
+                return {
+                    "rss_mb": _rss_mb(),
+                    "minutes": minutes,
+                    "pairs": len(engine.marketdata.books),
+                    "books_verified": verified,
+                    "rest_calls_per_hour": (engine.rest.calls - calls_after_warmup)
+                    / max(steady, 1)
+                    * 3600,
+                    "frames": engine.public.metrics.messages,
+                }
+
+        return trio.run(run)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

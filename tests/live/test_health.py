@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from galfriday.live.health import ConnectionMetrics, Health, HealthThresholds, evaluate
+
+T = HealthThresholds()
+
+
+def _subscribed(now: float = 100.0) -> ConnectionMetrics:
+    metrics = ConnectionMetrics("public", started=0.0)
+    metrics.subscribed_since = 1.0
+    metrics.received(100, now)
+    metrics.channel_update("book", "BTC/USD", now)
+    return metrics
+
+
+def test_a_live_subscribed_connection_is_healthy() -> None:
+    assert evaluate(_subscribed(), 101.0, T).state is Health.HEALTHY
+
+
+def test_no_frame_for_fifteen_seconds_is_unhealthy_and_dead() -> None:
+    report = evaluate(_subscribed(), 116.0, T)
+    assert report.state is Health.UNHEALTHY and report.dead
+
+
+def test_not_subscribed_is_degraded_then_unhealthy_after_thirty_seconds() -> None:
+    metrics = _subscribed()
+    metrics.subscribed_since, metrics.down_since = None, 95.0
+    assert evaluate(metrics, 101.0, T).state is Health.DEGRADED
+    metrics.received(10, 126.0)
+    report = evaluate(metrics, 126.0, T)
+    assert report.state is Health.UNHEALTHY and report.dead
+
+
+def test_a_silent_book_is_slow_then_stale_without_the_connection_being_dead() -> None:
+    metrics = _subscribed(now=0.5)
+    metrics.channel_update("book", "ETH/USD", 0.5)
+    metrics.received(10, 70.0)
+    metrics.channel_update("book", "BTC/USD", 70.0)
+    assert evaluate(metrics, 70.0, T).state is Health.DEGRADED
+    metrics.received(10, 125.0)
+    metrics.channel_update("book", "BTC/USD", 125.0)
+    report = evaluate(metrics, 125.0, T)
+    assert report.state is Health.UNHEALTHY and not report.dead
+    assert report.stale == (("book", "ETH/USD"),)
+
+
+def test_quiet_trades_and_private_channels_are_not_judged() -> None:
+    metrics = _subscribed(now=0.5)
+    metrics.channel_update("trade", "DOGE/USD", 0.5)
+    metrics.channel_update("executions", "", 0.5)
+    metrics.received(10, 500.0)
+    metrics.channel_update("book", "BTC/USD", 500.0)
+    assert evaluate(metrics, 500.0, T).state is Health.HEALTHY
+
+
+def test_reconnects_errors_and_overruns_degrade() -> None:
+    metrics = _subscribed()
+    for t in (10.0, 20.0, 30.0):
+        metrics.reconnected(t)
+    assert "3 reconnects in 10 min" in evaluate(metrics, 101.0, T).reasons
+    assert evaluate(metrics, 700.0 - 599, T).state is Health.DEGRADED
+    fresh = _subscribed()
+    assert evaluate(fresh, 101.0, T, errors_since_last=1).state is Health.DEGRADED
+    assert evaluate(fresh, 101.0, T, overruns_since_last=2).reasons == ("2 overruns",)
