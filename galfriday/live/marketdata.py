@@ -34,7 +34,6 @@ from galfriday.events import (
     Alert,
     BookUpdate,
     CandleUpdate,
-    ResyncStarted,
     Severity,
     TickerUpdate,
     TradePrint,
@@ -44,6 +43,7 @@ from galfriday.kraken import wire
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.live.connection import Frame, Session
 from galfriday.live.health import ConnectionMetrics
+from galfriday.live.notify import announce_resync
 
 __all__ = ["BookFeed", "MarketData", "MarketDataConfig"]
 
@@ -194,18 +194,7 @@ class MarketData:
         feed.failed_resyncs += 1
         feed.resyncs += 1
         feed.resyncing, feed.verified = True, False
-        wall = time.time()
-        self.bus.publish(
-            ResyncStarted(stream="book", symbol=symbol, reason=reason, received_at=wall)
-        )
-        self._audit(
-            "resyncs",
-            at_wall=wall,
-            stream="book",
-            symbol=symbol,
-            reason=reason,
-            attempt=feed.failed_resyncs,
-        )
+        announce_resync(self.bus, self._audit, "book", symbol, reason, feed.failed_resyncs)
         session = self._session
         if session is None:
             return  # the next connection starts from snapshots anyway

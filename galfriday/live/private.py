@@ -38,7 +38,6 @@ from galfriday.events import (
     GapDetected,
     OrderAnomaly,
     OrderUpdate,
-    ResyncStarted,
 )
 from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
@@ -46,6 +45,7 @@ from galfriday.kraken.rest import KrakenRest
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.connection import Frame, Session
 from galfriday.live.health import ConnectionMetrics
+from galfriday.live.notify import announce_resync
 
 __all__ = ["PrivateConfig", "PrivateStream"]
 
@@ -137,18 +137,7 @@ class PrivateStream:
             return
         self._recovering = True
         self.recoveries += 1
-        wall = time.time()
-        self.bus.publish(
-            ResyncStarted(stream="private", symbol=None, reason=reason, received_at=wall)
-        )
-        self._audit(
-            "resyncs",
-            at_wall=wall,
-            stream="private",
-            symbol=None,
-            reason=reason,
-            attempt=self.recoveries,
-        )
+        announce_resync(self.bus, self._audit, "private", None, reason, self.recoveries)
         try:
             session = self._session
             if session is not None:

@@ -38,6 +38,7 @@ DEFAULT_SYMBOLS = ("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")
 
 @contextmanager
 def simulator(rate: float, extra_pairs: int = 0) -> Iterator[dict[str, str]]:
+    """``galfriday sim`` in its own process pinned to CPU 0; yields its URLs (and ``pid``)."""
     command = [
         sys.executable,
         "-m",
@@ -60,7 +61,7 @@ def simulator(rate: float, extra_pairs: int = 0) -> Iterator[dict[str, str]]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        yield json.loads(process.stdout.readline())
+        yield {**json.loads(process.stdout.readline()), "pid": str(process.pid)}
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 
 import trio
 from trio_websocket import open_websocket_url
+
+from tests.bench.engine_bench import simulator
 
 PAIRS = ["BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD"]
 
@@ -40,33 +39,14 @@ async def _count(url: str, seconds: float) -> tuple[int, float]:
 
 def measure(rate: float, seconds: float = 4.0) -> tuple[float, float]:
     """(frames/s received, simulator CPU share) at a market rate of ``rate`` events/s."""
-    command = [
-        sys.executable,
-        "-m",
-        "galfriday",
-        "sim",
-        "--rate",
-        str(rate),
-        "--log-level",
-        "ERROR",
-    ]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", "0", *command]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        urls = json.loads(process.stdout.readline())
+    with simulator(rate) as urls:
+        pid = int(urls["pid"])
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {1})
-        cpu_before = _cpu_seconds(process.pid)
+        cpu_before = _cpu_seconds(pid)
         frames, elapsed = trio.run(_count, urls["ws_public"], seconds)
-        cpu = (_cpu_seconds(process.pid) - cpu_before) / (elapsed + 1.0)
+        cpu = (_cpu_seconds(pid) - cpu_before) / (elapsed + 1.0)
         return frames / elapsed, cpu
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _cpu_seconds(pid: int) -> float:
