@@ -212,6 +212,7 @@ class Engine:
             overruns=metrics.overruns,
             last_message_age=last_age,
             detail="; ".join(report.reasons),
+            by_channel=metrics.channel_rates(now),
         )
         old = self.health.get(name)
         self.health[name] = report

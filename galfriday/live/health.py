@@ -63,6 +63,8 @@ class ConnectionMetrics:
     by_channel: dict[str, int] = field(default_factory=dict)
     last_update: dict[tuple[str, str], float] = field(default_factory=dict)
     _recent: deque[float] = field(default_factory=deque)
+    _channel_marks: dict[str, int] = field(default_factory=dict)
+    _marked_at: float | None = None
     _reconnect_times: deque[float] = field(default_factory=deque)
 
     def received(self, size: int, now: float) -> None:
@@ -93,6 +95,17 @@ class ConnectionMetrics:
         """Frames per second over the last 10 seconds."""
         recent = [t for t in self._recent if t >= now - RATE_WINDOW]
         return len(recent) / RATE_WINDOW
+
+    def channel_rates(self, now: float) -> dict[str, float]:
+        """Data messages per second by channel since the previous call."""
+        elapsed = now - (self._marked_at if self._marked_at is not None else self.started)
+        rates = {
+            channel: round((count - self._channel_marks.get(channel, 0)) / max(elapsed, 1e-9), 2)
+            for channel, count in self.by_channel.items()
+        }
+        self._channel_marks = dict(self.by_channel)
+        self._marked_at = now
+        return rates
 
     def reconnects_within(self, now: float, window: float = RECONNECT_WINDOW) -> int:
         while self._reconnect_times and self._reconnect_times[0] < now - window:

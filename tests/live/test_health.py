@@ -62,3 +62,13 @@ def test_reconnects_errors_and_overruns_degrade() -> None:
     fresh = _subscribed()
     assert evaluate(fresh, 101.0, T, errors_since_last=1).state is Health.DEGRADED
     assert evaluate(fresh, 101.0, T, overruns_since_last=2).reasons == ("2 overruns",)
+
+
+def test_channel_rates_are_per_second_since_the_last_look() -> None:
+    metrics = ConnectionMetrics("public", started=0.0)
+    for i in range(50):
+        metrics.channel_update("book", "BTC/USD", i * 0.2)
+    metrics.channel_update("trade", "BTC/USD", 5.0)
+    assert metrics.channel_rates(10.0) == {"book": 5.0, "trade": 0.1}
+    metrics.channel_update("book", "BTC/USD", 11.0)
+    assert metrics.channel_rates(20.0) == {"book": 0.1, "trade": 0.0}

@@ -137,3 +137,20 @@ def test_malformed_frames_are_counted_and_audited_and_trade_gaps_reported() -> N
         )
     gaps = [trades.receive_nowait().gap_before for _ in range(3)]  # type: ignore[attr-defined]
     assert gaps == [0, 0, 3]
+
+
+async def test_malformed_and_unknown_frames_from_the_exchange_are_counted_and_skipped() -> None:
+    async with open_simulator(SimConfig(rate=600)) as sim:
+        config = MarketDataConfig(symbols=("BTC/USD",))
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            events = feed.bus.subscribe(BookUpdate, capacity=100_000)
+            await _verified_books(events, ("BTC/USD",))
+            sim.send_garbage("public")
+            sim.send_garbage("public", unknown=True)
+            await _verified_books(events, ("BTC/USD",))  # the feed goes on
+            with trio.fail_after(10):
+                while feed.marketdata.stats.unknown == 0:
+                    await events.receive()
+            assert feed.marketdata.stats.malformed == 1
+            assert [r["path"] for r in feed.audit.table("decode_errors")] == ["$.data[0].symbol"]
+            assert feed.connection.metrics.reconnects == 0
