@@ -15,7 +15,7 @@ from pathlib import Path
 
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import BookMessage, FrameDecoder
-from tests.bench.engine_bench import loopback_latency, order_latency, sustained
+from tests.bench.engine_bench import loopback_latency, order_latency, sustained_in_fresh_process
 from tests.bench.frames import BookTraffic, make_traffic
 from tests.bench.sim_rate import highest_rate
 
@@ -156,7 +156,7 @@ def main() -> None:
                 f"p99 {figures['p99_ms']:.2f} ms",
             )
         )
-        figures = sustained(args.rss_minutes)
+        figures = sustained_in_fresh_process(args.rss_minutes)
         results["sustained"] = figures
         rows.append(
             (

@@ -184,6 +184,22 @@ def sustained(minutes: float, pairs: int = 20, depth: int = 100) -> dict[str, fl
         return trio.run(run)
 
 
+def sustained_in_fresh_process(minutes: float) -> dict[str, float]:
+    """:func:`sustained` in a new interpreter, so RSS counts the engine and nothing else."""
+    code = (
+        "import json; from tests.bench.engine_bench import sustained; "
+        f"print(json.dumps(sustained({minutes})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=minutes * 60 + 120,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def _rss_mb() -> float:
     with open("/proc/self/status") as status:
         for line in status:
