@@ -13,7 +13,7 @@ import pytest
 from galfriday import cli
 
 PACKAGE = Path(__file__).parent.parent / "galfriday"
-SANS_IO = ["kraken", "core"]
+SANS_IO = ["kraken", "core", "reconcile"]
 IO_MODULES = {"trio", "trio_websocket", "httpx", "sqlite_utils", "socket", "time", "asyncio"}
 
 

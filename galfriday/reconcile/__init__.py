@@ -1,0 +1,1 @@
+"""Reconciliation: galfriday's view of the account against the exchange's."""
