@@ -22,12 +22,12 @@ from __future__ import annotations
 import enum
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 import sqlite_utils
@@ -38,7 +38,16 @@ __all__ = ["AuditRow", "AuditStore", "AuditWriter", "schema_dir"]
 
 _JSON: Final = msgspec.json.Encoder(decimal_format="string")
 IGNORE_DUPLICATES: Final = {"fills": "exec_id", "balance_ledger": "ledger_id"}
-UPSERT_KEYS: Final = {"orders": "order_id", "balances": "asset", "positions": "symbol"}
+UPSERT_KEYS: Final = {
+    "orders": "order_id",
+    "balances": "asset",
+    "positions": "symbol",
+    "reconciliation_events": "id",
+    "review_queue": "id",
+}
+
+
+T = TypeVar("T")
 
 
 def schema_dir() -> Path:
@@ -211,6 +220,10 @@ class AuditWriter:
             if not batch:
                 return
             await self._flush(batch)
+
+    async def read(self, query: Callable[[AuditStore], T]) -> T:
+        """Run ``query(store)`` in the writer's worker thread, between batches."""
+        return await trio.to_thread.run_sync(query, self.store, limiter=self._limiter)
 
     async def flush(self) -> None:
         """Wait until every row queued before this call is committed (or has failed)."""

@@ -120,6 +120,10 @@ class OrderTracker:
         """Orders not in a final state, oldest first."""
         return [o.view() for o in self._orders.values() if not o.status.final]
 
+    def fill_ids(self) -> frozenset[str]:
+        """The ``exec_id`` of every fill remembered for deduplication."""
+        return frozenset(str(key) for key in self._fills.remembered())
+
     def orders(self) -> list[OrderView]:
         """Every order held, open and recently closed."""
         return [o.view() for o in self._orders.values()]

@@ -134,6 +134,10 @@ class MessageCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._seen
 
+    def remembered(self) -> frozenset[Hashable]:
+        """The keys remembered now."""
+        return frozenset(self._seen)
+
     def seen(self, key: Hashable, now: float) -> bool:
         """True if ``key`` was seen within the TTL; otherwise remember it and return False.
 

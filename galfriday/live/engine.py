@@ -2,9 +2,10 @@
 
 :func:`open_engine` starts, in this order: the audit writer; the REST client (and the pair
 names from ``AssetPairs``); the public connection with the market-data service; with API keys,
-the private connection with the private stream, the order gateway and (when trading) the
-dead-man switch; the health monitor. It yields the :class:`Engine` once the public books are
-subscribed (and, with keys, once the private snapshots arrived). Leaving the block cancels the
+the private connection with the private stream, the order gateway, (when trading) the
+dead-man switch and the reconciliation service; the health monitor. It yields the
+:class:`Engine` once the public books are subscribed (and, with keys, once the private
+snapshots arrived). Leaving the block cancels the
 nursery: connections close, the audit writer writes everything still queued, then returns.
 
 Each connection has its own cancel scope inside the nursery's tasks: a fault in one feed only
@@ -45,6 +46,7 @@ from galfriday.live.gateway import OrderGateway
 from galfriday.live.health import Health, HealthReport, HealthThresholds, evaluate
 from galfriday.live.marketdata import MarketData, MarketDataConfig
 from galfriday.live.private import PrivateConfig, PrivateStream
+from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 
 __all__ = ["Engine", "EngineConfig", "open_engine"]
 
@@ -72,6 +74,7 @@ class EngineConfig:
     dead_man_timeout: int = 60
     dead_man_refresh: float = 20.0
     dead_man_strict: bool = True
+    reconcile: ReconcileConfig | None = field(default_factory=ReconcileConfig)
     nonce_path: Path | None = None
     rest_tier: str = "intermediate"
 
@@ -125,6 +128,18 @@ class Engine:
                 symbols=self.symbols,
             )
             self.gateway = OrderGateway(self.account, self.rest, self.symbols)
+        self.reconciler: ReconcileService | None = None
+        if self.account is not None and config.reconcile is not None:
+            self.reconciler = ReconcileService(
+                config.reconcile,
+                self.rest,
+                self.account,
+                self.symbols,
+                config.marketdata.symbols,
+                self.bus,
+                self.write,
+                read=self.audit.read,
+            )
         self.health: dict[str, HealthReport] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
         self.started = trio.Event()
@@ -303,6 +318,8 @@ async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
                     await engine.account.snapshots.wait()
             if config.trading and config.dead_man and engine.gateway is not None:
                 nursery.start_soon(engine._dead_man_switch)
+            if engine.reconciler is not None:
+                await nursery.start(engine.reconciler.run)
             engine.started.set()
             yield engine
             nursery.cancel_scope.cancel()

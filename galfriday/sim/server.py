@@ -461,10 +461,17 @@ class Simulator:
                 session.push(frames.status_frame(status, session.connection_id), data=False)
         self.faults.record(Fault.SYSTEM_STATUS, "exchange", self.wall(), status)
 
-    def drift_funds(self, asset: str, amount: Decimal) -> None:
-        """A deposit (positive) or withdrawal (negative) the private stream never announces."""
+    def drift_funds(self, asset: str, amount: Decimal, ledger: bool = True) -> None:
+        """A deposit (positive) or withdrawal (negative) the private stream never announces.
+
+        With ``ledger=False`` not even the REST ledger shows it (an unexplained change).
+        """
         kind = "deposit" if amount > 0 else "withdrawal"
-        self.exchange.account.move_funds(asset, amount, kind, self.wall(), announce=False)
+        if ledger:
+            self.exchange.account.move_funds(asset, amount, kind, self.wall(), announce=False)
+        else:
+            balances = self.exchange.account.balances
+            balances[asset] = balances.get(asset, Decimal(0)) + amount
         fault = Fault.DRIFT_DEPOSIT if amount > 0 else Fault.DRIFT_WITHDRAWAL
         self.faults.record(fault, "account", self.wall(), f"{asset} {amount}")
 

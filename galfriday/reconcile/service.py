@@ -1,0 +1,421 @@
+"""The reconciliation service: when to reconcile, fetching the exchange's view, acting on it.
+
+:meth:`ReconcileService.run` runs one reconciliation at start-up, then on a schedule (hourly by
+default), after every private-stream reconnect or sequence gap (it listens on the bus), and on
+demand (:meth:`trigger`); never two at once. A run:
+
+1. fetches the exchange's view over REST (``Balance``, ``OpenOrders``, ``ClosedOrders`` and
+   ``TradesHistory`` for the last 24 h, ``QueryOrders`` for orders we hold open that those
+   lists lack, ``Ledgers`` since the previous run), through the REST client's call counter;
+2. builds galfriday's view from the private stream (balances, orders, fills);
+3. :func:`~galfriday.reconcile.compare.reconcile` decides; explained ledger entries and
+   corrections are applied to the portfolio, review items are queued;
+4. audits everything (``reconciliation_events`` with the report as JSON, ``discrepancies``,
+   ``position_adjustments``, ``review_queue``, ``alerts``) and publishes the discrepancies and
+   alerts on the bus.
+
+A run that fails (REST down) is recorded as failed and retried with backoff (30 s, 60 s,
+120 s, ...); three failures in a row raise a critical alert. Decisions taken with
+``galfriday review resolve`` are picked up from the database and applied within seconds.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+import trio
+from loguru import logger
+
+from galfriday.audit.store import AuditStore
+from galfriday.bus import Bus
+from galfriday.errors import GalfridayError
+from galfriday.events import (
+    Alert,
+    ConnectionState,
+    ConnectionStateChanged,
+    GapDetected,
+    Severity,
+)
+from galfriday.kraken.rest import KrakenRest
+from galfriday.kraken.symbols import SymbolMap
+from galfriday.live.private import PrivateStream
+from galfriday.reconcile.compare import (
+    ExchangeOrder,
+    ExchangeView,
+    InternalOrder,
+    InternalView,
+    LedgerEntry,
+    Limits,
+    ReconcileResult,
+    Thresholds,
+    reconcile,
+)
+
+__all__ = ["ReconcileConfig", "ReconcileService"]
+
+DAY: Final = 24 * 3600.0
+_JSON: Final = msgspec.json.Encoder(decimal_format="string")
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    interval: float = 3600.0
+    retry_base: float = 30.0
+    alert_after_failures: int = 3
+    review_poll: float = 5.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    limits: Limits = field(default_factory=Limits)
+
+
+class ReconcileService:
+    """Reconciles one account; owns no connection, only REST calls and the private stream."""
+
+    def __init__(
+        self,
+        config: ReconcileConfig,
+        rest: KrakenRest,
+        account: PrivateStream,
+        symbols: SymbolMap,
+        pairs: tuple[str, ...],
+        bus: Bus,
+        audit: Callable[..., None],
+        read: Callable[[Callable[[AuditStore], Any]], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.config = config
+        self.rest = rest
+        self.account = account
+        self.symbols = symbols
+        self.pairs = pairs
+        self.bus = bus
+        self._audit = audit
+        self._read = read
+        self._lock = trio.Lock()
+        self._wake = trio.Event()
+        self._reason = "scheduled"
+        self.failures = 0
+        self.runs = 0
+        self.last: ReconcileResult | None = None
+        self.last_run_id: str | None = None
+        # Ledger entries before the first run are already in the balances snapshot.
+        self._ledger_since: float | None = None
+
+    def trigger(self, reason: str = "manual") -> None:
+        """Ask for a run as soon as possible."""
+        self._reason = reason
+        self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Reconcile at start-up, on schedule, on triggers; forever."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._listen)
+            if self._read is not None:
+                nursery.start_soon(self._apply_decisions)
+            task_status.started()
+            reason = "startup"
+            while True:
+                ok = await self.run_once(reason)
+                wait = self.config.interval
+                if not ok:
+                    wait = self.config.retry_base * 2 ** (self.failures - 1)
+                with trio.move_on_after(wait):
+                    await self._wake.wait()
+                reason = (
+                    self._reason if self._wake.is_set() else ("retry" if not ok else "scheduled")
+                )
+                self._wake = trio.Event()
+                self._reason = "scheduled"
+
+    async def _listen(self) -> None:
+        seen_private = False
+        async with self.bus.subscribe(ConnectionStateChanged, GapDetected, capacity=256) as events:
+            async for event in events:
+                if isinstance(event, GapDetected):
+                    self.trigger("gap")
+                elif (
+                    isinstance(event, ConnectionStateChanged)
+                    and event.connection == "private"
+                    and event.new is ConnectionState.SUBSCRIBED
+                ):
+                    if seen_private:
+                        self.trigger("reconnect")
+                    seen_private = True
+
+    # --- one run ---------------------------------------------------------------------------
+
+    async def run_once(self, kind: str) -> bool:
+        """One reconciliation; returns False if it failed (it is then recorded as failed)."""
+        async with self._lock:
+            run_id = uuid.uuid4().hex[:12]
+            started, clock = time.time(), trio.current_time()
+            calls_before = self.rest.calls
+            try:
+                exchange, missed = await self._exchange_view(started)
+            except GalfridayError as exc:
+                self._failed(run_id, kind, started, clock, calls_before, exc)
+                return False
+            internal = self._internal_view()
+            result = reconcile(
+                internal,
+                exchange,
+                missed,
+                thresholds=self.config.thresholds,
+                limits=self.config.limits,
+                at=started,
+            )
+            self._apply(run_id, result, missed, started)
+            self._record(run_id, kind, result, started, clock, calls_before)
+            self.failures = 0
+            self.runs += 1
+            self.last, self.last_run_id = result, run_id
+            self._ledger_since = started
+            return True
+
+    async def _exchange_view(self, now: float) -> tuple[ExchangeView, list[LedgerEntry]]:
+        rest, names = self.rest, self.symbols
+        balances = {
+            names.ws_asset(a): Decimal(str(v)) for a, v in (await rest.private("Balance")).items()
+        }
+        orders: dict[str, ExchangeOrder] = {}
+        open_orders = await rest.private("OpenOrders")
+        closed = await rest.private("ClosedOrders", start=int(now - DAY))
+        for info_map in (open_orders.get("open", {}), closed.get("closed", {})):
+            for order_id, info in info_map.items():
+                orders[order_id] = _exchange_order(order_id, info, names)
+        ours_open = [o.order_id for o in self.account.orders.open_orders()]
+        lacking = [i for i in ours_open if i not in orders]
+        for start in range(0, len(lacking), 50):
+            queried = await rest.private("QueryOrders", txid=",".join(lacking[start : start + 50]))
+            for order_id, info in queried.items():
+                orders[order_id] = _exchange_order(order_id, info, names)
+        trades = await rest.private("TradesHistory", start=int(now - DAY))
+        if self._ledger_since is None:
+            return ExchangeView(
+                balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
+            ), []
+        ledgers = await rest.private("Ledgers", start=int(self._ledger_since))
+        missed = [
+            LedgerEntry(
+                ledger_id=ledger_id,
+                asset=names.ws_asset(e["asset"]),
+                amount=Decimal(str(e["amount"])),
+                fee=Decimal(str(e.get("fee", "0"))),
+                kind=str(e.get("type", "")),
+            )
+            for ledger_id, e in sorted(
+                ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"]
+            )
+            if not self.account.portfolio.knows_ledger(ledger_id)
+        ]
+        view = ExchangeView(
+            balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
+        )
+        return view, missed
+
+    def _internal_view(self) -> InternalView:
+        tracker = self.account.orders
+        return InternalView(
+            balances=dict(self.account.portfolio.balances),
+            symbols=self.pairs,
+            orders={
+                o.order_id: InternalOrder(
+                    order_id=o.order_id, status=o.status.value, filled=o.cum_qty
+                )
+                for o in tracker.orders()
+            },
+            fills=tracker.fill_ids(),
+        )
+
+    def _apply(
+        self, run_id: str, result: ReconcileResult, missed: list[LedgerEntry], wall: float
+    ) -> None:
+        portfolio = self.account.portfolio
+        for entry in missed:
+            portfolio.mark_ledger_seen(entry.ledger_id, wall)
+        for explained in result.explained:
+            old = portfolio.balances.get(explained.asset, Decimal(0))
+            portfolio.balances[explained.asset] = old + explained.delta
+            self._audit(
+                "position_adjustments",
+                reconciliation_id=run_id,
+                subject=explained.asset,
+                adjustment_type="explained",
+                old_value=old,
+                new_value=old + explained.delta,
+                reason=f"ledger {', '.join(explained.ledger_ids)} ({', '.join(explained.kinds)})",
+                at_wall=wall,
+            )
+        for correction in result.corrections:
+            asset = correction.subject.split("/", 1)[0]
+            portfolio.balances[asset] = correction.new
+            self._audit(
+                "position_adjustments",
+                reconciliation_id=run_id,
+                subject=correction.subject,
+                adjustment_type=correction.kind,
+                old_value=correction.old,
+                new_value=correction.new,
+                reason=correction.reason,
+                at_wall=wall,
+            )
+            self._audit("balances", asset=asset, balance=correction.new, updated_wall=wall)
+        for item in result.discrepancies:
+            self.bus.publish(item)
+            self._audit(
+                "discrepancies",
+                reconciliation_id=run_id,
+                kind=item.kind,
+                subject=item.subject,
+                severity=item.severity,
+                internal=item.internal,
+                exchange=item.exchange,
+                detail=item.detail,
+                at_wall=wall,
+            )
+        for item in result.review:
+            self._audit(
+                "review_queue",
+                id=uuid.uuid4().hex[:10],
+                reconciliation_id=run_id,
+                kind=item.kind,
+                subject=item.subject,
+                severity=item.severity,
+                internal=item.internal,
+                exchange=item.exchange,
+                created_wall=wall,
+                status="open",
+            )
+            if item.severity in (Severity.CRITICAL, Severity.HIGH):
+                self._alert(
+                    item.severity,
+                    f"{item.kind} {item.subject}: ours {item.internal}, exchange {item.exchange}",
+                    wall,
+                )
+
+    def _record(
+        self,
+        run_id: str,
+        kind: str,
+        result: ReconcileResult,
+        wall: float,
+        clock: float,
+        calls_before: int,
+    ) -> None:
+        report = {
+            "discrepancies": [msgspec.to_builtins(d) for d in result.discrepancies],
+            "explained": [msgspec.to_builtins(e) for e in result.explained],
+            "corrections": [msgspec.to_builtins(c) for c in result.corrections],
+            "by_severity": {s.value: result.count(s) for s in Severity},
+        }
+        self._audit(
+            "reconciliation_events",
+            id=run_id,
+            at_wall=wall,
+            type=kind,
+            status="discrepancies" if result.discrepancies else "clean",
+            discrepancies=len(result.discrepancies),
+            auto_corrected=len(result.corrections),
+            manual_review=len(result.review),
+            explained=len(result.explained),
+            rest_calls=self.rest.calls - calls_before,
+            duration_ms=(trio.current_time() - clock) * 1000,
+            report=_JSON.encode(report).decode(),
+        )
+        logger.info(
+            "reconciliation {} ({}): {} discrepancies, {} corrected, {} to review, {} explained",
+            run_id,
+            kind,
+            len(result.discrepancies),
+            len(result.corrections),
+            len(result.review),
+            len(result.explained),
+        )
+
+    def _failed(
+        self, run_id: str, kind: str, wall: float, clock: float, calls_before: int, exc: Exception
+    ) -> None:
+        self.failures += 1
+        self._audit(
+            "reconciliation_events",
+            id=run_id,
+            at_wall=wall,
+            type=kind,
+            status="failed",
+            rest_calls=self.rest.calls - calls_before,
+            duration_ms=(trio.current_time() - clock) * 1000,
+            error=str(exc)[:500],
+        )
+        logger.warning("reconciliation {} failed ({} in a row): {}", run_id, self.failures, exc)
+        if self.failures >= self.config.alert_after_failures:
+            self._alert(
+                Severity.CRITICAL,
+                f"reconciliation failed {self.failures} times in a row: {exc}",
+                wall,
+            )
+
+    def _alert(self, level: Severity, message: str, wall: float) -> None:
+        self.bus.publish(
+            Alert(severity=level, source="reconcile", message=message, received_at=wall)
+        )
+        self._audit("alerts", at_wall=wall, severity=level, source="reconcile", message=message)
+        (logger.error if level is Severity.CRITICAL else logger.warning)("alert: {}", message)
+
+    # --- review decisions --------------------------------------------------------------------
+
+    async def _apply_decisions(self) -> None:
+        while self._read is not None:
+            await trio.sleep(self.config.review_poll)
+            rows = await self._read(_resolved_rows)
+            for row in rows:
+                self.apply_decision(row)
+
+    def apply_decision(self, row: dict[str, Any]) -> None:
+        """Apply a person's decision on one review item to the internal state, and audit it."""
+        wall = time.time()
+        if row["decision"] == "accept-exchange" and row["kind"] in (
+            "balance_mismatch",
+            "quantity_mismatch",
+            "position_missing_internally",
+            "position_missing_exchange",
+        ):
+            asset = str(row["subject"]).split("/", 1)[0]
+            old = self.account.portfolio.balances.get(asset, Decimal(0))
+            new = Decimal(str(row["exchange"]))
+            self.account.portfolio.balances[asset] = new
+            self._audit(
+                "position_adjustments",
+                reconciliation_id=row["reconciliation_id"],
+                subject=row["subject"],
+                adjustment_type="review",
+                old_value=old,
+                new_value=new,
+                reason=f"review {row['id']}: {row.get('note') or ''}",
+                at_wall=wall,
+            )
+            self._audit("balances", asset=asset, balance=new, updated_wall=wall)
+        self._audit("review_queue", **{**row, "status": "applied", "applied_wall": wall})
+
+
+def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:
+    cursor = store.db.execute("SELECT * FROM review_queue WHERE status = 'resolved'")
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _exchange_order(order_id: str, info: dict[str, Any], names: SymbolMap) -> ExchangeOrder:
+    pair = (info.get("descr") or {}).get("pair")
+    try:
+        symbol = names.ws_symbol(pair) if pair else None
+    except GalfridayError:
+        symbol = None
+    return ExchangeOrder(
+        order_id=order_id,
+        status=str(info.get("status", "")),
+        filled=Decimal(str(info.get("vol_exec", "0"))),
+        symbol=symbol,
+    )
