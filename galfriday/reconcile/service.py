@@ -111,25 +111,26 @@ class ReconcileService:
         self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Reconcile at start-up, on schedule, on triggers; forever."""
+        """Reconcile at start-up (before reporting started), on schedule, on triggers; forever."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen)
             if self._read is not None:
                 nursery.start_soon(self._apply_decisions)
+            ok = await self.run_once("startup")
             task_status.started()
-            reason = "startup"
             while True:
-                ok = await self.run_once(reason)
                 wait = self.config.interval
                 if not ok:
                     wait = self.config.retry_base * 2 ** (self.failures - 1)
                 with trio.move_on_after(wait):
                     await self._wake.wait()
-                reason = (
-                    self._reason if self._wake.is_set() else ("retry" if not ok else "scheduled")
-                )
+                if self._wake.is_set():
+                    reason = self._reason
+                else:
+                    reason = "scheduled" if ok else "retry"
                 self._wake = trio.Event()
                 self._reason = "scheduled"
+                ok = await self.run_once(reason)
 
     async def _listen(self) -> None:
         seen_private = False

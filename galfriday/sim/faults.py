@@ -105,6 +105,10 @@ class Faults:
     def queue_rest(self, fault: Fault, count: int, seconds: float = 0.0) -> None:
         self._rest.append(_Pending(fault, count, seconds))
 
+    def clear_rest(self) -> None:
+        """Forget the REST faults still queued (the outage is over)."""
+        self._rest.clear()
+
     def next_rest_fault(self) -> tuple[Fault, float] | None:
         if not self._rest:
             return None

@@ -1,0 +1,165 @@
+"""Reconciliation end to end: the engine, the simulator's drift faults, the audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.testing
+
+from galfriday.events import Alert, Severity
+from galfriday.live.engine import Engine
+from galfriday.sim.faults import Fault
+from galfriday.sim.server import SimConfig, open_simulator
+from tests.live.test_engine import engine_on
+
+D = Decimal
+
+
+async def _reconcile(engine: Engine, kind: str = "manual") -> None:
+    assert engine.reconciler is not None
+    assert await engine.reconciler.run_once(kind)
+    await engine.audit.flush()
+
+
+def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(sql).fetchall()]
+
+
+async def test_startup_run_is_clean_and_recorded(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        assert engine.reconciler is not None and engine.reconciler.runs == 1
+        await engine.audit.flush()
+        runs = _rows(db, "SELECT type, status, rest_calls FROM reconciliation_events")
+        assert runs == [{"type": "startup", "status": "clean", "rest_calls": 4}]
+
+
+async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        assert engine.account is not None
+        sim.drift_funds("USD", D("250"))  # a deposit the stream never announces
+        await _reconcile(engine)
+        await _reconcile(engine)  # nothing applied twice
+        assert engine.account.portfolio.balances["USD"] == sim.ground_truth().balances["USD"]
+        runs = _rows(
+            db,
+            "SELECT status, explained, discrepancies FROM reconciliation_events ORDER BY at_wall",
+        )
+        assert [r["explained"] for r in runs] == [0, 1, 0]
+        assert all(r["discrepancies"] == 0 for r in runs)
+        adjustments = _rows(db, "SELECT adjustment_type, subject FROM position_adjustments")
+        assert adjustments == [{"adjustment_type": "explained", "subject": "USD"}]
+
+
+async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        alerts = engine.bus.subscribe(Alert)
+        sim.drift_funds("USD", D("0.0005"), ledger=False)  # tiny: corrected
+        sim.drift_funds("BTC", D("0.005"), ledger=False)  # 0.5 % of a position: corrected
+        sim.drift_funds("ETH", D("0.5"), ledger=False)  # 4.8 %: medium, to review
+        sim.drift_funds("DOGE", D("-50000"), ledger=False)  # to zero: critical, to review
+        await _reconcile(engine)
+        found = {
+            r["subject"]: r["severity"]
+            for r in _rows(db, "SELECT subject, severity FROM discrepancies")
+        }
+        assert found == {"USD": "low", "BTC/USD": "low", "ETH/USD": "medium", "DOGE": "critical"}
+        corrected = {
+            r["subject"]
+            for r in _rows(
+                db, "SELECT subject FROM position_adjustments WHERE adjustment_type != 'explained'"
+            )
+        }
+        assert corrected == {"USD", "BTC/USD"}
+        queued = {r["subject"] for r in _rows(db, "SELECT subject FROM review_queue")}
+        assert queued == {"ETH/USD", "DOGE"}
+        assert engine.account is not None
+        truth = sim.ground_truth().balances
+        assert engine.account.portfolio.balances["USD"] == truth["USD"]
+        assert engine.account.portfolio.balances["ETH"] != truth["ETH"]  # left for a person
+        alert = alerts.receive_nowait()
+        assert isinstance(alert, Alert) and alert.severity is Severity.CRITICAL
+        await _reconcile(engine)  # a second run corrects nothing again
+        assert len(_rows(db, "SELECT id FROM position_adjustments")) == 2
+
+
+async def test_an_order_from_another_device_is_an_untracked_order(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        book = sim.exchange.books["BTC/USD"]
+        order = sim.drift_order(
+            "BTC/USD", "buy", D("0.001"), book.spec.price((book.best("bids") or 0) - 100)
+        )
+        await _reconcile(engine)
+        found = _rows(db, "SELECT kind, subject, severity FROM discrepancies")
+        assert {"kind": "untracked_order", "subject": order.order_id, "severity": "high"} in found
+        assert _rows(db, "SELECT count(*) n FROM alerts")[0]["n"] >= 1
+
+
+async def test_a_rest_outage_fails_cleanly_retries_and_alerts_after_three(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=5)) as sim, engine_on(sim, db) as engine:
+        assert engine.reconciler is not None
+        alerts = engine.bus.subscribe(Alert)
+        sim.rest_fault(Fault.REST_UNAVAILABLE, count=10_000)
+        engine.reconciler.trigger("manual")
+        with trio.fail_after(600):
+            while True:
+                alert = await alerts.receive()
+                assert isinstance(alert, Alert)
+                if alert.severity is Severity.CRITICAL and "failed 3 times" in alert.message:
+                    break
+        sim.faults.clear_rest()
+        engine.reconciler.trigger("manual")
+        with trio.fail_after(600):
+            while engine.reconciler.failures:
+                await trio.sleep(1)
+        await engine.audit.flush()
+        statuses = [
+            r["status"]
+            for r in _rows(db, "SELECT status FROM reconciliation_events ORDER BY at_wall")
+        ]
+        assert statuses[:1] == ["clean"] and statuses[1:4] == ["failed"] * 3
+        assert statuses[-1] == "clean"
+
+
+async def test_a_review_decision_from_the_database_is_applied_and_audited(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=5)) as sim, engine_on(sim, db) as engine:
+        assert engine.account is not None
+        sim.drift_funds("ETH", D("0.5"), ledger=False)
+        await _reconcile(engine)
+        (item,) = _rows(db, "SELECT id FROM review_queue")
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "UPDATE review_queue SET status='resolved', decision='accept-exchange', "
+                "note='checked on kraken.com', resolved_wall=1 WHERE id=?",
+                [item["id"]],
+            )
+        await trio.sleep(10)
+        await engine.audit.flush()
+        assert engine.account.portfolio.balances["ETH"] == sim.ground_truth().balances["ETH"]
+        (row,) = _rows(db, "SELECT status, decision, note FROM review_queue")
+        assert row == {
+            "status": "applied",
+            "decision": "accept-exchange",
+            "note": "checked on kraken.com",
+        }
+        (adjustment,) = _rows(
+            db,
+            "SELECT adjustment_type, new_value FROM position_adjustments "
+            "WHERE adjustment_type = 'review'",
+        )
+        assert D(adjustment["new_value"]) == D("10.5")
