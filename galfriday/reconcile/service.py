@@ -124,10 +124,8 @@ class ReconcileService:
                     wait = self.config.retry_base * 2 ** (self.failures - 1)
                 with trio.move_on_after(wait):
                     await self._wake.wait()
-                if self._wake.is_set():
-                    reason = self._reason
-                else:
-                    reason = "scheduled" if ok else "retry"
+                woken = self._wake.is_set()
+                reason = self._reason if woken else ("scheduled" if ok else "retry")
                 self._wake = trio.Event()
                 self._reason = "scheduled"
                 ok = await self.run_once(reason)
