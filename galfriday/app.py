@@ -13,7 +13,9 @@ SIGTERM (or after ``--duration`` seconds).
 from __future__ import annotations
 
 import argparse
+import io
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,12 +24,15 @@ from pathlib import Path
 import trio
 from loguru import logger
 
+from galfriday.audit.store import AuditStore
 from galfriday.config import Config, credentials, load_config
 from galfriday.errors import ConfigError
 from galfriday.kraken.auth import decode_secret
 from galfriday.live.demo import DemoConfig, run_demo
-from galfriday.live.engine import EngineConfig, open_engine
+from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
+from galfriday.reconcile import queries
+from galfriday.reconcile.commands import print_run
 
 __all__ = ["add_run_arguments", "run"]
 
@@ -117,24 +122,27 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfi
         nursery.cancel_scope.cancel()
 
 
-async def _main(args: argparse.Namespace, config: Config | None) -> None:
+async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> None:
     async with trio.open_nursery() as outer:
         outer.start_soon(_stop_on_signal, outer.cancel_scope)
         if args.duration:
             outer.cancel_scope.deadline = trio.current_time() + args.duration
         if config is None:
             async with _embedded(args) as (engine_config, demo):
-                await _serve(engine_config, demo, DemoConfig())
+                await _serve(engine_config, demo and not once, DemoConfig(), once)
         else:
             engine_config = _engine_config(config, args)
-            demo = config.demo.enabled and engine_config.trading
-            await _serve(engine_config, demo, DemoConfig(symbol=config.demo.symbol))
+            demo = config.demo.enabled and engine_config.trading and not once
+            await _serve(engine_config, demo, DemoConfig(symbol=config.demo.symbol), once)
         outer.cancel_scope.cancel()
 
 
-async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig) -> None:
+async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool) -> None:
     async with open_engine(config) as engine, trio.open_nursery() as nursery:
         logger.info("engine started: {}", engine.summary())
+        if once:
+            await _print_last_reconciliation(engine)
+            return
         if demo and engine.account is not None and engine.gateway is not None:
             nursery.start_soon(
                 run_demo, demo_config, engine.marketdata, engine.account, engine.gateway
@@ -142,6 +150,27 @@ async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig) -> N
         while True:
             await trio.sleep(SUMMARY_EVERY)
             logger.info(engine.summary())
+
+
+async def _print_last_reconciliation(engine: Engine) -> None:
+    """``galfriday reconcile``: the start-up run is the one; print its report."""
+    if engine.reconciler is None or engine.reconciler.last_run_id is None:
+        raise ConfigError("reconcile", "needs API keys (a private connection) and a first run")
+    await engine.audit.flush()
+    run_id = engine.reconciler.last_run_id
+
+    def render(store: AuditStore) -> str:
+        out = io.StringIO()
+        conn = sqlite3.connect(str(store.path))
+        conn.row_factory = sqlite3.Row
+        with conn:
+            row = queries.run(conn, run_id)
+            if row is not None:
+                print_run(conn, row, out)
+        conn.close()
+        return out.getvalue()
+
+    sys.stdout.write(await engine.audit.read(render))
 
 
 async def _stop_on_signal(scope: trio.CancelScope) -> None:
@@ -152,8 +181,8 @@ async def _stop_on_signal(scope: trio.CancelScope) -> None:
             return
 
 
-def run(args: argparse.Namespace) -> int:
-    """``galfriday run``; returns the exit code."""
+def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
+    """``galfriday run`` (or with ``reconcile_once``, ``galfriday reconcile``); the exit code."""
     if args.read_only and args.market_data_only:
         raise ConfigError("--read-only/--market-data-only", "choose one of them")
     if args.duration is not None and args.duration <= 0:
@@ -162,6 +191,6 @@ def run(args: argparse.Namespace) -> int:
     if config is not None:
         _engine_config(config, args)  # credentials and fields checked before anything starts
     _configure_logging(args)
-    trio.run(_main, args, config)
+    trio.run(_main, args, config, reconcile_once)
     logger.info("stopped")
     return 0

@@ -16,6 +16,9 @@ from galfriday.app import add_run_arguments
 from galfriday.app import run as run_app
 from galfriday.errors import ConfigError, MalformedFrame
 from galfriday.kraken.wire import FrameDecoder, UnknownFrame
+from galfriday.reconcile.commands import add_report_arguments, add_review_arguments
+from galfriday.reconcile.commands import report as report_command
+from galfriday.reconcile.commands import review as review_command
 
 EXIT_USAGE = 2
 
@@ -47,6 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_run_arguments(run)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="reconcile once now and print the report",
+        description=(
+            "Start the engine (as galfriday run would, without the demo), reconcile once "
+            "against the exchange (or the embedded simulator), print the report, and stop."
+        ),
+    )
+    add_run_arguments(reconcile)
+
+    report = commands.add_parser(
+        "report",
+        help="show reconciliation reports from the audit database",
+        description="Show reconciliation runs: summary, discrepancies by severity, "
+        "corrections and review items.",
+    )
+    add_report_arguments(report)
+
+    review = commands.add_parser(
+        "review",
+        help="list, show and resolve the manual review queue",
+        description="The discrepancies reconciliation left for a person. A decision is "
+        "recorded here and applied by the running engine.",
+    )
+    add_review_arguments(review)
 
     sim = commands.add_parser(
         "sim",
@@ -155,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_sim(args, sys.stdout)
         if args.command == "run":
             return run_app(args)
+        if args.command == "reconcile":
+            return run_app(args, reconcile_once=True)
+        if args.command == "report":
+            return report_command(args, sys.stdout)
+        if args.command == "review":
+            return review_command(args, sys.stdout)
         return _decode(args.files, args.quiet, sys.stdout)
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)

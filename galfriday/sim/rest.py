@@ -104,6 +104,8 @@ class RestApi:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         parts = urlsplit(request.target)
+        if parts.path == "/sim/drift":
+            return self._drift(request)
         segments = parts.path.strip("/").split("/")
         if len(segments) != 3 or segments[0] != "0" or segments[1] not in ("public", "private"):
             return HttpResponse(404, b'{"error":["EGeneral:Unknown method"]}')
@@ -138,6 +140,32 @@ class RestApi:
             result = handler(params)
             self.sim.flush_private()
             return _ok(result)
+        except ApiError as exc:
+            return _err(exc.code)
+
+    def _drift(self, request: HttpRequest) -> HttpResponse:
+        """``POST /sim/drift``: account drift for people trying reconciliation by hand.
+
+        ``asset=USD&amount=250`` moves funds unannounced (``ledger=false``: not even in the
+        REST ledger); ``symbol=BTC/USD&side=buy&qty=0.001&price=60000`` places an order from
+        "another device". Loopback only, like the simulator itself; not a Kraken endpoint.
+        """
+        try:
+            params = _parse_body(request)
+            if "asset" in params:
+                amount = Decimal(params["amount"])
+                self.sim.drift_funds(params["asset"], amount, params.get("ledger") != "false")
+                return _ok({"drift": f"{params['asset']} {amount}"})
+            spec = self._spec(params["symbol"])
+            qty, price = Decimal(params["qty"]), Decimal(params["price"])
+            request_ = OrderRequest(spec.symbol, params.get("side", "buy"), "limit", qty, price)
+            error = self.sim.exchange.check_order(request_)
+            if error:
+                return _err(error)
+            order = self.sim.drift_order(spec.symbol, request_.side, qty, price)
+            return _ok({"drift": order.order_id})
+        except (KeyError, ArithmeticError, ValueError):
+            return _err("EGeneral:Invalid arguments: asset+amount or symbol+side+qty+price")
         except ApiError as exc:
             return _err(exc.code)
 

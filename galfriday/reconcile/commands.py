@@ -1,0 +1,159 @@
+"""``galfriday report`` and ``galfriday review``: reading runs and deciding on review items.
+
+Only this module and the CLI print; everything else reads through
+:mod:`galfriday.reconcile.queries`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from galfriday.errors import ConfigError
+from galfriday.reconcile import queries
+
+__all__ = ["add_report_arguments", "add_review_arguments", "print_run", "report", "review"]
+
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", nargs="?", metavar="ID", help="one run (default: the last)")
+    parser.add_argument("--last", type=int, default=1, metavar="N", help="the last N runs")
+    parser.add_argument(
+        "--discrepancies", action="store_true", help="only runs that found discrepancies"
+    )
+    parser.add_argument("--json", action="store_true", help="JSON instead of tables")
+    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+
+
+def add_review_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    actions.required = True
+    listing = actions.add_parser("list", help="open review items (--all: every item)")
+    listing.add_argument("--all", action="store_true")
+    show = actions.add_parser("show", help="one review item in full")
+    show.add_argument("item_id", metavar="ID")
+    resolve = actions.add_parser("resolve", help="decide on a review item")
+    resolve.add_argument("item_id", metavar="ID")
+    decision = resolve.add_mutually_exclusive_group(required=True)
+    decision.add_argument(
+        "--accept-exchange",
+        action="store_const",
+        const="accept-exchange",
+        dest="decision",
+        help="take the exchange's value",
+    )
+    decision.add_argument(
+        "--keep-internal",
+        action="store_const",
+        const="keep-internal",
+        dest="decision",
+        help="keep galfriday's value",
+    )
+    resolve.add_argument("--note", required=True, help="why (kept in the audit trail)")
+
+
+def _say(out: TextIO, text: str = "") -> None:
+    out.write(text + "\n")
+
+
+def _when(wall: float | None) -> str:
+    if wall is None:
+        return "-"
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
+    if not rows:
+        _say(out, "  (none)")
+        return
+    cells = [[str(row.get(c) if row.get(c) is not None else "") for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    for line in [columns, *cells]:
+        _say(out, "  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+
+
+def print_run(conn: Any, run: dict[str, Any], out: TextIO) -> None:
+    """One run as a readable report."""
+    _say(out, f"reconciliation {run['id']}  {_when(run['at_wall'])} UTC  ({run['type']})")
+    _say(
+        out,
+        f"  status {run['status']}: {run['discrepancies']} discrepancies, "
+        f"{run['auto_corrected']} corrected, {run['manual_review']} to review, "
+        f"{run['explained']} explained; {run['rest_calls']} REST calls, "
+        f"{run['duration_ms']:.0f} ms",
+    )
+    if run.get("error"):
+        _say(out, f"  error: {run['error']}")
+    found = queries.discrepancies(conn, run["id"])
+    counts = {s: sum(1 for d in found if d["severity"] == s) for s in SEVERITIES}
+    _say(out, "discrepancies by severity: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    _table(found, ["severity", "kind", "subject", "internal", "exchange"], out)
+    _say(out, "corrections and explanations:")
+    _table(
+        queries.adjustments(conn, run_id=run["id"]),
+        ["adjustment_type", "subject", "old_value", "new_value", "reason"],
+        out,
+    )
+    items = [i for i in queries.review_items(conn, None) if i["reconciliation_id"] == run["id"]]
+    _say(out, "review items:")
+    _table(items, ["id", "severity", "kind", "subject", "status", "decision"], out)
+
+
+def report(args: argparse.Namespace, out: TextIO) -> int:
+    conn = queries.open_database(args.db)
+    with conn:
+        if args.run_id:
+            selected = [r for r in [queries.run(conn, args.run_id)] if r is not None]
+            if not selected:
+                raise ConfigError(args.run_id, "no such reconciliation run")
+        else:
+            selected = queries.runs(conn, args.last, with_discrepancies=args.discrepancies)
+        if args.json:
+            documents = [
+                {
+                    **run,
+                    "report": json.loads(run["report"] or "{}"),
+                    "adjustments": queries.adjustments(conn, run_id=run["id"]),
+                }
+                for run in selected
+            ]
+            _say(out, json.dumps(documents, indent=2))
+            return 0
+        if not selected:
+            _say(out, "no reconciliation runs yet")
+        for run in selected:
+            print_run(conn, run, out)
+            _say(out)
+    return 0
+
+
+def review(args: argparse.Namespace, out: TextIO) -> int:
+    conn = queries.open_database(args.db)
+    with conn:
+        if args.action == "list":
+            items = queries.review_items(conn, None if args.all else "open")
+            rows = [{**i, "created": _when(i["created_wall"])} for i in items]
+            columns = ["id", "created", "severity", "kind", "subject", "internal", "exchange"]
+            _table(rows, [*columns, "status"], out)
+            return 0
+        if args.action == "show":
+            item = queries.review_item(conn, args.item_id)
+            if item is None:
+                raise ConfigError(args.item_id, "no such review item; see galfriday review list")
+            for key, value in item.items():
+                _say(out, f"{key:>18}: {value}")
+            return 0
+        item = queries.resolve(conn, args.item_id, args.decision, args.note, time.time())
+        _say(
+            out,
+            f"review item {item['id']} resolved: {item['decision']} ({item['note']}); "
+            "a running engine applies it within seconds",
+        )
+    return 0
