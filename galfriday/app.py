@@ -27,12 +27,16 @@ from loguru import logger
 from galfriday.audit.store import AuditStore
 from galfriday.config import Config, credentials, load_config
 from galfriday.errors import ConfigError
+from galfriday.events import Severity
 from galfriday.kraken.auth import decode_secret
+from galfriday.live.alerts import WebhookConfig
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
 from galfriday.reconcile import queries
 from galfriday.reconcile.commands import print_run
+from galfriday.reconcile.compare import Limits, Thresholds
+from galfriday.reconcile.service import ReconcileConfig
 
 __all__ = ["add_run_arguments", "run"]
 
@@ -95,6 +99,25 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         silence_timeout=config.engine.silence_timeout,
         health_interval=config.engine.health_interval,
         rest_tier=config.kraken.tier,
+        reconcile=_reconcile_config(config) if config.reconcile.enabled else None,
+        webhook=WebhookConfig(
+            url=config.alerts.webhook,
+            min_severity=Severity(config.alerts.min_severity),
+            per_minute=config.alerts.per_minute,
+        )
+        if config.alerts.webhook
+        else None,
+    )
+
+
+def _reconcile_config(config: Config) -> ReconcileConfig:
+    rec = config.reconcile
+    return ReconcileConfig(
+        interval=rec.interval_minutes * 60,
+        thresholds=Thresholds(
+            critical=rec.critical_above, high=rec.high_from, medium=rec.medium_from
+        ),
+        limits=Limits(position=rec.correct_position_up_to, balance=rec.correct_balance_up_to),
     )
 
 
@@ -116,6 +139,7 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfi
             api_secret=None if market_only else decode_secret(DEFAULT_API_SECRET),
             trading=not (args.read_only or market_only),
             marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")),
+            reconcile=ReconcileConfig(interval=60.0),  # the demo reconciles every minute
         )
         logger.info("embedded simulator on {}", urls.rest)
         yield engine, engine.trading and not args.no_demo

@@ -20,6 +20,15 @@ Example (the README carries the same)::
     ohlc_intervals = [1]
     database = "galfriday.db"
 
+    [reconcile]
+    interval_minutes = 60
+    correct_position_up_to = "0.01"  # units; larger differences go to review
+    correct_balance_up_to = "0.001"
+
+    [alerts]
+    webhook = "https://hooks.example.com/galfriday"   # optional: a JSON POST per alert
+    min_severity = "high"
+
     [demo]
     enabled = false
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Final, Literal
 
@@ -39,7 +49,16 @@ from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS
 from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
 
-__all__ = ["Config", "DemoSection", "EngineSection", "KrakenSection", "credentials", "load_config"]
+__all__ = [
+    "AlertsSection",
+    "Config",
+    "DemoSection",
+    "EngineSection",
+    "KrakenSection",
+    "ReconcileSection",
+    "credentials",
+    "load_config",
+]
 
 KEY_ENV: Final = "KRAKEN_API_KEY"
 SECRET_ENV: Final = "KRAKEN_API_SECRET"
@@ -63,6 +82,22 @@ class EngineSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     health_interval: float = 10.0
 
 
+class ReconcileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    interval_minutes: float = 60.0
+    critical_above: Decimal = Decimal("0.10")
+    high_from: Decimal = Decimal("0.05")
+    medium_from: Decimal = Decimal("0.01")
+    correct_position_up_to: Decimal = Decimal("0.01")
+    correct_balance_up_to: Decimal = Decimal("0.001")
+
+
+class AlertsSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    webhook: str | None = None
+    min_severity: Literal["low", "medium", "high", "critical"] = "high"
+    per_minute: int = 10
+
+
 class DemoSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = False
     symbol: str = "BTC/USD"
@@ -71,6 +106,8 @@ class DemoSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kraken: KrakenSection = msgspec.field(default_factory=KrakenSection)
     engine: EngineSection = msgspec.field(default_factory=EngineSection)
+    reconcile: ReconcileSection = msgspec.field(default_factory=ReconcileSection)
+    alerts: AlertsSection = msgspec.field(default_factory=AlertsSection)
     demo: DemoSection = msgspec.field(default_factory=DemoSection)
 
 
@@ -120,6 +157,18 @@ def check(config: Config) -> None:
         raise ConfigError("kraken.rest", "must be an http:// or https:// URL")
     if engine.silence_timeout <= 0 or engine.health_interval <= 0:
         raise ConfigError("engine", "timeouts and intervals must be positive")
+    rec = config.reconcile
+    if rec.interval_minutes <= 0:
+        raise ConfigError("reconcile.interval_minutes", "must be positive")
+    if not 0 < rec.medium_from <= rec.high_from <= rec.critical_above:
+        raise ConfigError("reconcile", "needs 0 < medium_from <= high_from <= critical_above")
+    if rec.correct_position_up_to < 0 or rec.correct_balance_up_to < 0:
+        raise ConfigError("reconcile", "correction limits must not be negative")
+    hook = config.alerts.webhook
+    if hook is not None and not hook.startswith(("http://", "https://")):
+        raise ConfigError("alerts.webhook", "must be an http:// or https:// URL")
+    if config.alerts.per_minute < 1:
+        raise ConfigError("alerts.per_minute", "must be at least 1")
 
 
 def credentials(mode: str) -> tuple[str | None, bytes | None]:

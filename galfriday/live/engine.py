@@ -41,6 +41,7 @@ from galfriday.errors import GalfridayError
 from galfriday.events import HealthChanged
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
 from galfriday.kraken.symbols import AssetPair, SymbolMap
+from galfriday.live.alerts import WebhookConfig, run_webhook
 from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
 from galfriday.live.gateway import OrderGateway
 from galfriday.live.health import Health, HealthReport, HealthThresholds, evaluate
@@ -75,6 +76,7 @@ class EngineConfig:
     dead_man_refresh: float = 20.0
     dead_man_strict: bool = True
     reconcile: ReconcileConfig | None = field(default_factory=ReconcileConfig)
+    webhook: WebhookConfig | None = None
     nonce_path: Path | None = None
     rest_tier: str = "intermediate"
 
@@ -312,6 +314,8 @@ async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
                 await nursery.start(engine.account.run, engine._private_frames)
                 await nursery.start(engine.private.run)
             nursery.start_soon(engine._monitor_health)
+            if config.webhook is not None:
+                await nursery.start(run_webhook, config.webhook, engine.bus)
             with trio.move_on_after(STARTUP_TIMEOUT):
                 await engine.marketdata.ready.wait()
                 if engine.account is not None:

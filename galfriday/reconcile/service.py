@@ -102,6 +102,7 @@ class ReconcileService:
         self.runs = 0
         self.last: ReconcileResult | None = None
         self.last_run_id: str | None = None
+        self._applied: set[str] = set()  # decisions applied, until their row says so
         # Ledger entries before the first run are already in the balances snapshot.
         self._ledger_since: float | None = None
 
@@ -367,15 +368,23 @@ class ReconcileService:
     # --- review decisions --------------------------------------------------------------------
 
     async def _apply_decisions(self) -> None:
-        while self._read is not None:
+        while True:
             await trio.sleep(self.config.review_poll)
-            rows = await self._read(_resolved_rows)
-            for row in rows:
-                self.apply_decision(row)
+            await self.apply_pending_decisions()
+
+    async def apply_pending_decisions(self) -> int:
+        """Apply every decision taken with ``galfriday review resolve``; how many there were."""
+        if self._read is None:
+            return 0
+        rows = [r for r in await self._read(_resolved_rows) if r["id"] not in self._applied]
+        for row in rows:
+            self.apply_decision(row)
+        return len(rows)
 
     def apply_decision(self, row: dict[str, Any]) -> None:
         """Apply a person's decision on one review item to the internal state, and audit it."""
         wall = time.time()
+        self._applied.add(str(row["id"]))
         if row["decision"] == "accept-exchange" and row["kind"] in (
             "balance_mismatch",
             "quantity_mismatch",

@@ -146,8 +146,10 @@ async def test_a_review_decision_from_the_database_is_applied_and_audited(
                 "note='checked on kraken.com', resolved_wall=1 WHERE id=?",
                 [item["id"]],
             )
-        await trio.sleep(10)
+        assert engine.reconciler is not None
+        assert await engine.reconciler.apply_pending_decisions() == 1  # what the 5 s poll runs
         await engine.audit.flush()
+        assert await engine.reconciler.apply_pending_decisions() == 0  # applied once only
         assert engine.account.portfolio.balances["ETH"] == sim.ground_truth().balances["ETH"]
         (row,) = _rows(db, "SELECT status, decision, note FROM review_queue")
         assert row == {
