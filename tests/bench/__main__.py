@@ -15,7 +15,13 @@ from pathlib import Path
 
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import BookMessage, FrameDecoder
-from tests.bench.engine_bench import loopback_latency, order_latency, sustained_in_fresh_process
+from tests.bench.engine_bench import (
+    loopback_latency,
+    order_latency,
+    reconcile_cpu,
+    reconcile_rest_calls,
+    sustained_in_fresh_process,
+)
 from tests.bench.frames import BookTraffic, make_traffic
 from tests.bench.sim_rate import highest_rate
 
@@ -154,6 +160,24 @@ def main() -> None:
                 "sim fill -> order updated + audit committed (200 market orders)",
                 f"p50 {figures['p50_ms']:.2f} ms",
                 f"p99 {figures['p99_ms']:.2f} ms",
+            )
+        )
+        figures = reconcile_cpu()
+        results["reconcile_cpu"] = figures
+        rows.append(
+            (
+                "reconcile 10,000 orders and 200 assets (pure comparison, CPU)",
+                f"{figures['cpu_ms']:.1f} ms",
+                f"{figures['discrepancies']:.0f} discrepancies",
+            )
+        )
+        calls = reconcile_rest_calls()
+        results["reconcile_rest_calls"] = calls
+        rows.append(
+            (
+                "REST calls per reconciliation run (no stale open orders)",
+                f"{calls['run_calls']:.0f} calls",
+                "Balance, OpenOrders, ClosedOrders, TradesHistory, Ledgers",
             )
         )
         figures = sustained_in_fresh_process(args.rss_minutes)

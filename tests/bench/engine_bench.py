@@ -206,3 +206,60 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def reconcile_cpu(orders: int = 10_000, assets: int = 200, repeat: int = 5) -> dict[str, float]:
+    """CPU time of one pure reconciliation of ``orders`` orders and ``assets`` assets."""
+    from galfriday.reconcile.compare import (
+        ExchangeOrder,
+        ExchangeView,
+        InternalOrder,
+        InternalView,
+        reconcile,
+    )
+
+    names = [f"A{i:03d}" for i in range(assets)]
+    ours = {name: Decimal(i + 1) for i, name in enumerate(names)}
+    theirs = {
+        name: Decimal(i + 1) + (Decimal("0.0005") if i % 10 == 0 else 0)
+        for i, name in enumerate(names)
+    }
+    internal_orders = {
+        f"O{i}": InternalOrder(order_id=f"O{i}", status="new") for i in range(orders)
+    }
+    exchange_orders = {
+        f"O{i}": ExchangeOrder(order_id=f"O{i}", status="open" if i % 50 else "closed")
+        for i in range(orders)
+    }
+    fills = frozenset(f"T{i}" for i in range(orders))
+    internal = InternalView(
+        balances=ours,
+        symbols=tuple(f"{n}/USD" for n in names[:20]),
+        orders=internal_orders,
+        fills=fills,
+    )
+    exchange = ExchangeView(balances=theirs, orders=exchange_orders, fills=fills)
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        start = time.process_time()
+        result = reconcile(internal, exchange)
+        best = min(best, time.process_time() - start)
+    assert result is not None
+    return {"cpu_ms": best * 1000, "discrepancies": len(result.discrepancies)}
+
+
+def reconcile_rest_calls() -> dict[str, float]:
+    """REST calls of a start-up run and of a later run, engine against the simulator."""
+    with simulator(20) as urls, TemporaryDirectory() as tmp:
+
+        async def run() -> dict[str, float]:
+            config = _config(urls, Path(tmp) / "r.db", ("BTC/USD",), 10, keys=True)
+            async with open_engine(config) as engine:
+                assert engine.reconciler is not None
+                startup = engine.rest.calls  # AssetPairs + token + the start-up run
+                before = engine.rest.calls
+                await engine.reconciler.run_once("manual")
+                return {"startup_calls": startup, "run_calls": engine.rest.calls - before}
+
+        return trio.run(run)
