@@ -10,7 +10,7 @@ Market data: :class:`BookUpdate`, :class:`TickerUpdate`, :class:`TradePrint`,
 :class:`BalanceChange`, :class:`OrderAnomaly`. Connections and integrity:
 :class:`ConnectionStateChanged`, :class:`HealthChanged`, :class:`GapDetected`,
 :class:`ResyncStarted`. Reconciliation
-and operations: :class:`Discrepancy`, :class:`Alert`.
+and operations: :class:`Discrepancy`, :class:`ReconciliationReport`, :class:`Alert`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrderView",
+    "ReconciliationReport",
     "ResyncStarted",
     "Severity",
     "TickerUpdate",
@@ -260,6 +261,18 @@ class Discrepancy(Event, frozen=True, kw_only=True):
     internal: str | None
     exchange: str | None
     detail: str = ""
+
+
+class ReconciliationReport(Event, frozen=True, kw_only=True):
+    """One reconciliation run finished (``status``: clean, discrepancies, failed)."""
+
+    run_id: str
+    kind: str
+    status: str
+    discrepancies: int = 0
+    corrected: int = 0
+    review: int = 0
+    explained: int = 0
 
 
 class Alert(Event, frozen=True, kw_only=True):

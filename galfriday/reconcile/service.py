@@ -40,6 +40,7 @@ from galfriday.events import (
     ConnectionState,
     ConnectionStateChanged,
     GapDetected,
+    ReconciliationReport,
     Severity,
 )
 from galfriday.kraken.rest import KrakenRest
@@ -326,6 +327,18 @@ class ReconcileService:
             duration_ms=(trio.current_time() - clock) * 1000,
             report=_JSON.encode(report).decode(),
         )
+        self.bus.publish(
+            ReconciliationReport(
+                run_id=run_id,
+                kind=kind,
+                status="discrepancies" if result.discrepancies else "clean",
+                discrepancies=len(result.discrepancies),
+                corrected=len(result.corrections),
+                review=len(result.review),
+                explained=len(result.explained),
+                received_at=wall,
+            )
+        )
         logger.info(
             "reconciliation {} ({}): {} discrepancies, {} corrected, {} to review, {} explained",
             run_id,
@@ -349,6 +362,9 @@ class ReconcileService:
             rest_calls=self.rest.calls - calls_before,
             duration_ms=(trio.current_time() - clock) * 1000,
             error=str(exc)[:500],
+        )
+        self.bus.publish(
+            ReconciliationReport(run_id=run_id, kind=kind, status="failed", received_at=wall)
         )
         logger.warning("reconciliation {} failed ({} in a row): {}", run_id, self.failures, exc)
         if self.failures >= self.config.alert_after_failures:

@@ -194,3 +194,28 @@ async def test_drift_can_be_injected_over_http_for_people_trying_it_by_hand() ->
             bad = (await http.post("/sim/drift", data={"amount": "x"})).json()
             assert bad["error"][0].startswith("EGeneral:Invalid arguments")
         assert sim.ground_truth().balances["USD"] == 100250
+
+
+def test_queries_for_history_and_runs_with_discrepancies(tmp_path: Path) -> None:
+    from galfriday.reconcile import queries
+
+    db = tmp_path / "g.db"
+    _database(db)
+    store = AuditStore(db)
+    store.write(
+        [
+            AuditRow(
+                "reconciliation_events",
+                {"id": "run0", "at_wall": 1.0, "type": "startup", "status": "clean"},
+            )
+        ]
+    )
+    store.close()
+    conn = queries.open_database(db)
+    with conn:
+        assert [r["id"] for r in queries.runs(conn, 10)] == ["run1", "run0"]
+        assert [r["id"] for r in queries.runs(conn, 10, with_discrepancies=True)] == ["run1"]
+        assert [a["new_value"] for a in queries.adjustments(conn, subject="USD")] == ["1.0005"]
+        assert queries.adjustments(conn, subject="BTC/USD") == []
+        assert [i["id"] for i in queries.review_items(conn)] == ["rev1"]
+    conn.close()

@@ -10,7 +10,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from galfriday.events import Alert, Severity
+from galfriday.events import Alert, ReconciliationReport, Severity
 from galfriday.live.engine import Engine
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
@@ -29,6 +29,24 @@ def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(row) for row in conn.execute(sql).fetchall()]
+
+
+async def test_every_run_is_published_on_the_bus(tmp_path: Path) -> None:
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, tmp_path / "a.db") as engine,
+    ):
+        reports = engine.bus.subscribe(ReconciliationReport)
+        sim.drift_funds("ETH", D("0.5"), ledger=False)
+        await _reconcile(engine)
+        report = reports.receive_nowait()
+        assert isinstance(report, ReconciliationReport)
+        assert (report.kind, report.status, report.discrepancies, report.review) == (
+            "manual",
+            "discrepancies",
+            1,
+            1,
+        )
 
 
 async def test_startup_run_is_clean_and_recorded(tmp_path: Path) -> None:
