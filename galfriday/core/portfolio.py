@@ -30,6 +30,10 @@ class Portfolio:
 
     def __init__(self) -> None:
         self.balances: dict[str, Decimal] = {}
+        # Per asset, the time (epoch seconds) up to which the balance is known to be complete:
+        # a snapshot's receive time, or the exchange time of the latest ledger update. A ledger
+        # entry at or before it is already inside the balance (updates carry the total after).
+        self.as_of: dict[str, float] = {}
         self._ledger = MessageCache(LEDGER_TTL, LEDGER_MAX)
         self.duplicates = 0
 
@@ -51,6 +55,7 @@ class Portfolio:
                 continue
             seen.add(entry.asset)
             self.balances[entry.asset] = entry.balance
+            self.as_of[entry.asset] = received_at
             changes.append(
                 BalanceChange(asset=entry.asset, balance=entry.balance, received_at=received_at)
             )
@@ -67,6 +72,8 @@ class Portfolio:
         if entry.balance is None:
             return None
         self.balances[entry.asset] = entry.balance
+        stamp = entry.timestamp.timestamp() if entry.timestamp else received_at
+        self.as_of[entry.asset] = max(self.as_of.get(entry.asset, 0.0), stamp)
         return BalanceChange(
             asset=entry.asset,
             balance=entry.balance,
@@ -78,6 +85,10 @@ class Portfolio:
             timestamp=entry.timestamp,
             received_at=received_at,
         )
+
+    def reflects(self, asset: str, at: float) -> bool:
+        """True if a ledger entry on ``asset`` at ``at`` is already inside its balance."""
+        return at <= self.as_of.get(asset, float("-inf"))
 
     def knows_ledger(self, ledger_id: str) -> bool:
         return ledger_id in self._ledger

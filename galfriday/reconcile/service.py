@@ -200,19 +200,25 @@ class ReconcileService:
                 balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
             ), []
         ledgers = await rest.private("Ledgers", start=int(self._ledger_since))
-        missed = [
-            LedgerEntry(
-                ledger_id=ledger_id,
-                asset=names.ws_asset(e["asset"]),
-                amount=Decimal(str(e["amount"])),
-                fee=Decimal(str(e.get("fee", "0"))),
-                kind=str(e.get("type", "")),
+        portfolio = self.account.portfolio
+        missed = []
+        entries = sorted(ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"])
+        for ledger_id, e in entries:
+            asset = names.ws_asset(e["asset"])
+            if portfolio.knows_ledger(ledger_id):
+                continue
+            if portfolio.reflects(asset, float(e["time"])):
+                portfolio.mark_ledger_seen(ledger_id, now)  # a later stream total includes it
+                continue
+            missed.append(
+                LedgerEntry(
+                    ledger_id=ledger_id,
+                    asset=asset,
+                    amount=Decimal(str(e["amount"])),
+                    fee=Decimal(str(e.get("fee", "0"))),
+                    kind=str(e.get("type", "")),
+                )
             )
-            for ledger_id, e in sorted(
-                ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"]
-            )
-            if not self.account.portfolio.knows_ledger(ledger_id)
-        ]
         view = ExchangeView(
             balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
         )

@@ -10,7 +10,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from galfriday.events import Alert, ReconciliationReport, Severity
+from galfriday.events import Alert, BalanceChange, ReconciliationReport, Severity
 from galfriday.live.engine import Engine
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
@@ -181,3 +181,25 @@ async def test_a_review_decision_from_the_database_is_applied_and_audited(
             "WHERE adjustment_type = 'review'",
         )
         assert D(adjustment["new_value"]) == D("10.5")
+
+
+async def test_a_missed_entry_already_inside_a_later_stream_total_is_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        assert engine.gateway is not None and engine.account is not None
+        sim.drift_funds("USD", D("250"))  # missed by the stream...
+        updates = engine.bus.subscribe(BalanceChange)
+        await engine.gateway.place("BTC/USD", "buy", D("0.001"), order_type="market")
+        with trio.fail_after(10):  # ...but the trade's USD total after it includes it
+            while True:
+                change = await updates.receive()
+                if isinstance(change, BalanceChange) and change.asset == "USD" and change.ledger_id:
+                    break
+        await _reconcile(engine)
+        assert engine.account.portfolio.balances["USD"] == sim.ground_truth().balances["USD"]
+        (run,) = _rows(
+            db, "SELECT explained, discrepancies FROM reconciliation_events WHERE type = 'manual'"
+        )
+        assert run == {"explained": 0, "discrepancies": 0}
