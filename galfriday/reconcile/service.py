@@ -161,6 +161,7 @@ class ReconcileService:
                 self._failed(run_id, kind, started, clock, calls_before, exc)
                 return False
             internal = self._internal_view()
+            queued = await self._read(_open_review_keys) if self._read is not None else set()
             result = reconcile(
                 internal,
                 exchange,
@@ -169,7 +170,7 @@ class ReconcileService:
                 limits=self.config.limits,
                 at=started,
             )
-            self._apply(run_id, result, missed, started)
+            self._apply(run_id, result, missed, started, queued)
             self._record(run_id, kind, result, started, clock, calls_before)
             self.failures = 0
             self.runs += 1
@@ -239,7 +240,12 @@ class ReconcileService:
         )
 
     def _apply(
-        self, run_id: str, result: ReconcileResult, missed: list[LedgerEntry], wall: float
+        self,
+        run_id: str,
+        result: ReconcileResult,
+        missed: list[LedgerEntry],
+        wall: float,
+        queued: set[tuple[str, str]],
     ) -> None:
         portfolio = self.account.portfolio
         for entry in missed:
@@ -285,6 +291,8 @@ class ReconcileService:
                 at_wall=wall,
             )
         for item in result.review:
+            if (item.kind, item.subject) in queued:
+                continue  # already waiting for a person: not queued (or alerted) twice
             self._audit(
                 "review_queue",
                 id=uuid.uuid4().hex[:10],
@@ -429,6 +437,11 @@ class ReconcileService:
             )
             self._audit("balances", asset=asset, balance=new, updated_wall=wall)
         self._audit("review_queue", **{**row, "status": "applied", "applied_wall": wall})
+
+
+def _open_review_keys(store: AuditStore) -> set[tuple[str, str]]:
+    cursor = store.db.execute("SELECT kind, subject FROM review_queue WHERE status = 'open'")
+    return {(str(kind), str(subject)) for kind, subject in cursor.fetchall()}
 
 
 def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:

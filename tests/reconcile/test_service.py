@@ -105,8 +105,9 @@ async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path
         assert engine.account.portfolio.balances["ETH"] != truth["ETH"]  # left for a person
         alert = alerts.receive_nowait()
         assert isinstance(alert, Alert) and alert.severity is Severity.CRITICAL
-        await _reconcile(engine)  # a second run corrects nothing again
+        await _reconcile(engine)  # a second run corrects nothing again, queues nothing twice
         assert len(_rows(db, "SELECT id FROM position_adjustments")) == 2
+        assert len(_rows(db, "SELECT id FROM review_queue")) == 2
 
 
 async def test_an_order_from_another_device_is_an_untracked_order(tmp_path: Path) -> None:
