@@ -214,7 +214,17 @@ def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
     config = load_config(args.config) if args.config else None
     if config is not None:
         _engine_config(config, args)  # credentials and fields checked before anything starts
+    if reconcile_once and (
+        args.market_data_only or (config and config.engine.mode == "market-data")
+    ):
+        raise ConfigError("reconcile", "needs API keys: not with market-data mode")
     _configure_logging(args)
-    trio.run(_main, args, config, reconcile_once)
+    try:
+        trio.run(_main, args, config, reconcile_once)
+    except* ConfigError as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
     logger.info("stopped")
     return 0

@@ -219,3 +219,11 @@ def test_queries_for_history_and_runs_with_discrepancies(tmp_path: Path) -> None
         assert queries.adjustments(conn, subject="BTC/USD") == []
         assert [i["id"] for i in queries.review_items(conn)] == ["rev1"]
     conn.close()
+
+
+def test_reconcile_without_keys_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["reconcile", "--market-data-only", "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "needs API keys" in err
