@@ -29,7 +29,6 @@ import trio
 from loguru import logger
 
 from galfriday.bus import Bus
-from galfriday.errors import MalformedFrame
 from galfriday.events import (
     Alert,
     BookUpdate,
@@ -43,7 +42,7 @@ from galfriday.kraken import wire
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.live.connection import Frame, Session
 from galfriday.live.health import ConnectionMetrics
-from galfriday.live.notify import announce_resync
+from galfriday.live.notify import announce_resync, decode_or_audit
 
 __all__ = ["BookFeed", "MarketData", "MarketDataConfig"]
 
@@ -224,18 +223,9 @@ class MarketData:
     def process(self, frame: Frame) -> tuple[str, str] | None:
         """Apply one frame; returns (symbol, reason) when that symbol needs a resync."""
         self.stats.frames += 1
-        try:
-            message = self.decoder.decode(frame.raw)
-        except MalformedFrame as exc:
+        message = decode_or_audit(self.decoder, frame, self._audit)
+        if message is None:
             self.stats.malformed += 1
-            self._audit(
-                "decode_errors",
-                at_wall=frame.received_wall,
-                connection=frame.connection,
-                path=exc.path,
-                reason=exc.reason,
-                raw=exc.raw,
-            )
             return None
         kind = type(message)
         if kind is wire.BookMessage or kind is wire.ExactBookMessage:

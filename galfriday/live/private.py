@@ -30,7 +30,7 @@ from galfriday.bus import Bus
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
-from galfriday.errors import ConnectionBroken, GalfridayError, MalformedFrame
+from galfriday.errors import ConnectionBroken, GalfridayError
 from galfriday.events import (
     BalanceChange,
     ConnectionState,
@@ -45,7 +45,7 @@ from galfriday.kraken.rest import KrakenRest
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.connection import Frame, Session
 from galfriday.live.health import ConnectionMetrics
-from galfriday.live.notify import announce_resync
+from galfriday.live.notify import announce_resync, decode_or_audit
 
 __all__ = ["PrivateConfig", "PrivateStream"]
 
@@ -231,18 +231,9 @@ class PrivateStream:
 
     def process(self, frame: Frame) -> str | None:
         """Apply one frame; returns a reason when the stream needs recovery."""
-        try:
-            message = self.decoder.decode(frame.raw)
-        except MalformedFrame as exc:
+        message = decode_or_audit(self.decoder, frame, self._audit)
+        if message is None:
             self.malformed += 1
-            self._audit(
-                "decode_errors",
-                at_wall=frame.received_wall,
-                connection=frame.connection,
-                path=exc.path,
-                reason=exc.reason,
-                raw=exc.raw,
-            )
             return None
         if isinstance(message, wire.ExecutionsMessage | wire.BalancesMessage):
             channel = "executions" if isinstance(message, wire.ExecutionsMessage) else "balances"

@@ -252,31 +252,20 @@ class ReconcileService:
             portfolio.mark_ledger_seen(entry.ledger_id, wall)
         for explained in result.explained:
             old = portfolio.balances.get(explained.asset, Decimal(0))
-            portfolio.balances[explained.asset] = old + explained.delta
-            self._audit(
-                "position_adjustments",
-                reconciliation_id=run_id,
-                subject=explained.asset,
-                adjustment_type="explained",
-                old_value=old,
-                new_value=old + explained.delta,
-                reason=f"ledger {', '.join(explained.ledger_ids)} ({', '.join(explained.kinds)})",
-                at_wall=wall,
+            reason = f"ledger {', '.join(explained.ledger_ids)} ({', '.join(explained.kinds)})"
+            self._adjust(
+                run_id, explained.asset, "explained", old, old + explained.delta, reason, wall
             )
         for correction in result.corrections:
-            asset = correction.subject.split("/", 1)[0]
-            portfolio.balances[asset] = correction.new
-            self._audit(
-                "position_adjustments",
-                reconciliation_id=run_id,
-                subject=correction.subject,
-                adjustment_type=correction.kind,
-                old_value=correction.old,
-                new_value=correction.new,
-                reason=correction.reason,
-                at_wall=wall,
+            self._adjust(
+                run_id,
+                correction.subject,
+                correction.kind,
+                correction.old,
+                correction.new,
+                correction.reason,
+                wall,
             )
-            self._audit("balances", asset=asset, balance=correction.new, updated_wall=wall)
         for item in result.discrepancies:
             self.bus.publish(item)
             self._audit(
@@ -311,6 +300,31 @@ class ReconcileService:
                     f"{item.kind} {item.subject}: ours {item.internal}, exchange {item.exchange}",
                     wall,
                 )
+
+    def _adjust(
+        self,
+        run_id: str,
+        subject: str,
+        kind: str,
+        old: Decimal,
+        new: Decimal,
+        reason: str,
+        wall: float,
+    ) -> None:
+        """Set a balance (``subject`` an asset, or a pair for its base asset), and audit it."""
+        asset = subject.split("/", 1)[0]
+        self.account.portfolio.balances[asset] = new
+        self._audit(
+            "position_adjustments",
+            reconciliation_id=run_id,
+            subject=subject,
+            adjustment_type=kind,
+            old_value=old,
+            new_value=new,
+            reason=reason,
+            at_wall=wall,
+        )
+        self._audit("balances", asset=asset, balance=new, updated_wall=wall)
 
     def _record(
         self,
@@ -423,19 +437,15 @@ class ReconcileService:
         ):
             asset = str(row["subject"]).split("/", 1)[0]
             old = self.account.portfolio.balances.get(asset, Decimal(0))
-            new = Decimal(str(row["exchange"]))
-            self.account.portfolio.balances[asset] = new
-            self._audit(
-                "position_adjustments",
-                reconciliation_id=row["reconciliation_id"],
-                subject=row["subject"],
-                adjustment_type="review",
-                old_value=old,
-                new_value=new,
-                reason=f"review {row['id']}: {row.get('note') or ''}",
-                at_wall=wall,
+            self._adjust(
+                str(row["reconciliation_id"]),
+                str(row["subject"]),
+                "review",
+                old,
+                Decimal(str(row["exchange"])),
+                f"review {row['id']}: {row.get('note') or ''}",
+                wall,
             )
-            self._audit("balances", asset=asset, balance=new, updated_wall=wall)
         self._audit("review_queue", **{**row, "status": "applied", "applied_wall": wall})
 
 
