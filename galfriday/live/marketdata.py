@@ -227,24 +227,25 @@ class MarketData:
         if message is None:
             self.stats.malformed += 1
             return None
-        kind = type(message)
-        if kind is wire.BookMessage or kind is wire.ExactBookMessage:
-            return self._book(message, frame)  # type: ignore[arg-type]
-        if kind is wire.TickerMessage:
-            self._ticker(message, frame)  # type: ignore[arg-type]
-        elif kind is wire.TradeMessage:
-            self._trade(message, frame)  # type: ignore[arg-type]
-        elif kind is wire.OhlcMessage:
-            self._ohlc(message, frame)  # type: ignore[arg-type]
-        elif kind is wire.InstrumentMessage:
-            self._instrument(message)  # type: ignore[arg-type]
-        elif kind is wire.Response:
-            self._response(message)  # type: ignore[arg-type]
-        elif kind is wire.UnknownFrame:
+        if isinstance(message, wire.BookMessage | wire.ExactBookMessage):
+            return self._book(message, frame)
+        if isinstance(message, wire.TickerMessage):
+            self._ticker(message, frame)
+        elif isinstance(message, wire.TradeMessage):
+            self._trade(message, frame)
+        elif isinstance(message, wire.OhlcMessage):
+            self._ohlc(message, frame)
+        elif isinstance(message, wire.InstrumentMessage):
+            self._instrument(message)
+        elif isinstance(message, wire.Response):
+            self._response(message)
+        elif isinstance(message, wire.UnknownFrame):
             self.stats.unknown += 1
         return None
 
-    def _book(self, message: wire.BookMessage, frame: Frame) -> tuple[str, str] | None:
+    def _book(
+        self, message: wire.BookMessage | wire.ExactBookMessage, frame: Frame
+    ) -> tuple[str, str] | None:
         snapshot = message.type == "snapshot"
         for data in message.data:
             symbol = data.symbol

@@ -395,12 +395,12 @@ class Session:
                 reports += [
                     account.fill_report(f, account.orders[f.order_id]) for f in account.fills[-50:]
                 ]
-            message = wire.ExecutionsMessage(
+            message: msgspec.Struct = wire.ExecutionsMessage(
                 type="snapshot", data=reports, sequence=self.next_sequence(channel)
             )
         else:
             self._ack(method, req_id, wall, channel=channel, snapshot=params.snapshot is not False)
-            message = wire.BalancesMessage(  # type: ignore[assignment]
+            message = wire.BalancesMessage(
                 type="snapshot",
                 data=account.balance_snapshot(),
                 sequence=self.next_sequence(channel),
