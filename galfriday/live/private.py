@@ -392,16 +392,21 @@ class PrivateStream:
                     fee=change.fee,
                     balance=change.balance,
                 )
-            self._audit("balances", asset=change.asset, balance=change.balance, updated_wall=wall)
-            for symbol in self.config.symbols:
-                if symbol.split("/", 1)[0] == change.asset:
-                    self._audit(
-                        "positions",
-                        symbol=symbol,
-                        base_asset=change.asset,
-                        quantity=change.balance,
-                        updated_wall=wall,
-                    )
+            self.record_balance(change.asset, change.balance, wall)
+
+    def record_balance(self, asset: str, balance: Decimal, wall: float) -> None:
+        """Set ``asset``'s balance and audit it with the positions it makes (base holdings)."""
+        self.portfolio.balances[asset] = balance
+        self._audit("balances", asset=asset, balance=balance, updated_wall=wall)
+        for symbol in self.config.symbols:
+            if symbol.split("/", 1)[0] == asset:
+                self._audit(
+                    "positions",
+                    symbol=symbol,
+                    base_asset=asset,
+                    quantity=balance,
+                    updated_wall=wall,
+                )
 
 
 def _trade_report(exec_id: str, trade: dict[str, Any], symbols: SymbolMap) -> wire.ExecutionReport:

@@ -312,8 +312,6 @@ class ReconcileService:
         wall: float,
     ) -> None:
         """Set a balance (``subject`` an asset, or a pair for its base asset), and audit it."""
-        asset = subject.split("/", 1)[0]
-        self.account.portfolio.balances[asset] = new
         self._audit(
             "position_adjustments",
             reconciliation_id=run_id,
@@ -324,7 +322,7 @@ class ReconcileService:
             reason=reason,
             at_wall=wall,
         )
-        self._audit("balances", asset=asset, balance=new, updated_wall=wall)
+        self.account.record_balance(subject.split("/", 1)[0], new, wall)
 
     def _record(
         self,
