@@ -6,6 +6,7 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
 
     GalfridayError
     ├── ConfigError                 bad configuration or CLI input (exit code 2, one line)
+    │   └── CaptureError            a capture file that cannot be read (names file and byte)
     ├── LocalError                  we did something wrong
     │   └── InvalidRequest          a request we were about to send is not valid
     ├── ExchangeError               the exchange (or the wire) sent something wrong
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "CaptureError",
     "ConfigError",
     "ConnectionBroken",
     "ConnectionClosed",
@@ -64,6 +66,20 @@ class ConfigError(GalfridayError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class CaptureError(ConfigError):
+    """A capture file that is not one, is of another format version, or is damaged.
+
+    Attributes:
+        path: the file.
+        offset: the byte where reading stopped.
+    """
+
+    def __init__(self, path: str, offset: int, problem: str) -> None:
+        super().__init__(path, f"{problem} (at byte {offset:,})")
+        self.path = path
+        self.offset = offset
 
 
 class LocalError(GalfridayError):

@@ -20,6 +20,10 @@ Rules:
   least five seconds apart.
 - The connection owns its TCP stream and closes it on every exit path (trio-websocket alone
   leaks the socket of an abnormally closed client connection).
+- Capture: frames sent, state changes (with the error or close code that caused them) and
+  overruns go on the tape; ``on_connect`` runs as the ``connect`` operation. (Frames received
+  are recorded by their processor, when it takes them, so a capture holds them in the order
+  their effects happened.)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 import trio
@@ -37,6 +41,7 @@ from loguru import logger
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
 from galfriday.bus import Bus
+from galfriday.capture.tape import Tape
 from galfriday.core.reconnect import BackoffPolicy, ReconnectPlanner
 from galfriday.errors import ConnectionBroken, KrakenApiError, MalformedFrame
 from galfriday.errors import ConnectionClosed as ClosedInOrder
@@ -45,7 +50,7 @@ from galfriday.kraken import requests as rq
 from galfriday.kraken.wire import FrameDecoder, StatusMessage
 from galfriday.live.health import ConnectionMetrics
 
-__all__ = ["Connection", "ConnectionConfig", "Frame", "Session"]
+__all__ = ["Connection", "ConnectionConfig", "Frame", "LiveSession", "Session", "audit_state"]
 
 MAX_FRAME: Final = 4 * 1024 * 1024
 _STATUS_PREFIX: Final = '{"channel":"status"'
@@ -91,7 +96,17 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return out
 
 
-class Session:
+class Session(Protocol):
+    """What a subscription hook may do with a connection (live, or a replay's stand-in)."""
+
+    def next_req_id(self) -> int: ...
+
+    async def send(self, frame: bytes | str) -> None: ...
+
+    def set_state(self, state: ConnectionState, reason: str = "") -> None: ...
+
+
+class LiveSession:
     """The live socket of one connection attempt, handed to ``on_connect``."""
 
     def __init__(self, connection: Connection, ws: WebSocketConnection) -> None:
@@ -114,6 +129,7 @@ class Session:
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionBroken(f"{self._connection.config.name}: send failed ({exc})") from exc
         self._connection.metrics.sent(len(text), trio.current_time())
+        self._connection.tape.ws_out(self._connection.config.name, text)
 
     def set_state(self, state: ConnectionState, reason: str = "") -> None:
         self._connection._set_state(state, reason)
@@ -132,8 +148,10 @@ class Connection:
         on_connect: OnConnect,
         bus: Bus,
         audit: Callable[..., None] | None = None,
+        tape: Tape | None = None,
     ) -> None:
         self.config = config
+        self.tape = tape or Tape()
         self._frames = frames
         self._on_connect = on_connect
         self._bus = bus
@@ -144,17 +162,18 @@ class Connection:
         self.maintenance = False
         self._req_id = 0
         self._decoder = FrameDecoder()
-        self._session: Session | None = None
+        self._session: LiveSession | None = None
         self._kick = trio.Event()
 
     @property
-    def session(self) -> Session | None:
+    def session(self) -> LiveSession | None:
         """The current socket, or None while disconnected."""
         return self._session
 
     def reconnect(self, reason: str) -> None:
         """Drop the current socket (if any) and connect again, as after a failure."""
         logger.bind(conn=self.config.name).warning("reconnect requested: {}", reason)
+        self.tape.event(self.config.name, "reconnect", reason)
         self._kick.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -208,7 +227,7 @@ class Connection:
                 self.planner.record_connected(trio.current_time())
                 self._set_state(ConnectionState.CONNECTED)
                 self._kick = trio.Event()
-                session = self._session = Session(self, ws)
+                session = self._session = LiveSession(self, ws)
                 try:
                     nursery.start_soon(self._pinger, session)
                     nursery.start_soon(self._subscribe, session)
@@ -225,7 +244,8 @@ class Connection:
                 await stream.aclose()
 
     async def _subscribe(self, session: Session) -> None:
-        await self._on_connect(session)
+        with self.tape.op("connect", conn=self.config.name):
+            await self._on_connect(session)
         self._set_state(ConnectionState.SUBSCRIBED)
 
     async def _watch_kick(self) -> None:
@@ -248,6 +268,7 @@ class Connection:
                 self._frames.send_nowait(Frame(text, mono, time.time(), name))
             except trio.WouldBlock:
                 metrics.overruns += 1
+                self.tape.event(name, "overrun", "processor fell behind")
                 if self._audit:
                     self._audit(
                         "resyncs",
@@ -284,17 +305,26 @@ class Connection:
         elif old is ConnectionState.SUBSCRIBED or self.metrics.down_since is None:
             self.metrics.subscribed_since = None
             self.metrics.down_since = now
+        name = self.config.name
+        self.tape.state(name, old.value, state.value, reason, now, wall)
         self._bus.publish(
             ConnectionStateChanged(
-                connection=self.config.name, old=old, new=state, reason=reason, received_at=wall
+                connection=name, old=old, new=state, reason=reason, received_at=wall
             )
         )
         if self._audit:
-            self._audit(
-                "connection_events",
-                at_wall=wall,
-                connection=self.config.name,
-                old_state=old,
-                new_state=state,
-                reason=reason,
-            )
+            audit_state(self._audit, name, old.value, state.value, reason, wall)
+
+
+def audit_state(
+    audit: Callable[..., None], conn: str, old: str, new: str, reason: str, wall: float
+) -> None:
+    """The ``connection_events`` row of one state change (live, and replayed from a capture)."""
+    audit(
+        "connection_events",
+        at_wall=wall,
+        connection=conn,
+        old_state=old,
+        new_state=new,
+        reason=reason,
+    )

@@ -16,6 +16,10 @@ Health: every ``health_interval`` seconds each connection is evaluated
 (:class:`~galfriday.events.HealthChanged`) and UNHEALTHY acts: silent book symbols are
 resynced, otherwise the connection is rebuilt.
 
+Capture (``capture`` in the config, on by default in ``galfriday run``): a
+:class:`~galfriday.capture.writer.CaptureWriter` runs outside the engine's nursery, so it
+outlives every task that records, and the REST client's transport records each exchange.
+
 Dead-man switch: while the engine may trade, ``cancel_all_orders_after`` is re-armed every
 ``dead_man_refresh`` seconds, but only while the feeds are healthy (strictly HEALTHY by
 default; with ``dead_man_strict=False``, not UNHEALTHY), so when galfriday loses sight of the
@@ -24,6 +28,7 @@ market, or it keeps flapping, Kraken cancels its orders.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,11 +36,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
+import msgspec
 import trio
 from loguru import logger
 
 from galfriday.audit.store import AuditStore, AuditWriter
 from galfriday.bus import Bus
+from galfriday.capture.tape import CaptureTape, Redactor, Tape
+from galfriday.capture.transport import CaptureTransport
+from galfriday.capture.writer import CaptureConfig, CaptureWriter
 from galfriday.core.reconnect import BackoffPolicy
 from galfriday.errors import GalfridayError
 from galfriday.events import HealthChanged
@@ -79,17 +89,53 @@ class EngineConfig:
     webhook: WebhookConfig | None = None
     nonce_path: Path | None = None
     rest_tier: str = "intermediate"
+    capture: CaptureConfig | None = None
+
+
+def config_summary(config: EngineConfig) -> dict[str, Any]:
+    """What a capture's header says about the engine that wrote it (no secrets)."""
+    return {
+        "ws_public": config.ws_public,
+        "ws_private": config.ws_private,
+        "rest": config.rest,
+        "private": bool(config.api_key and config.api_secret),
+        "trading": config.trading,
+        "marketdata": msgspec.to_builtins(config.marketdata),
+        "private_config": msgspec.to_builtins(config.private),
+        "reconcile": msgspec.to_builtins(config.reconcile) if config.reconcile else None,
+        "rest_tier": config.rest_tier,
+    }
 
 
 class Engine:
     """The running engine; see :func:`open_engine`."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        tape: Tape | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.config = config
         self.bus = Bus()
         self.store = AuditStore(config.database)
         self.audit = AuditWriter(self.store)
         self.symbols = SymbolMap()
+        self.capture: CaptureWriter | None = None
+        if tape is None and config.capture is not None:
+            self.capture = CaptureWriter(
+                config.capture,
+                Tape().session,
+                config_summary(config),
+                list(config.marketdata.symbols),
+            )
+            redactor = Redactor([config.api_key or ""])
+            if config.api_secret:
+                redactor.add(base64.b64encode(config.api_secret).decode())
+            tape = CaptureTape(self.capture.append, redactor, self.capture.session)
+            transport = CaptureTransport(transport or httpx.AsyncHTTPTransport(), tape)
+        self.tape = tape = tape or Tape()
         self.rest = KrakenRest(
             RestConfig(
                 base_url=config.rest,
@@ -99,6 +145,7 @@ class Engine:
                 nonce_path=config.nonce_path,
             ),
             on_call=self._audit_rest,
+            transport=transport,
         )
         send, self._public_frames = trio.open_memory_channel[Frame](FRAME_QUEUE)
         self.public = Connection(
@@ -107,8 +154,11 @@ class Engine:
             self._public_connected,
             self.bus,
             audit=self.write,
+            tape=tape,
         )
-        self.marketdata = MarketData(config.marketdata, self.bus, self.public.metrics, self.write)
+        self.marketdata = MarketData(
+            config.marketdata, self.bus, self.public.metrics, self.write, tape=tape
+        )
         self.private: Connection | None = None
         self.account: PrivateStream | None = None
         self.gateway: OrderGateway | None = None
@@ -120,6 +170,7 @@ class Engine:
                 self._private_connected,
                 self.bus,
                 audit=self.write,
+                tape=tape,
             )
             self.account = PrivateStream(
                 replace(config.private, symbols=config.marketdata.symbols),
@@ -128,6 +179,7 @@ class Engine:
                 self.rest,
                 audit=self.write,
                 symbols=self.symbols,
+                tape=tape,
             )
             self.gateway = OrderGateway(self.account, self.rest, self.symbols)
         self.reconciler: ReconcileService | None = None
@@ -141,6 +193,7 @@ class Engine:
                 self.bus,
                 self.write,
                 read=self.audit.read,
+                tape=tape,
             )
         self.health: dict[str, HealthReport] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
@@ -180,12 +233,14 @@ class Engine:
 
     # --- tasks -----------------------------------------------------------------------------
 
-    async def _load_pairs(self) -> None:
-        try:
-            pairs = await self.rest.public("AssetPairs")
-        except GalfridayError as exc:
-            logger.warning("AssetPairs unavailable ({}); using the fallback names", exc)
-            return
+    async def load_pairs(self) -> None:
+        """REST and WebSocket names of every pair, from ``AssetPairs`` (a tape operation)."""
+        with self.tape.op("pairs"):
+            try:
+                pairs = await self.rest.public("AssetPairs")
+            except GalfridayError as exc:
+                logger.warning("AssetPairs unavailable ({}); using the fallback names", exc)
+                return
         infos = {
             name: AssetPair(
                 altname=info.get("altname", name),
@@ -304,10 +359,22 @@ class Engine:
 async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
     """Run an engine for the duration of the block."""
     engine = Engine(config)
+    async with trio.open_nursery() as outer:
+        if engine.capture is not None:
+            await outer.start(engine.capture.run)
+            logger.info("capturing to {}", engine.capture.paths[0])
+        async with _run_engine(engine) as running:
+            yield running
+        outer.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def _run_engine(engine: Engine) -> AsyncIterator[Engine]:
+    config = engine.config
     try:
         async with engine.rest, trio.open_nursery() as nursery:
             await nursery.start(engine.audit.run)
-            await engine._load_pairs()
+            await engine.load_pairs()
             await nursery.start(engine.marketdata.run, engine._public_frames)
             await nursery.start(engine.public.run)
             if engine.private is not None and engine.account is not None:

@@ -16,11 +16,14 @@ Trades: ``trade_id`` is a per-symbol sequence; a jump is reported on the trade e
 
 Subscriptions are paced (``pace`` seconds between requests) so a reconnect never bursts past
 Kraken's message-rate limit; symbols can be added and removed at runtime.
+
+Replay: :meth:`MarketData.handle` is everything the loop does with a frame, and the actions
+that talk to the exchange (a resync, adding or removing symbols) are tape operations, so
+``galfriday replay`` drives this same class from a capture.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -29,6 +32,7 @@ import trio
 from loguru import logger
 
 from galfriday.bus import Bus
+from galfriday.capture.tape import Tape
 from galfriday.events import (
     Alert,
     BookUpdate,
@@ -75,6 +79,9 @@ class BookFeed:
     mismatched: int = 0
     unverified: int = 0
     resyncs: int = 0
+    total_verified: int = 0  # the counts above, never reset
+    total_mismatched: int = 0
+    total_unverified: int = 0
 
 
 @dataclass
@@ -89,6 +96,7 @@ class _Stats:
     malformed: int = 0
     unknown: int = 0
     errors: list[str] = field(default_factory=list)
+    by_type: dict[type, int] = field(default_factory=dict)
 
 
 class MarketData:
@@ -100,6 +108,7 @@ class MarketData:
         bus: Bus,
         metrics: ConnectionMetrics,
         audit: Callable[..., None] | None = None,
+        tape: Tape | None = None,
     ) -> None:
         if config.depth not in rq.BOOK_DEPTHS:
             raise ValueError(f"depth must be one of {sorted(rq.BOOK_DEPTHS)}")
@@ -107,7 +116,9 @@ class MarketData:
         self.bus = bus
         self.metrics = metrics
         self._audit = audit or (lambda table, **row: None)
+        self.tape = tape or Tape()
         self.symbols: list[str] = list(dict.fromkeys(config.symbols))
+        self._followed = set(self.symbols)
         self.pairs: dict[str, wire.PairInfo] = {}
         self.books: dict[str, BookFeed] = {}
         self.trades: dict[str, _TradeSequence] = {}
@@ -154,29 +165,37 @@ class MarketData:
 
     async def add_symbols(self, symbols: Iterable[str]) -> None:
         """Follow more symbols from now on (subscribed at once if connected)."""
-        new = [s for s in symbols if s not in self.symbols]
-        self.symbols += new
-        if new and self._session is not None and self._instrument_ready.is_set():
-            await self._subscribe(self._session, new)
+        with self.tape.op("add_symbols", symbols=list(symbols)) as op:
+            new = [s for s in op.args["symbols"] if s not in self.symbols]
+            self.symbols += new
+            self._followed.update(new)
+            if new and self._session is not None and self._instrument_ready.is_set():
+                await self._subscribe(self._session, new)
 
     async def remove_symbols(self, symbols: Iterable[str]) -> None:
         """Stop following symbols; their books are dropped."""
-        gone = [s for s in symbols if s in self.symbols]
-        self.symbols = [s for s in self.symbols if s not in gone]
-        for symbol in gone:
-            self.books.pop(symbol, None)
-            for channel in ("book", "ticker", "trade", "ohlc"):
-                self.metrics.forget(channel, symbol)
-        session = self._session
-        if gone and session is not None:
-            for params in self._params(gone):
-                await session.send(rq.unsubscribe(params, session.next_req_id()))
+        with self.tape.op("remove_symbols", symbols=list(symbols)) as op:
+            gone = [s for s in op.args["symbols"] if s in self.symbols]
+            self.symbols = [s for s in self.symbols if s not in gone]
+            self._followed.difference_update(gone)
+            for symbol in gone:
+                self.books.pop(symbol, None)
+                for channel in ("book", "ticker", "trade", "ohlc"):
+                    self.metrics.forget(channel, symbol)
+            session = self._session
+            if gone and session is not None:
+                for params in self._params(gone):
+                    await session.send(rq.unsubscribe(params, session.next_req_id()))
 
     async def resync(self, symbol: str, reason: str) -> None:
         """Rebuild one symbol's book from a fresh snapshot (unsubscribe, subscribe)."""
         feed = self.books.get(symbol)
         if feed is None or feed.gave_up:
             return
+        with self.tape.op("resync", symbol=symbol, reason=reason) as op:
+            await self._resync(symbol, reason, feed, op.wall)
+
+    async def _resync(self, symbol: str, reason: str, feed: BookFeed, wall: float) -> None:
         if feed.failed_resyncs >= self.config.max_resyncs:
             feed.gave_up = True
             message = f"{symbol}: {feed.failed_resyncs} resyncs failed; book stays unverified"
@@ -186,14 +205,14 @@ class MarketData:
                     severity=Severity.HIGH,
                     source="marketdata",
                     message=message,
-                    received_at=time.time(),
+                    received_at=wall,
                 )
             )
             return
         feed.failed_resyncs += 1
         feed.resyncs += 1
         feed.resyncing, feed.verified = True, False
-        announce_resync(self.bus, self._audit, "book", symbol, reason, feed.failed_resyncs)
+        announce_resync(self.bus, self._audit, "book", symbol, reason, feed.failed_resyncs, wall)
         session = self._session
         if session is None:
             return  # the next connection starts from snapshots anyway
@@ -211,14 +230,21 @@ class MarketData:
     ) -> None:
         """Process frames until the channel closes or the task is cancelled."""
         task_status.started()
+        tape = self.tape
         async with frames:
             async for frame in frames:
-                resync = self.process(frame)
+                tape.ws_in(frame.connection, frame.received_mono, frame.received_wall, frame.raw)
+                resync = self.handle(frame)
                 if resync is not None:
                     await self.resync(*resync)
-                if frame.received_mono - self._last_report >= CHECK_REPORT_SECONDS:
-                    self.report_checks(frame.received_wall)
-                    self._last_report = frame.received_mono
+
+    def handle(self, frame: Frame) -> tuple[str, str] | None:
+        """What the loop does with one frame: :meth:`process`, and the periodic check report."""
+        resync = self.process(frame)
+        if frame.received_mono - self._last_report >= CHECK_REPORT_SECONDS:
+            self.report_checks(frame.received_wall)
+            self._last_report = frame.received_mono
+        return resync
 
     def process(self, frame: Frame) -> tuple[str, str] | None:
         """Apply one frame; returns (symbol, reason) when that symbol needs a resync."""
@@ -227,6 +253,8 @@ class MarketData:
         if message is None:
             self.stats.malformed += 1
             return None
+        kind = type(message)
+        self.stats.by_type[kind] = self.stats.by_type.get(kind, 0) + 1
         if isinstance(message, wire.BookMessage | wire.ExactBookMessage):
             return self._book(message, frame)
         if isinstance(message, wire.TickerMessage):
@@ -269,6 +297,7 @@ class MarketData:
                 feed.verified = result is BookCheck.MATCH or feed.verified
                 if result is BookCheck.MATCH:
                     feed.verified_count += 1
+                    feed.total_verified += 1
                     if not snapshot:
                         feed.failed_resyncs = 0
                 self._publish_book(symbol, feed, snapshot, data.timestamp, frame.received_wall)
@@ -276,8 +305,10 @@ class MarketData:
             feed.verified = False
             if result is BookCheck.MISMATCH:
                 feed.mismatched += 1
+                feed.total_mismatched += 1
             else:
                 feed.unverified += 1
+                feed.total_unverified += 1
             self._publish_book(symbol, feed, snapshot, data.timestamp, frame.received_wall)
             if feed.gave_up:
                 continue
@@ -317,6 +348,8 @@ class MarketData:
 
     def _ticker(self, message: wire.TickerMessage, frame: Frame) -> None:
         for t in message.data:
+            if t.symbol not in self._followed:
+                continue
             self.metrics.channel_update("ticker", t.symbol, frame.received_mono)
             self.bus.publish(
                 TickerUpdate(
@@ -332,6 +365,8 @@ class MarketData:
 
     def _trade(self, message: wire.TradeMessage, frame: Frame) -> None:
         for t in message.data:
+            if t.symbol not in self._followed:
+                continue
             self.metrics.channel_update("trade", t.symbol, frame.received_mono)
             sequence = self.trades.setdefault(t.symbol, _TradeSequence())
             gap = 0
@@ -356,6 +391,8 @@ class MarketData:
 
     def _ohlc(self, message: wire.OhlcMessage, frame: Frame) -> None:
         for c in message.data:
+            if c.symbol not in self._followed:
+                continue
             self.metrics.channel_update("ohlc", c.symbol, frame.received_mono)
             self.bus.publish(
                 CandleUpdate(

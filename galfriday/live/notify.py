@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from galfriday.bus import Bus
@@ -39,8 +38,8 @@ def announce_resync(
     symbol: str | None,
     reason: str,
     attempt: int,
+    wall: float,
 ) -> None:
     """Publish a :class:`ResyncStarted` and audit a ``resyncs`` row for it."""
-    wall = time.time()
     bus.publish(ResyncStarted(stream=stream, symbol=symbol, reason=reason, received_at=wall))
     audit("resyncs", at_wall=wall, stream=stream, symbol=symbol, reason=reason, attempt=attempt)

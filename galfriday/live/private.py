@@ -13,11 +13,13 @@ and the processor of its frames. Each channel's top-level ``sequence`` goes thro
 
 Stale orders: an open order without news for ``stale_after`` seconds is queried over REST.
 Every change is audited (orders, order events, fills, ledger, balances, positions).
+
+Replay: recoveries and stale-order queries are tape operations and everything they record is
+stamped with the operation's time, so ``galfriday replay`` reproduces them from a capture.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +29,7 @@ import trio
 from loguru import logger
 
 from galfriday.bus import Bus
+from galfriday.capture.tape import Tape, op_wall
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
@@ -84,8 +87,10 @@ class PrivateStream:
         rest: KrakenRest,
         audit: Callable[..., None] | None = None,
         symbols: SymbolMap | None = None,
+        tape: Tape | None = None,
     ) -> None:
         self.config = config
+        self.tape = tape or Tape()
         self.bus = bus
         self.metrics = metrics
         self.rest = rest
@@ -135,9 +140,13 @@ class PrivateStream:
         """Resubscribe both channels (fresh snapshots) and backfill from REST."""
         if self._recovering:
             return
+        with self.tape.op("recover", reason=reason) as op:
+            await self._recover(reason, op.wall)
+
+    async def _recover(self, reason: str, wall: float) -> None:
         self._recovering = True
         self.recoveries += 1
-        announce_resync(self.bus, self._audit, "private", None, reason, self.recoveries)
+        announce_resync(self.bus, self._audit, "private", None, reason, self.recoveries, wall)
         try:
             session = self._session
             if session is not None:
@@ -156,7 +165,7 @@ class PrivateStream:
 
     async def backfill(self) -> None:
         """Fill what the stream missed from REST, deduplicated against what we have."""
-        wall = time.time()
+        wall = op_wall()
         trades = await self.rest.private("TradesHistory")
         for exec_id, trade in sorted(
             trades.get("trades", {}).items(), key=lambda kv: kv[1]["time"]
@@ -186,7 +195,7 @@ class PrivateStream:
 
     async def query_orders(self, order_ids: list[str]) -> None:
         """Bring orders up to date from REST ``QueryOrders``."""
-        wall = time.time()
+        wall = op_wall()
         for start in range(0, len(order_ids), 50):
             chunk = order_ids[start : start + 50]
             result = await self.rest.private("QueryOrders", txid=",".join(chunk), trades=True)
@@ -204,13 +213,18 @@ class PrivateStream:
                 if now - self._last_news.get(o.order_id, now) >= self.config.stale_after
             ]
             if stale:
-                logger.info("querying {} stale orders over REST", len(stale))
-                try:
-                    await self.query_orders(stale)
-                except GalfridayError as exc:
-                    logger.warning("stale order query failed: {}", exc)
+                await self.refresh_stale(stale)
                 for order_id in stale:
                     self._last_news[order_id] = now
+
+    async def refresh_stale(self, order_ids: list[str]) -> None:
+        """Query orders that have gone quiet (a tape operation)."""
+        with self.tape.op("stale_orders", order_ids=order_ids) as op:
+            logger.info("querying {} stale orders over REST", len(order_ids))
+            try:
+                await self.query_orders(op.args["order_ids"])
+            except GalfridayError as exc:
+                logger.warning("stale order query failed: {}", exc)
 
     # --- processing ------------------------------------------------------------------------
 
@@ -223,7 +237,9 @@ class PrivateStream:
         task_status.started()
         async with frames, trio.open_nursery() as nursery:
             nursery.start_soon(self.watch_stale_orders)
+            tape = self.tape
             async for frame in frames:
+                tape.ws_in(frame.connection, frame.received_mono, frame.received_wall, frame.raw)
                 gap = self.process(frame)
                 if gap is not None:
                     nursery.start_soon(self.recover, gap)

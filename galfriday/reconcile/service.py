@@ -17,12 +17,15 @@ demand (:meth:`trigger`); never two at once. A run:
 A run that fails (REST down) is recorded as failed and retried with backoff (30 s, 60 s,
 120 s, ...); three failures in a row raise a critical alert. Decisions taken with
 ``galfriday review resolve`` are picked up from the database and applied within seconds.
+
+Replay: a run and a decision are tape operations; run and review ids derive from the session
+and the operation, times from the operation, and the open review items a run reads are
+recorded, so ``galfriday replay`` reproduces every row of a run from a capture.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,6 +37,7 @@ from loguru import logger
 
 from galfriday.audit.store import AuditStore
 from galfriday.bus import Bus
+from galfriday.capture.tape import Tape
 from galfriday.errors import GalfridayError
 from galfriday.events import (
     Alert,
@@ -87,8 +91,10 @@ class ReconcileService:
         bus: Bus,
         audit: Callable[..., None],
         read: Callable[[Callable[[AuditStore], Any]], Awaitable[Any]] | None = None,
+        tape: Tape | None = None,
     ) -> None:
         self.config = config
+        self.tape = tape or Tape()
         self.rest = rest
         self.account = account
         self.symbols = symbols
@@ -152,31 +158,39 @@ class ReconcileService:
     async def run_once(self, kind: str) -> bool:
         """One reconciliation; returns False if it failed (it is then recorded as failed)."""
         async with self._lock:
-            run_id = uuid.uuid4().hex[:12]
-            started, clock = time.time(), trio.current_time()
-            calls_before = self.rest.calls
-            try:
-                exchange, missed = await self._exchange_view(started)
-            except GalfridayError as exc:
-                self._failed(run_id, kind, started, clock, calls_before, exc)
-                return False
-            internal = self._internal_view()
-            queued = await self._read(_open_review_keys) if self._read is not None else set()
-            result = reconcile(
-                internal,
-                exchange,
-                missed,
-                thresholds=self.config.thresholds,
-                limits=self.config.limits,
-                at=started,
-            )
-            self._apply(run_id, result, missed, started, queued)
-            self._record(run_id, kind, result, started, clock, calls_before)
-            self.failures = 0
-            self.runs += 1
-            self.last, self.last_run_id = result, run_id
-            self._ledger_since = started
-            return True
+            with self.tape.op("reconcile", kind=kind) as op:
+                run_id = f"{self.tape.session[:6]}{op.id:06d}"
+                return await self._run(op.args["kind"], run_id, op.wall)
+
+    async def _run(self, kind: str, run_id: str, started: float) -> bool:
+        clock = trio.current_time()
+        calls_before = self.rest.calls
+        try:
+            exchange, missed = await self._exchange_view(started)
+        except GalfridayError as exc:
+            self._failed(run_id, kind, started, clock, calls_before, exc)
+            return False
+        internal = self._internal_view()
+        queued: set[tuple[str, str]] = set()
+        if self._read is not None:
+            read = self._read
+            keys = await self.tape.read_input("open_review_keys", lambda: read(_open_review_keys))
+            queued = {(str(k), str(s)) for k, s in keys}
+        result = reconcile(
+            internal,
+            exchange,
+            missed,
+            thresholds=self.config.thresholds,
+            limits=self.config.limits,
+            at=started,
+        )
+        self._apply(run_id, result, missed, started, queued)
+        self._record(run_id, kind, result, started, clock, calls_before)
+        self.failures = 0
+        self.runs += 1
+        self.last, self.last_run_id = result, run_id
+        self._ledger_since = started
+        return True
 
     async def _exchange_view(self, now: float) -> tuple[ExchangeView, list[LedgerEntry]]:
         rest, names = self.rest, self.symbols
@@ -284,7 +298,7 @@ class ReconcileService:
                 continue  # already waiting for a person: not queued (or alerted) twice
             self._audit(
                 "review_queue",
-                id=uuid.uuid4().hex[:10],
+                id=_review_id(run_id, item.kind, item.subject),
                 reconciliation_id=run_id,
                 kind=item.kind,
                 subject=item.subject,
@@ -425,7 +439,10 @@ class ReconcileService:
 
     def apply_decision(self, row: dict[str, Any]) -> None:
         """Apply a person's decision on one review item to the internal state, and audit it."""
-        wall = time.time()
+        with self.tape.op("decision", row=row) as op:
+            self._apply_decision(op.args["row"], op.wall)
+
+    def _apply_decision(self, row: dict[str, Any], wall: float) -> None:
         self._applied.add(str(row["id"]))
         if row["decision"] == "accept-exchange" and row["kind"] in (
             "balance_mismatch",
@@ -447,9 +464,16 @@ class ReconcileService:
         self._audit("review_queue", **{**row, "status": "applied", "applied_wall": wall})
 
 
-def _open_review_keys(store: AuditStore) -> set[tuple[str, str]]:
-    cursor = store.db.execute("SELECT kind, subject FROM review_queue WHERE status = 'open'")
-    return {(str(kind), str(subject)) for kind, subject in cursor.fetchall()}
+def _open_review_keys(store: AuditStore) -> list[list[str]]:
+    cursor = store.db.execute(
+        "SELECT kind, subject FROM review_queue WHERE status = 'open' ORDER BY kind, subject"
+    )
+    return [[str(kind), str(subject)] for kind, subject in cursor.fetchall()]
+
+
+def _review_id(run_id: str, kind: str, subject: str) -> str:
+    """A review item's id: short, and the same when a capture of the run is replayed."""
+    return hashlib.sha256(f"{run_id}/{kind}/{subject}".encode()).hexdigest()[:10]
 
 
 def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:
