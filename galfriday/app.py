@@ -25,7 +25,8 @@ import trio
 from loguru import logger
 
 from galfriday.audit.store import AuditStore
-from galfriday.config import Config, credentials, load_config
+from galfriday.capture.writer import CaptureConfig
+from galfriday.config import CaptureSection, Config, credentials, load_config
 from galfriday.errors import ConfigError
 from galfriday.events import Severity
 from galfriday.kraken.auth import decode_secret
@@ -58,6 +59,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-demo", action="store_true", help="embedded mode without the demo")
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument(
+        "--capture-dir",
+        type=Path,
+        help="where session captures go (default ./captures, or capture.folder)",
+    )
+    parser.add_argument("--no-capture", action="store_true", help="do not capture the session")
     parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
 
@@ -100,6 +107,7 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         health_interval=config.engine.health_interval,
         rest_tier=config.kraken.tier,
         reconcile=_reconcile_config(config) if config.reconcile.enabled else None,
+        capture=_capture_config(args, config),
         webhook=WebhookConfig(
             url=config.alerts.webhook,
             min_severity=Severity(config.alerts.min_severity),
@@ -107,6 +115,17 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         )
         if config.alerts.webhook
         else None,
+    )
+
+
+def _capture_config(args: argparse.Namespace, config: Config | None) -> CaptureConfig | None:
+    section = config.capture if config is not None else CaptureSection()
+    if args.no_capture or not section.enabled:
+        return None
+    return CaptureConfig(
+        folder=args.capture_dir or Path(section.folder),
+        max_bytes=int(section.max_mb * 1024 * 1024),
+        max_seconds=section.max_hours * 3600,
     )
 
 
@@ -140,6 +159,7 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfi
             trading=not (args.read_only or market_only),
             marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")),
             reconcile=ReconcileConfig(interval=60.0),  # the demo reconciles every minute
+            capture=_capture_config(args, None),
         )
         logger.info("embedded simulator on {}", urls.rest)
         yield engine, engine.trading and not args.no_demo

@@ -19,6 +19,7 @@ from galfriday.kraken.wire import FrameDecoder, UnknownFrame
 from galfriday.reconcile.commands import add_report_arguments, add_review_arguments
 from galfriday.reconcile.commands import report as report_command
 from galfriday.reconcile.commands import review as review_command
+from galfriday.replay.command import add_replay_arguments, replay_command
 
 EXIT_USAGE = 2
 
@@ -121,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--chaos-seed", type=int, default=1, help="seed of the fault schedule")
     sim.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
 
+    replay = commands.add_parser(
+        "replay",
+        help="replay captured sessions through the engine into a new audit database",
+        description=(
+            "Feed capture files (written by galfriday run into ./captures) through the same "
+            "decoders, books, order tracking, reconciliation and audit writer, into a new "
+            "database. Prints a summary; --verify compares it with the live session's database."
+        ),
+    )
+    add_replay_arguments(replay)
+
     decode = commands.add_parser(
         "decode",
         help="decode Kraken WebSocket v2 frames (one JSON object per line) and count them",
@@ -186,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(args)
         if args.command == "reconcile":
             return run_app(args, reconcile_once=True)
+        if args.command == "replay":
+            return replay_command(args, sys.stdout)
         if args.command == "report":
             return report_command(args, sys.stdout)
         if args.command == "review":

@@ -29,6 +29,12 @@ Example (the README carries the same)::
     webhook = "https://hooks.example.com/galfriday"   # optional: a JSON POST per alert
     min_severity = "high"
 
+    [capture]
+    enabled = true
+    folder = "captures"
+    max_mb = 256                     # a new part when one reaches this size...
+    max_hours = 24                   # ...or this age
+
     [demo]
     enabled = false
 """
@@ -51,6 +57,7 @@ from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
 
 __all__ = [
     "AlertsSection",
+    "CaptureSection",
     "Config",
     "DemoSection",
     "EngineSection",
@@ -98,6 +105,13 @@ class AlertsSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     per_minute: int = 10
 
 
+class CaptureSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    folder: str = "captures"
+    max_mb: float = 256.0
+    max_hours: float = 24.0
+
+
 class DemoSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = False
     symbol: str = "BTC/USD"
@@ -109,6 +123,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reconcile: ReconcileSection = msgspec.field(default_factory=ReconcileSection)
     alerts: AlertsSection = msgspec.field(default_factory=AlertsSection)
     demo: DemoSection = msgspec.field(default_factory=DemoSection)
+    capture: CaptureSection = msgspec.field(default_factory=CaptureSection)
 
 
 def load_config(path: Path) -> Config:
@@ -167,6 +182,8 @@ def check(config: Config) -> None:
     hook = config.alerts.webhook
     if hook is not None and not hook.startswith(("http://", "https://")):
         raise ConfigError("alerts.webhook", "must be an http:// or https:// URL")
+    if config.capture.max_mb <= 0 or config.capture.max_hours <= 0:
+        raise ConfigError("capture", "max_mb and max_hours must be positive")
     if config.alerts.per_minute < 1:
         raise ConfigError("alerts.per_minute", "must be at least 1")
 

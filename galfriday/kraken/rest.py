@@ -67,6 +67,7 @@ class RestConfig:
     retry_base: float = 0.5
     nonce_path: Path | None = None
     nonce_floor: int = 0
+    rate_limited: bool = True  # False only where no exchange is behind (a replay)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class KrakenRest:
         self, method: str, params: Mapping[str, object], private: bool, attempt: int
     ) -> Any:
         waited = 0.0
-        if private:
+        if private and self.config.rate_limited:
             waited = self._counter.wait_for(method, trio.current_time())
             if waited:
                 await trio.sleep(waited)

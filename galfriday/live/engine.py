@@ -89,6 +89,8 @@ class EngineConfig:
     webhook: WebhookConfig | None = None
     nonce_path: Path | None = None
     rest_tier: str = "intermediate"
+    rest_retry_base: float = 0.5
+    rest_rate_limited: bool = True
     capture: CaptureConfig | None = None
 
 
@@ -123,6 +125,7 @@ class Engine:
         self.audit = AuditWriter(self.store)
         self.symbols = SymbolMap()
         self.capture: CaptureWriter | None = None
+        self.audit_muted = False
         if tape is None and config.capture is not None:
             self.capture = CaptureWriter(
                 config.capture,
@@ -136,6 +139,8 @@ class Engine:
             tape = CaptureTape(self.capture.append, redactor, self.capture.session)
             transport = CaptureTransport(transport or httpx.AsyncHTTPTransport(), tape)
         self.tape = tape = tape or Tape()
+        # Pairs whose positions (base holdings) are tracked: the followed symbols by default.
+        self.pairs = config.private.symbols or config.marketdata.symbols
         self.rest = KrakenRest(
             RestConfig(
                 base_url=config.rest,
@@ -143,6 +148,8 @@ class Engine:
                 secret=config.api_secret,
                 tier=config.rest_tier,
                 nonce_path=config.nonce_path,
+                retry_base=config.rest_retry_base,
+                rate_limited=config.rest_rate_limited,
             ),
             on_call=self._audit_rest,
             transport=transport,
@@ -173,7 +180,7 @@ class Engine:
                 tape=tape,
             )
             self.account = PrivateStream(
-                replace(config.private, symbols=config.marketdata.symbols),
+                replace(config.private, symbols=self.pairs),
                 self.bus,
                 self.private.metrics,
                 self.rest,
@@ -189,7 +196,7 @@ class Engine:
                 self.rest,
                 self.account,
                 self.symbols,
-                config.marketdata.symbols,
+                self.pairs,
                 self.bus,
                 self.write,
                 read=self.audit.read,
@@ -210,8 +217,12 @@ class Engine:
         )
 
     def write(self, table: str, **row: Any) -> None:
-        """Queue an audit row (never blocks; a full queue is counted and logged)."""
-        self.audit.write_nowait(table, **row)
+        """Queue an audit row (never blocks; a full queue is counted and logged).
+
+        While :attr:`audit_muted` (a replay running up to its ``--from``) rows are not written.
+        """
+        if not self.audit_muted:
+            self.audit.write_nowait(table, **row)
 
     def _audit_rest(self, call: RestCall) -> None:
         self.write(

@@ -105,6 +105,7 @@ class PrivateStream:
         self.duplicates = 0
         self.recoveries = 0
         self.malformed = 0
+        self.by_type: dict[type, int] = {}
         self._session: Session | None = None
         self._last_news: dict[str, float] = {}
         self._recovering = False
@@ -251,6 +252,8 @@ class PrivateStream:
         if message is None:
             self.malformed += 1
             return None
+        kind = type(message)
+        self.by_type[kind] = self.by_type.get(kind, 0) + 1
         if isinstance(message, wire.ExecutionsMessage | wire.BalancesMessage):
             channel = "executions" if isinstance(message, wire.ExecutionsMessage) else "balances"
             return self._sequenced(channel, message, frame)

@@ -1,0 +1,1 @@
+"""galfriday replay: a capture fed back through the engine's own code."""

@@ -1,0 +1,269 @@
+"""``galfriday replay FILE...``: arguments, reading the files, progress, summary, ``--verify``.
+
+Exit codes: 0 done (and no divergence with ``--verify``), 1 divergences found, 2 bad input
+(arguments, or a capture that is not one, of another version, truncated or corrupted; with
+``--salvage`` damaged stretches are skipped and listed instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import mmap
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import trio
+from loguru import logger
+
+from galfriday.capture.format import Header, Reader, Record
+from galfriday.errors import CaptureError, ConfigError
+from galfriday.replay.driver import Replayer, ReplayOptions, ReplaySummary
+from galfriday.replay.verify import compare_databases
+
+__all__ = ["add_replay_arguments", "parse_when", "replay_command"]
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="capture files, in order (.gfcap)"
+    )
+    parser.add_argument(
+        "--db", type=Path, help="audit database to create (default: beside the first capture)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the --db file if it exists"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        metavar="N",
+        help="pace the records: 1 as recorded, 10 ten times faster (default: as fast as possible)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="write rows from this time on (UTC ISO 8601, or HH:MM[:SS] on the capture's day);"
+        " earlier records still build state",
+    )
+    parser.add_argument("--to", dest="end", metavar="TIME", help="stop after this time")
+    parser.add_argument(
+        "--symbols", help="comma-separated pairs: market data of these only (e.g. BTC/USD)"
+    )
+    parser.add_argument(
+        "--salvage", action="store_true", help="skip damaged stretches and report them"
+    )
+    parser.add_argument(
+        "--verify",
+        type=Path,
+        metavar="SESSION_DB",
+        help="compare the rows with the live session's database; exit 1 on any divergence",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parse_when(text: str, day: datetime, field: str) -> float:
+    """``--from``/``--to``: ISO 8601 (UTC unless it says otherwise) or a time on ``day``."""
+    try:
+        if len(text) <= 8 and ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) == 2:
+                parts.append(0)
+            hours, minutes, seconds = parts
+            moment = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+                hours=hours, minutes=minutes, seconds=seconds
+            )
+        else:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except ValueError:
+        raise ConfigError(
+            field, f"{text!r} is not a time: use 2026-11-24T03:12:00 or 03:12 (UTC)"
+        ) from None
+
+
+def _open(stack: ExitStack, path: Path, salvage: bool) -> Reader:
+    try:
+        file = stack.enter_context(path.open("rb"))
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read it ({exc.strerror})") from None
+    if path.stat().st_size == 0:
+        raise CaptureError(str(path), 0, "empty file: not a galfriday capture")
+    data = stack.enter_context(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
+    return Reader(str(path), data, salvage=salvage)
+
+
+def _records(readers: list[Reader], out: TextIO) -> Iterator[list[Record]]:
+    first = readers[0].header
+    assert first is not None
+    for index, reader in enumerate(readers):
+        header = reader.header
+        assert header is not None
+        if index and header.session != first.session:
+            print(
+                f"galfriday: warning: {reader.name} is from session {header.session},"
+                f" not {first.session}; replaying it as a continuation",
+                file=out,
+            )
+        yield from reader.blocks()
+
+
+class _Progress:
+    """A one-line progress bar on a terminal (records read, share of the bytes, rate)."""
+
+    def __init__(self, readers: list[Reader], out: TextIO, enabled: bool) -> None:
+        self.readers = readers
+        self.total = sum(len(r.data) for r in readers) or 1
+        self.out = out
+        self.enabled = enabled
+        self.began = self.shown = time.monotonic()
+
+    def __call__(self, records: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.shown < 0.25:
+            return
+        self.shown = now
+        done = sum(min(r.offset, len(r.data)) for r in self.readers)
+        share = done / self.total
+        bar = "#" * int(share * 30)
+        rate = records / max(now - self.began, 1e-9)
+        self.out.write(f"\rreplay [{bar:<30}] {share:4.0%} {records:,} records {rate:,.0f}/s")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.out.write("\r" + " " * 79 + "\r")
+            self.out.flush()
+
+
+def replay_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``galfriday replay``; returns the exit code."""
+    if args.speed is not None and not args.speed > 0:
+        raise ConfigError("--speed", "must be a positive number (1 = as recorded)")
+    symbols = None
+    if args.symbols is not None:
+        symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+        if not symbols or any("/" not in s for s in symbols):
+            raise ConfigError(
+                "--symbols", "a comma-separated list of pairs such as BTC/USD,ETH/USD"
+            )
+    if args.verify is not None and not args.verify.is_file():
+        raise ConfigError("--verify", f"{args.verify} does not exist")
+    database = args.db or args.files[0].with_suffix(".replay.db")
+    if Path(database).exists():
+        if not args.overwrite:
+            raise ConfigError(
+                "--db", f"{database} exists; remove it, choose another --db, or pass --overwrite"
+            )
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    logger.enable("galfriday")
+    with ExitStack() as stack:
+        readers = [_open(stack, path, args.salvage) for path in args.files]
+        header = readers[0].header
+        assert header is not None
+        day = datetime.fromtimestamp(header.wall, UTC)
+        start = parse_when(args.start, day, "--from") if args.start else None
+        end = parse_when(args.end, day, "--to") if args.end else None
+        if start is not None and end is not None and end < start:
+            raise ConfigError("--to", "is before --from")
+        options = ReplayOptions(database, args.speed, start, end, symbols)
+        try:
+            replayer = Replayer(header, options)
+        except ValueError as exc:
+            raise CaptureError(readers[0].name, 0, str(exc)) from None
+        progress = _Progress(readers, sys.stderr, sys.stderr.isatty() and not args.quiet)
+        replayer.progress = progress
+        try:
+            summary = trio.run(replayer.run, _records(readers, out))
+        finally:
+            progress.close()
+        print_summary(summary, header, readers, database, out)
+    if args.verify is None:
+        return 0
+    if summary.first_wall is None or summary.last_wall is None:
+        print("verify: the capture holds no records to compare", file=out)
+        return 1
+    span = (summary.first_wall, summary.last_wall)
+    divergences = compare_databases(args.verify, Path(database), span)
+    for divergence in divergences:
+        print(f"divergence: {divergence}", file=out)
+    print(
+        f"verify: {len(divergences)} divergences between {args.verify} and {database}",
+        file=out,
+    )
+    return 1 if divergences else 0
+
+
+def print_summary(
+    summary: ReplaySummary, header: Header, readers: list[Reader], database: Path | str, out: TextIO
+) -> None:
+    def line(label: str, value: object) -> None:
+        print(f"  {label:<22} {value}", file=out)
+
+    started = datetime.fromtimestamp(header.wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    print(f"replayed session {header.session} (galfriday {header.galfriday}, {started})", file=out)
+    line("files", ", ".join(r.name for r in readers))
+    line("database", database)
+    for reader in readers:
+        for skipped in reader.skipped:
+            line(
+                "skipped",
+                f"{reader.name}: {skipped.length:,} bytes at byte {skipped.offset:,}"
+                f" ({skipped.reason})",
+            )
+        if not reader.complete:
+            line("note", f"{reader.name} has no end record (the engine was stopped abruptly)")
+    if summary.dropped:
+        line("warning", f"the capture dropped {summary.dropped:,} records: not an exact replay")
+    rate = summary.frame_count / summary.elapsed if summary.elapsed else 0.0
+    line("records", f"{summary.records:,}")
+    line("frames", f"{summary.frame_count:,} in {summary.elapsed:.2f} s ({rate:,.0f} frames/s)")
+    for channel, count in sorted(summary.frames.items()):
+        line(f"  {channel}", f"{count:,}")
+    verified = sum(v for v, _, _, _ in summary.books.values())
+    mismatched = sum(m for _, m, _, _ in summary.books.values())
+    line(
+        "books",
+        f"{len(summary.books)} symbols, {verified:,} checksums verified, {mismatched} mismatched",
+    )
+    for symbol, (ok, bad, unchecked, resyncs) in summary.books.items():
+        line(
+            f"  {symbol}",
+            f"{ok:,} verified, {bad} mismatched, {unchecked} unverified, {resyncs} resyncs",
+        )
+    line("resyncs", summary.resyncs)
+    line(
+        "gaps",
+        f"{summary.gaps} private sequence, {summary.trade_gaps} trade id,"
+        f" {summary.duplicates} duplicates dropped",
+    )
+    line("orders", f"{summary.orders} ({summary.open_orders} open), {summary.fills} fills")
+    if summary.balances:
+        line("balances", ", ".join(f"{a} {v}" for a, v in summary.balances.items()))
+    if summary.positions:
+        line("positions", ", ".join(f"{s} {v}" for s, v in summary.positions.items()))
+    if summary.reconciliations or summary.reconciliation_failures:
+        last = f"; last: {summary.last_reconciliation}" if summary.last_reconciliation else ""
+        line("reconciliations", f"{summary.reconciliations} runs{last}")
+    line("connection changes", summary.connection_changes)
+    line(
+        "operations",
+        f"{summary.ops} replayed, {summary.ops_failed} failed,"
+        f" {summary.ops_unfinished} unfinished at the end, {summary.ops_unknown} unknown",
+    )
+    if summary.unmatched_io:
+        line(
+            "warning",
+            f"{summary.unmatched_io} recorded exchanges were not asked for again"
+            " (the code differs from the recording's)",
+        )
