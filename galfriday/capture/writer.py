@@ -107,6 +107,7 @@ class CaptureWriter:
         self._opened_at = 0.0
         self._synced_at = 0.0
         self._limiter = trio.CapacityLimiter(1)
+        self._blocks = trio.lowlevel.ParkingLot()
         self._stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
     def append(self, record: Record) -> None:
@@ -143,6 +144,11 @@ class CaptureWriter:
         if batch:
             now = trio.current_time()
             await trio.to_thread.run_sync(self._write, batch, now, limiter=self._limiter)
+            self._blocks.unpark_all()
+
+    async def next_block(self) -> None:
+        """Wait until the next block is on disk."""
+        await self._blocks.park()
 
     # --- in the worker thread ---------------------------------------------------------------
 

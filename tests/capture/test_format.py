@@ -113,7 +113,7 @@ def test_salvage_keeps_every_complete_block_before_a_cut(seed: int) -> None:
     parts = blocks()
     data, starts = build(parts)
     cut = random.Random(seed).randrange(starts[0] + 1, len(data))
-    whole = sum(1 for s in starts[1:] + [len(data)] if s <= cut)
+    whole = sum(1 for s in [*starts[1:], len(data)] if s <= cut)
     reader = Reader("cut.gfcap", data[:cut], salvage=True)
     records = read_all(reader)
     assert records == [r for block in parts[:whole] for r in block]
