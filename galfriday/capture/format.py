@@ -219,6 +219,7 @@ class Reader:
     header: Header | None = None
     records: int = 0
     offset: int = 0
+    _checked: bool = False
 
     def __post_init__(self) -> None:
         data = self.data
@@ -241,6 +242,14 @@ class Reader:
         self.header = first[0]
         self._rest = first[1:]
 
+    def check(self) -> None:
+        """Walk every block (markers, lengths, checksums) without decoding it, so damage is
+        found before a replay starts (and, with ``salvage``, listed in :attr:`skipped`)."""
+        begin = self.offset
+        for _ in self._blocks(decode=False):
+            pass
+        self.offset, self.records, self._checked = begin, 0, True
+
     def blocks(self) -> Iterator[list[Record]]:
         """Every block's records after the header, in file order."""
         if self._rest:
@@ -250,25 +259,26 @@ class Reader:
                 self.complete = True
             yield records
 
-    def _blocks(self) -> Iterator[list[Record]]:
+    def _blocks(self, decode: bool = True) -> Iterator[list[Record]]:
         data, size = self.data, len(self.data)
         while self.offset < size:
             start = self.offset
             try:
-                records = self._block(start)
+                records = self._block(start, decode)
             except _Damage as damage:
                 if not self.salvage:
                     hint = "; --salvage replays what is readable" if self.records else ""
                     raise CaptureError(self.name, start, f"{damage}{hint}") from None
                 resume = data.find(BLOCK_MARKER, start + 1)
                 resume = size if resume < 0 else resume
-                self.skipped.append(Skipped(start, resume - start, str(damage)))
+                if not self._checked:
+                    self.skipped.append(Skipped(start, resume - start, str(damage)))
                 self.offset = resume
                 continue
-            self.records += len(records)
+            self.records += len(records) if decode else 1
             yield records
 
-    def _block(self, start: int) -> list[Record]:
+    def _block(self, start: int, decode: bool = True) -> list[Record]:
         data, size = self.data, len(self.data)
         if size - start < _BLOCK.size:
             raise _Damage(f"truncated block header ({size - start} of {_BLOCK.size} bytes)")
@@ -283,6 +293,9 @@ class Reader:
         payload = data[body : body + length]
         if zlib.crc32(payload) != crc:
             raise _Damage("block checksum mismatch (corrupted)")
+        if not decode:
+            self.offset = body + length
+            return []
         try:
             records = _DECODER.decode(zlib.decompress(payload))
         except (zlib.error, msgspec.DecodeError) as exc:

@@ -1,6 +1,7 @@
 """The engine: every task of DESIGN.md §1 in one nursery.
 
-:func:`open_engine` starts, in this order: the audit writer; the REST client (and the pair
+:func:`open_engine` starts, in this order: the audit writer (and the capture writer),
+which outlive everything else; the REST client (and the pair
 names from ``AssetPairs``); the public connection with the market-data service; with API keys,
 the private connection with the private stream, the order gateway, (when trading) the
 dead-man switch and the reconciliation service; the health monitor. It yields the
@@ -370,40 +371,42 @@ class Engine:
 async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
     """Run an engine for the duration of the block."""
     engine = Engine(config)
-    async with trio.open_nursery() as outer:
-        if engine.capture is not None:
-            await outer.start(engine.capture.run)
-            logger.info("capturing to {}", engine.capture.paths[0])
-        async with _run_engine(engine) as running:
-            yield running
-        outer.cancel_scope.cancel()
+    try:
+        # The audit and capture writers outlive every task that records: the last state
+        # changes of a shutdown reach both.
+        async with trio.open_nursery() as keepers:
+            await keepers.start(engine.audit.run)
+            if engine.capture is not None:
+                await keepers.start(engine.capture.run)
+                logger.info("capturing to {}", engine.capture.paths[0])
+            async with _run_engine(engine) as running:
+                yield running
+            keepers.cancel_scope.cancel()
+    finally:
+        await trio.to_thread.run_sync(engine.store.close)
 
 
 @asynccontextmanager
 async def _run_engine(engine: Engine) -> AsyncIterator[Engine]:
     config = engine.config
-    try:
-        async with engine.rest, trio.open_nursery() as nursery:
-            await nursery.start(engine.audit.run)
-            await engine.load_pairs()
-            await nursery.start(engine.marketdata.run, engine._public_frames)
-            await nursery.start(engine.public.run)
-            if engine.private is not None and engine.account is not None:
-                await nursery.start(engine.account.run, engine._private_frames)
-                await nursery.start(engine.private.run)
-            nursery.start_soon(engine._monitor_health)
-            if config.webhook is not None:
-                await nursery.start(run_webhook, config.webhook, engine.bus)
-            with trio.move_on_after(STARTUP_TIMEOUT):
-                await engine.marketdata.ready.wait()
-                if engine.account is not None:
-                    await engine.account.snapshots.wait()
-            if config.trading and config.dead_man and engine.gateway is not None:
-                nursery.start_soon(engine._dead_man_switch)
-            if engine.reconciler is not None:
-                await nursery.start(engine.reconciler.run)
-            engine.started.set()
-            yield engine
-            nursery.cancel_scope.cancel()
-    finally:
-        await trio.to_thread.run_sync(engine.store.close)
+    async with engine.rest, trio.open_nursery() as nursery:
+        await engine.load_pairs()
+        await nursery.start(engine.marketdata.run, engine._public_frames)
+        await nursery.start(engine.public.run)
+        if engine.private is not None and engine.account is not None:
+            await nursery.start(engine.account.run, engine._private_frames)
+            await nursery.start(engine.private.run)
+        nursery.start_soon(engine._monitor_health)
+        if config.webhook is not None:
+            await nursery.start(run_webhook, config.webhook, engine.bus)
+        with trio.move_on_after(STARTUP_TIMEOUT):
+            await engine.marketdata.ready.wait()
+            if engine.account is not None:
+                await engine.account.snapshots.wait()
+        if config.trading and config.dead_man and engine.gateway is not None:
+            nursery.start_soon(engine._dead_man_switch)
+        if engine.reconciler is not None:
+            await nursery.start(engine.reconciler.run)
+        engine.started.set()
+        yield engine
+        nursery.cancel_scope.cancel()

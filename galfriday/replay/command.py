@@ -97,7 +97,9 @@ def _open(stack: ExitStack, path: Path, salvage: bool) -> Reader:
     if path.stat().st_size == 0:
         raise CaptureError(str(path), 0, "empty file: not a galfriday capture")
     data = stack.enter_context(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
-    return Reader(str(path), data, salvage=salvage)
+    reader = Reader(str(path), data, salvage=salvage)
+    reader.check()  # damage is reported before anything is written
+    return reader
 
 
 def _records(readers: list[Reader], out: TextIO) -> Iterator[list[Record]]:

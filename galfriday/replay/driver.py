@@ -112,7 +112,9 @@ class ReplaySummary:
     dropped: int = 0
     first_wall: float | None = None
     last_wall: float | None = None
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # seconds the replay took
+    paced: float = 0.0  # seconds between the first and the last record of the window
+
 
     @property
     def frame_count(self) -> int:
@@ -305,6 +307,7 @@ class Replayer:
         summary, options = self.summary, self.options
         marketdata, account = engine.marketdata, engine.account
         count = 0
+        window_began: float | None = None
         for block in blocks:
             for record in block:
                 count += 1
@@ -321,6 +324,9 @@ class Replayer:
                         summary.last_wall = wall
                         if options.speed:
                             await self._pace(record.mono)
+                        now = trio.current_time()
+                        window_began = now if window_began is None else window_began
+                        summary.paced = now - window_began
                 if isinstance(record, WsIn):
                     frame = Frame(record.text, record.mono, record.wall, record.conn)
                     if record.conn == "public":
