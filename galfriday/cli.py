@@ -120,6 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject N random faults a minute (default 0: none)",
     )
     sim.add_argument("--chaos-seed", type=int, default=1, help="seed of the fault schedule")
+    sim.add_argument(
+        "--from-capture",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="serve this capture's public market data instead of a live market (repeatable, "
+        "in order); only the public WebSocket is served",
+    )
+    sim.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="with --from-capture: N times as fast as recorded (default 1)",
+    )
+    sim.add_argument(
+        "--loop", action="store_true", help="with --from-capture: start over at the end"
+    )
     sim.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
 
     replay = commands.add_parser(

@@ -115,7 +115,6 @@ class ReplaySummary:
     elapsed: float = 0.0  # seconds the replay took
     paced: float = 0.0  # seconds between the first and the last record of the window
 
-
     @property
     def frame_count(self) -> int:
         return sum(self.frames.values())

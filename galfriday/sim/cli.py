@@ -13,9 +13,11 @@ from typing import TextIO
 import trio
 from loguru import logger
 
+from galfriday.capture.format import Reader, Record
 from galfriday.errors import ConfigError
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.sim.market import PairSpec, default_pairs
+from galfriday.sim.playback import Playback, load_frames
 from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, Simulator
 
 __all__ = ["parse_pair", "run_sim", "sim_config"]
@@ -88,6 +90,8 @@ def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     logger.remove()
     logger.add(sys.stderr, level=args.log_level.upper())
     logger.enable("galfriday")
+    if args.from_capture:
+        return _play_capture(args, config, out)
 
     async def main() -> None:
         sim = Simulator(config)
@@ -105,6 +109,49 @@ def run_sim(args: argparse.Namespace, out: TextIO) -> int:
                 + "\n"
             )
             out.flush()
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.info("signal {}: shutting down", signal.Signals(signum).name)
+                    break
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return 0
+
+
+def _play_capture(args: argparse.Namespace, config: SimConfig, out: TextIO) -> int:
+    if not args.speed > 0:
+        raise ConfigError("--speed", "must be a positive number (1 = as recorded)")
+    records: list[Record] = []
+    header = None
+    for path in args.from_capture:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read it ({exc.strerror})") from None
+        reader = Reader(str(path), data)
+        header = header or reader.header
+        for block in reader.blocks():
+            records.extend(block)
+    assert header is not None
+    try:
+        playback = Playback(header, load_frames(records), args.speed, args.loop, host=config.host)
+    except ValueError as exc:
+        raise ConfigError("--from-capture", str(exc)) from None
+    port = config.public_port
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(playback.serve, port)
+            first = {"ws_public": url, "ws_private": None, "rest": None, "api_key": None}
+            out.write(json.dumps(first) + "\n")
+            out.flush()
+            logger.info(
+                "serving {} public frames of session {} at {}x",
+                len(playback.frames),
+                header.session,
+                args.speed,
+            )
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
                     logger.info("signal {}: shutting down", signal.Signals(signum).name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import shutil
 import sqlite3
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,94 +12,14 @@ import pytest
 import trio
 
 from galfriday.capture.format import Reader
-from galfriday.capture.writer import CaptureConfig
 from galfriday.cli import main
-from galfriday.events import (
-    BookUpdate,
-    ConnectionState,
-    ConnectionStateChanged,
-    GapDetected,
-    ReconciliationReport,
-    ResyncStarted,
-)
 from galfriday.replay.driver import Replayer, ReplayOptions, ReplaySummary
 from galfriday.replay.verify import TABLES, compare_databases
-from galfriday.sim.faults import Fault
-from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, open_simulator
-from tests.live.test_engine import engine_on
+from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from tests.replay.session import Session
 
 D = Decimal
 EVERYTHING = (0.0, 1e12)
-
-
-@dataclass(frozen=True)
-class Session:
-    db: Path
-    captures: list[Path]
-    token: str
-
-
-async def _record(folder: Path, db: Path) -> Session:
-    """A session with trading, a checksum resync, a private gap, drift, a reconnect, garbage."""
-    async with (
-        open_simulator(SimConfig(rate=300, seed=5)) as sim,
-        engine_on(sim, db, capture=CaptureConfig(folder=folder)) as engine,
-    ):
-        gateway, account, reconciler = engine.gateway, engine.account, engine.reconciler
-        assert gateway is not None and account is not None and reconciler is not None
-        events = engine.bus.subscribe(capacity=100_000)
-
-        async def wait_for(kind: type, check: object = None) -> object:
-            with trio.fail_after(20):
-                async for event in events:
-                    if isinstance(event, kind) and (check is None or check(event)):  # type: ignore[operator]
-                        return event
-            raise AssertionError("bus closed")
-
-        book = sim.exchange.books["BTC/USD"]
-        resting = await gateway.place(
-            "BTC/USD", "buy", D("0.001"), book.spec.price((book.best("bids") or 0) - 100)
-        )
-        await gateway.place("BTC/USD", "buy", D("0.002"), order_type="market")
-        await gateway.place("ETH/USD", "sell", D("0.01"), order_type="market")
-        await gateway.cancel(resting)
-
-        sim.frame_fault(Fault.CORRUPT_CHECKSUM, "public", 1)
-        await wait_for(ResyncStarted)
-
-        sim.frame_fault(Fault.DROP_FRAMES, "private", 2)
-        for _ in range(3):
-            await gateway.place("BTC/USD", "sell", D("0.001"), order_type="market")
-        await wait_for(GapDetected)
-        await wait_for(ReconciliationReport, lambda e: e.kind == "gap")
-
-        sim.drift_funds("ETH", D("0.5"), ledger=False)
-        assert await reconciler.run_once("manual")
-
-        sim.send_garbage("public")
-        with trio.fail_after(20):
-            while not engine.marketdata.stats.malformed:
-                await wait_for(object)
-        await sim.drop_connections("public")
-        await wait_for(
-            ConnectionStateChanged,
-            lambda e: e.connection == "public" and e.new is ConnectionState.SUBSCRIBED,
-        )
-        await wait_for(BookUpdate, lambda e: e.verified and e.symbol == "ETH/USD")
-        truth = sim.ground_truth()
-        with trio.fail_after(20):
-            while account.orders.fill_ids() < set(truth.fills):
-                await wait_for(object)
-        token = account.token or ""
-        assert engine.capture is not None
-        captures = list(engine.capture.paths)
-    return Session(db, captures, token)
-
-
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
-    folder = tmp_path_factory.mktemp("session")
-    return trio.run(_record, folder / "captures", folder / "live.db")
 
 
 def _replay(session: Session, db: Path, **options: object) -> ReplaySummary:
