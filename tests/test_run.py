@@ -8,11 +8,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from galfriday import cli
+from galfriday.capture.format import Reader, WsIn
 from galfriday.config import load_config
 from galfriday.errors import ConfigError
 from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
@@ -20,9 +22,12 @@ from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 README = Path(__file__).parent.parent / "README.md"
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _run(
+    *args: str, env: dict[str, str] | None = None, captures: Path | None = None
+) -> subprocess.Popen[str]:
+    capture = ["--capture-dir", str(captures)] if captures else ["--no-capture"]
     return subprocess.Popen(
-        [sys.executable, "-m", "galfriday", "run", *args],
+        [sys.executable, "-m", "galfriday", "run", *capture, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -30,9 +35,12 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]
     )
 
 
-def test_embedded_run_fills_the_audit_database_and_stops_cleanly(tmp_path: Path) -> None:
+def test_embedded_run_fills_the_audit_database_and_stops_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "galfriday.db"
-    process = _run("--db", str(db), "--duration", "12", "--log-json")
+    captures = tmp_path / "captures"
+    process = _run("--db", str(db), "--duration", "12", "--log-json", captures=captures)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err[-2000:]
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
@@ -53,6 +61,12 @@ def test_embedded_run_fills_the_audit_database_and_stops_cleanly(tmp_path: Path)
         }
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert all(counts.values()), counts
+    # The session's capture replays to the same rows (the README's walk-through).
+    files = sorted(str(p) for p in captures.glob("*.gfcap"))
+    assert len(files) == 1
+    replay_db = tmp_path / "replay.db"
+    assert cli.main(["replay", *files, "--db", str(replay_db), "--verify", str(db)]) == 0
+    assert "verify: 0 divergences" in capsys.readouterr().out
 
 
 def test_sigterm_stops_with_exit_zero(tmp_path: Path) -> None:
@@ -159,3 +173,32 @@ def test_a_config_against_the_simulator_runs_read_only(tmp_path: Path) -> None:
         sim.wait(timeout=10)
         if sim.stdout is not None:
             sim.stdout.close()
+
+
+def test_a_killed_run_leaves_its_capture_readable_to_the_last_fraction_of_a_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    captures = tmp_path / "captures"
+    process = _run("--db", str(tmp_path / "k.db"), "--duration", "60", captures=captures)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # the first health line: ten seconds of trading
+            if "msg/s" in line and "engine started" not in line:
+                break
+        killed_at = time.time()
+        process.kill()
+    finally:
+        process.wait(timeout=30)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    [path] = captures.glob("*.gfcap")
+    reader = Reader(str(path), path.read_bytes(), salvage=True)
+    records = [r for block in reader.blocks() for r in block]
+    assert not reader.complete  # no end record: it was killed
+    assert all(s.offset + s.length == len(reader.data) for s in reader.skipped)  # only the tail
+    last = max(r.wall for r in records if isinstance(r, WsIn))
+    assert killed_at - last < 0.5
+    replay_db = tmp_path / "replay.db"
+    assert cli.main(["replay", str(path), "--db", str(replay_db), "--salvage"]) == 0
+    assert "no end record" in capsys.readouterr().out

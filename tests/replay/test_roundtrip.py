@@ -171,3 +171,55 @@ def test_the_summary_is_printed_for_a_user(session: Session, tmp_path: Path) -> 
     text = out.getvalue()
     for needle in ("frames", "public book", "books", "resyncs", "gaps", "orders", "balances"):
         assert needle in text, needle
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file: not a galfriday capture (at byte 0)"),
+        (b"id,price\n1,2\n", "not a galfriday capture (no capture signature) (at byte 0)"),
+        (
+            b"\x89GFCAP\r\n\x1a\n\x00\x07",
+            "capture format version 7; this galfriday reads version 1",
+        ),
+    ],
+)
+def test_a_file_that_is_not_a_readable_capture_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    path = tmp_path / "x.gfcap"
+    path.write_bytes(content)
+    assert main(["replay", str(path), "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"galfriday: {path}: {message}")
+    assert err.count("\n") == 1 and "(at byte " in err
+    assert not (tmp_path / "x.db").exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--speed", "0"], "--speed"),
+        (["--from", "yesterday"], "--from"),
+        (["--from", "10:00", "--to", "09:00"], "--to"),
+        (["--symbols", "BTCUSD"], "--symbols"),
+        (["--verify", "/nonexistent.db"], "--verify"),
+    ],
+)
+def test_bad_replay_arguments_name_the_field(
+    session: Session,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    field: str,
+) -> None:
+    files = [str(p) for p in session.captures]
+    assert main(["replay", *files, "--db", str(tmp_path / "x.db"), *args]) == 2
+    assert capsys.readouterr().err.startswith(f"galfriday: {field}: ")
+
+
+def test_a_missing_capture_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(tmp_path / "nope.gfcap")]) == 2
+    assert "nope.gfcap: cannot read it" in capsys.readouterr().err

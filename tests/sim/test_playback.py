@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
 from galfriday.capture.format import Reader, Record
+from galfriday.cli import main
 from galfriday.events import BookUpdate, TickerUpdate
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.live.marketdata import MarketDataConfig
@@ -104,3 +108,36 @@ async def test_a_late_book_subscription_gets_the_snapshot_and_the_updates_since(
             update = await client.channel("book", "update")
             results.append(book.apply(update.data[0], snapshot=False))
         assert results.count(BookCheck.MATCH) >= 30  # one may be the capture's corrupted frame
+
+
+async def test_the_command_serves_a_capture_and_prints_its_url(session: Session) -> None:
+    command = [sys.executable, "-m", "galfriday", "sim", "--log-level", "ERROR"]
+    command += ["--from-capture", str(session.captures[0]), "--speed", "10"]
+    # A quick spawn; the blocking reads and the wait go through a worker thread.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
+    try:
+        assert process.stdout is not None
+        line = await trio.to_thread.run_sync(process.stdout.readline)
+        urls = json.loads(line)
+        assert urls["rest"] is None and urls["ws_private"] is None
+        async with connect(urls["ws_public"]) as client:
+            await client.send(
+                method="subscribe", params={"channel": "trade", "symbol": ["BTC/USD"]}
+            )
+            trade = await client.channel("trade")
+            assert trade.data[0].symbol == "BTC/USD"
+    finally:
+        process.terminate()
+        await trio.to_thread.run_sync(process.wait)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert process.returncode == 0
+
+
+def test_the_command_refuses_a_file_that_is_not_a_capture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    assert main(["sim", "--from-capture", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"galfriday: {path}: not a galfriday capture")
