@@ -153,6 +153,11 @@ class Bus:
             if subscription.wants(event):
                 subscription.offer(event)
 
+    def wanted(self, kind: type[Event]) -> bool:
+        """True if some subscriber would receive an event of ``kind`` (publishers use it to
+        skip building events nobody reads)."""
+        return any(not s.types or issubclass(kind, s.types) for s in self._subscriptions)
+
     @property
     def subscribers(self) -> int:
         return len(self._subscriptions)

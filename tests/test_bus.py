@@ -73,3 +73,15 @@ async def test_leaving_the_context_unsubscribes() -> None:
     assert bus.subscribers == 0 and sub.closed
     bus.publish(_alert())
     assert len(sub) == 0
+
+
+def test_wanted_says_whether_anyone_would_receive_an_event_of_a_kind() -> None:
+    bus = Bus()
+    assert not bus.wanted(Alert)
+    trades = bus.subscribe(TradePrint)
+    assert bus.wanted(TradePrint) and not bus.wanted(Alert)
+    everything = bus.subscribe()
+    assert bus.wanted(Alert)
+    everything.close()
+    trades.close()
+    assert not bus.wanted(TradePrint)

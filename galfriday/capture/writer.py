@@ -74,6 +74,10 @@ class CaptureFile:
 
     def close(self, end: End) -> None:
         self._put(encode_block([end], self.level))
+        self.close_without_end()
+
+    def close_without_end(self) -> None:
+        """Close as an abruptly stopped engine would leave the file (tests, benchmarks)."""
         self.sync()
         self._file.close()
 

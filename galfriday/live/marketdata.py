@@ -333,6 +333,8 @@ class MarketData:
     def _publish_book(
         self, symbol: str, feed: BookFeed, snapshot: bool, stamp: str | None, wall: float
     ) -> None:
+        if not self.bus.wanted(BookUpdate):
+            return  # the Decimal top of book is most of a book message's cost
         top = feed.book.top(self.config.publish_levels)
         self.bus.publish(
             BookUpdate(

@@ -113,7 +113,7 @@ class ReplaySummary:
     first_wall: float | None = None
     last_wall: float | None = None
     elapsed: float = 0.0  # seconds the replay took
-    paced: float = 0.0  # seconds between the first and the last record of the window
+    paced: float = 0.0  # with a speed: seconds between the first and last record of the window
 
     @property
     def frame_count(self) -> int:
@@ -306,7 +306,6 @@ class Replayer:
         summary, options = self.summary, self.options
         marketdata, account = engine.marketdata, engine.account
         count = 0
-        window_began: float | None = None
         for block in blocks:
             for record in block:
                 count += 1
@@ -323,9 +322,6 @@ class Replayer:
                         summary.last_wall = wall
                         if options.speed:
                             await self._pace(record.mono)
-                        now = trio.current_time()
-                        window_began = now if window_began is None else window_began
-                        summary.paced = now - window_began
                 if isinstance(record, WsIn):
                     frame = Frame(record.text, record.mono, record.wall, record.conn)
                     if record.conn == "public":
@@ -363,6 +359,7 @@ class Replayer:
         due = began + (mono - first) / speed
         if due > trio.current_time():
             await trio.sleep_until(due)
+        self.summary.paced = trio.current_time() - began
 
     def _start(
         self, op: Op, engine: Engine, sessions: dict[str, ReplaySession], ops: trio.Nursery

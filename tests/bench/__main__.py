@@ -23,6 +23,7 @@ from tests.bench.engine_bench import (
     sustained_in_fresh_process,
 )
 from tests.bench.frames import BookTraffic, make_traffic
+from tests.bench.replay_bench import capture_cost, capture_size_per_hour, replay_rate
 from tests.bench.sim_rate import highest_rate
 
 
@@ -115,6 +116,25 @@ def main() -> None:
         )
     )
 
+    replay = replay_rate(deep)
+    results["replay"] = {**replay, "decode_ratio": replay["frames_per_s"] / rate}
+    rows.append(
+        (
+            f"galfriday replay of the same frames as a capture ({replay['frames']} frames)",
+            f"{replay['frames_per_s']:,.0f} frames/s",
+            f"{replay['frames_per_s'] / rate:.3f} of decode-only; every checksum verified",
+        )
+    )
+    cost = capture_cost(deep)
+    results["capture_cost"] = cost
+    rows.append(
+        (
+            "capture cost per book frame (trio thread | worker thread)",
+            f"{cost['trio_thread_us']:.2f} µs | {cost['worker_thread_us']:.2f} µs",
+            f"{cost['bytes_per_frame']:.0f} bytes on disk (raw {cost['raw_bytes_per_frame']:.0f})",
+        )
+    )
+
     for depth in (10, 100):
         traffic = deep if depth == 100 else make_traffic(pairs=20, depth=10, updates=args.updates)
         figures = bench_apply(traffic, depth)
@@ -178,6 +198,15 @@ def main() -> None:
                 "REST calls per reconciliation run (no stale open orders)",
                 f"{calls['run_calls']:.0f} calls",
                 "Balance, OpenOrders, ClosedOrders, TradesHistory, Ledgers",
+            )
+        )
+        size = capture_size_per_hour()
+        results["capture_size"] = size
+        rows.append(
+            (
+                "capture size, default embedded session (sim rate 50, 4 pairs, demo trading)",
+                f"{size['mb_per_hour']:.1f} MB/hour",
+                f"{size['records_per_s']:.0f} records/s over {size['seconds']:.0f} s",
             )
         )
         figures = sustained_in_fresh_process(args.rss_minutes)
