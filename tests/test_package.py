@@ -17,6 +17,7 @@ SANS_IO = [
     "kraken",
     "core",
     "reconcile/compare.py",
+    "capture/format.py",
     "sim/market.py",
     "sim/account.py",
     "sim/exchange.py",

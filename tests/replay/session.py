@@ -35,7 +35,7 @@ async def _record(folder: Path, db: Path) -> Session:
     """A session with trading, a checksum resync, a private gap, drift, a reconnect, garbage."""
     async with (
         open_simulator(SimConfig(rate=300, seed=5)) as sim,
-        engine_on(sim, db, capture=CaptureConfig(folder=folder)) as engine,
+        engine_on(sim, db, capture=CaptureConfig(folder=folder), rest_tier="pro") as engine,
     ):
         gateway, account, reconciler = engine.gateway, engine.account, engine.reconciler
         assert gateway is not None and account is not None and reconciler is not None
@@ -59,14 +59,13 @@ async def _record(folder: Path, db: Path) -> Session:
         sim.frame_fault(Fault.CORRUPT_CHECKSUM, "public", 1)
         await wait_for(ResyncStarted)
 
+        sim.drift_funds("ETH", D("0.5"), ledger=False)  # found by the gap's reconciliation
         sim.frame_fault(Fault.DROP_FRAMES, "private", 2)
         for _ in range(3):
             await gateway.place("BTC/USD", "sell", D("0.001"), order_type="market")
         await wait_for(GapDetected)
-        await wait_for(ReconciliationReport, lambda e: e.kind == "gap")
-
-        sim.drift_funds("ETH", D("0.5"), ledger=False)
-        assert await reconciler.run_once("manual")
+        report = await wait_for(ReconciliationReport, lambda e: e.kind == "gap")
+        assert isinstance(report, ReconciliationReport) and report.discrepancies
 
         sim.send_garbage("public")
         with trio.fail_after(20):
@@ -78,6 +77,8 @@ async def _record(folder: Path, db: Path) -> Session:
             lambda e: e.connection == "public" and e.new is ConnectionState.SUBSCRIBED,
         )
         await wait_for(BookUpdate, lambda e: e.verified and e.symbol == "ETH/USD")
+        for _ in range(600):  # a few seconds of market data after the reconnect
+            await wait_for(BookUpdate)
         truth = sim.ground_truth()
         with trio.fail_after(20):
             while account.orders.fill_ids() < set(truth.fills):

@@ -49,7 +49,7 @@ def test_the_replay_reproduces_the_live_sessions_rows(session: Session, tmp_path
         "gaps": 1,
         "resyncs": 2,  # the book's, and the private stream's recovery
         "decode_errors": 1,
-        "reconciliation_events": 3,  # start-up, after the gap, manual
+        "reconciliation_events": 2,  # start-up, after the gap
         "discrepancies": 1,
         "connection_events": 8,
     }.items():
@@ -121,7 +121,7 @@ def test_a_truncated_capture_is_an_error_unless_salvaged(
     assert main(["replay", str(cut), "--db", str(tmp_path / "b.db"), "--salvage"]) == 0
     out = capsys.readouterr().out
     assert "skipped" in out and "no end record" in out
-    assert _count(tmp_path / "b.db", "book_checks") > 0
+    assert _count(tmp_path / "b.db", "connection_events") > 0
 
 
 def test_symbols_narrow_the_market_data_but_not_the_account(
