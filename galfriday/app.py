@@ -39,34 +39,9 @@ from galfriday.reconcile.commands import print_run
 from galfriday.reconcile.compare import Limits, Thresholds
 from galfriday.reconcile.service import ReconcileConfig
 
-__all__ = ["add_run_arguments", "run"]
+__all__ = ["run"]
 
 SUMMARY_EVERY = 10.0
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        help="TOML configuration; without it, the embedded simulator and a paper account",
-    )
-    parser.add_argument("--db", type=Path, help="audit database (default ./galfriday.db)")
-    parser.add_argument("--read-only", action="store_true", help="never place orders")
-    parser.add_argument(
-        "--market-data-only",
-        action="store_true",
-        help="public market data only; no API keys needed",
-    )
-    parser.add_argument("--no-demo", action="store_true", help="embedded mode without the demo")
-    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
-    parser.add_argument(
-        "--capture-dir",
-        type=Path,
-        help="where session captures go (default ./captures, or capture.folder)",
-    )
-    parser.add_argument("--no-capture", action="store_true", help="do not capture the session")
-    parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
-    parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

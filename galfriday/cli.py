@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from galfriday import __version__
-from galfriday.app import add_run_arguments
-from galfriday.app import run as run_app
-from galfriday.errors import ConfigError, MalformedFrame
-from galfriday.kraken.wire import FrameDecoder, UnknownFrame
-from galfriday.reconcile.commands import add_report_arguments, add_review_arguments
-from galfriday.reconcile.commands import report as report_command
-from galfriday.reconcile.commands import review as review_command
-from galfriday.replay.command import add_replay_arguments, replay_command
+from galfriday.arguments import (
+    add_replay_arguments,
+    add_report_arguments,
+    add_review_arguments,
+    add_run_arguments,
+)
+from galfriday.errors import ConfigError
 
 EXIT_USAGE = 2
 
@@ -138,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--loop", action="store_true", help="with --from-capture: start over at the end"
     )
+    sim.add_argument(
+        "--restamp",
+        action="store_true",
+        help="with --from-capture: book timestamps become the send time (latency measurements)",
+    )
     sim.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
 
     replay = commands.add_parser(
@@ -176,6 +180,9 @@ def _port(text: str) -> int:
 
 
 def _decode(files: Sequence[Path], quiet: bool, out: TextIO) -> int:
+    from galfriday.errors import MalformedFrame
+    from galfriday.kraken.wire import FrameDecoder, UnknownFrame
+
     decoder = FrameDecoder()
     sources: list[tuple[str, TextIO]] = []
     for path in files:
@@ -212,16 +219,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             from galfriday.sim.cli import run_sim
 
             return run_sim(args, sys.stdout)
-        if args.command == "run":
-            return run_app(args)
-        if args.command == "reconcile":
-            return run_app(args, reconcile_once=True)
+        # Each command imports its machinery only when it runs (galfriday --help stays fast).
+        if args.command in ("run", "reconcile"):
+            from galfriday.app import run as run_app
+
+            return run_app(args, reconcile_once=args.command == "reconcile")
         if args.command == "replay":
+            from galfriday.replay.command import replay_command
+
             return replay_command(args, sys.stdout)
-        if args.command == "report":
-            return report_command(args, sys.stdout)
-        if args.command == "review":
-            return review_command(args, sys.stdout)
+        if args.command in ("report", "review"):
+            from galfriday.reconcile import commands
+
+            command = commands.report if args.command == "report" else commands.review
+            return command(args, sys.stdout)
         return _decode(args.files, args.quiet, sys.stdout)
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ import msgspec
 __all__ = [
     "Alert",
     "BalanceChange",
+    "BookSide",
     "BookUpdate",
     "CandleUpdate",
     "ConnectionState",
@@ -61,19 +62,60 @@ class Severity(enum.StrEnum):
 # --- market data ---------------------------------------------------------------------------
 
 
+class BookSide:
+    """One side of a book's best levels, kept as scaled integers until someone reads them.
+
+    Building Decimals is most of what publishing a book message costs, and most consumers
+    read one level or none: :meth:`levels` converts on first use, exactly, and keeps the result.
+    """
+
+    __slots__ = ("_decimal", "_levels", "_pp", "_qp")
+
+    def __init__(self, levels: list[tuple[int, int]], price_precision: int, qty_precision: int):
+        self._levels = levels  # (price ticks, qty lots), best first
+        self._pp = price_precision
+        self._qp = qty_precision
+        self._decimal: tuple[tuple[Decimal, Decimal], ...] | None = None
+
+    def levels(self) -> tuple[tuple[Decimal, Decimal], ...]:
+        if self._decimal is None:
+            pp, qp = -self._pp, -self._qp
+            self._decimal = tuple(
+                (Decimal(p).scaleb(pp), Decimal(q).scaleb(qp)) for p, q in self._levels
+            )
+        return self._decimal
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BookSide) and self.levels() == other.levels()
+
+    def __hash__(self) -> int:
+        return hash(self.levels())
+
+    def __repr__(self) -> str:
+        return f"BookSide({self.levels()!r})"
+
+
 class BookUpdate(Event, frozen=True, kw_only=True):
     """A book changed. ``verified`` is False from a checksum mismatch until the next snapshot.
 
-    ``bids``/``asks`` are the best levels (price, qty), best first, at most ``levels`` deep as
-    the publisher chose.
+    ``bids``/``asks`` are the best levels (price, qty) in Decimal, best first, at most as deep
+    as the publisher chose (converted when first read).
     """
 
     symbol: str
     verified: bool
-    bids: tuple[tuple[Decimal, Decimal], ...]
-    asks: tuple[tuple[Decimal, Decimal], ...]
+    bid_side: BookSide
+    ask_side: BookSide
     snapshot: bool = False
     timestamp: str | None = None
+
+    @property
+    def bids(self) -> tuple[tuple[Decimal, Decimal], ...]:
+        return self.bid_side.levels()
+
+    @property
+    def asks(self) -> tuple[tuple[Decimal, Decimal], ...]:
+        return self.ask_side.levels()
 
 
 class TickerUpdate(Event, frozen=True, kw_only=True):

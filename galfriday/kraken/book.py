@@ -303,6 +303,16 @@ class OrderBook:
         """A quantity in lots as a Decimal with the instrument's number of decimals."""
         return Decimal(lots).scaleb(-self.qty_precision)
 
+    def top_levels(
+        self, n: int = CHECKSUM_LEVELS
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The best ``n`` levels of each side as (ticks, lots), best first: cheap, exact."""
+        bids, asks = self._bids, self._asks
+        return (
+            [(-k, bids[-k]) for k in self._bid_keys[:n]],
+            [(k, asks[k]) for k in self._ask_keys[:n]],
+        )
+
     def top(self, n: int = CHECKSUM_LEVELS) -> BookTop:
         """The best ``n`` levels of each side in Decimal, for consumers."""
         price, qty = self.price_of, self.qty_of

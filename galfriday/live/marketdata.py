@@ -35,6 +35,7 @@ from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
 from galfriday.events import (
     Alert,
+    BookSide,
     BookUpdate,
     CandleUpdate,
     Severity,
@@ -334,14 +335,16 @@ class MarketData:
         self, symbol: str, feed: BookFeed, snapshot: bool, stamp: str | None, wall: float
     ) -> None:
         if not self.bus.wanted(BookUpdate):
-            return  # the Decimal top of book is most of a book message's cost
-        top = feed.book.top(self.config.publish_levels)
+            return
+        book = feed.book
+        bids, asks = book.top_levels(self.config.publish_levels)
+        pp, qp = book.price_precision, book.qty_precision
         self.bus.publish(
             BookUpdate(
                 symbol=symbol,
                 verified=feed.verified,
-                bids=top.bids,
-                asks=top.asks,
+                bid_side=BookSide(bids, pp, qp),
+                ask_side=BookSide(asks, pp, qp),
                 snapshot=snapshot,
                 timestamp=stamp,
                 received_at=wall,

@@ -10,53 +10,14 @@ import argparse
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from galfriday.errors import ConfigError
 from galfriday.reconcile import queries
 
-__all__ = ["add_report_arguments", "add_review_arguments", "print_run", "report", "review"]
+__all__ = ["print_run", "report", "review"]
 
 SEVERITIES = ("critical", "high", "medium", "low")
-
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", nargs="?", metavar="ID", help="one run (default: the last)")
-    parser.add_argument("--last", type=int, default=1, metavar="N", help="the last N runs")
-    parser.add_argument(
-        "--discrepancies", action="store_true", help="only runs that found discrepancies"
-    )
-    parser.add_argument("--json", action="store_true", help="JSON instead of tables")
-    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
-
-
-def add_review_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
-    actions.required = True
-    listing = actions.add_parser("list", help="open review items (--all: every item)")
-    listing.add_argument("--all", action="store_true")
-    show = actions.add_parser("show", help="one review item in full")
-    show.add_argument("item_id", metavar="ID")
-    resolve = actions.add_parser("resolve", help="decide on a review item")
-    resolve.add_argument("item_id", metavar="ID")
-    decision = resolve.add_mutually_exclusive_group(required=True)
-    decision.add_argument(
-        "--accept-exchange",
-        action="store_const",
-        const="accept-exchange",
-        dest="decision",
-        help="take the exchange's value",
-    )
-    decision.add_argument(
-        "--keep-internal",
-        action="store_const",
-        const="keep-internal",
-        dest="decision",
-        help="keep galfriday's value",
-    )
-    resolve.add_argument("--note", required=True, help="why (kept in the audit trail)")
 
 
 def _say(out: TextIO, text: str = "") -> None:

@@ -25,46 +25,7 @@ from galfriday.errors import CaptureError, ConfigError
 from galfriday.replay.driver import Replayer, ReplayOptions, ReplaySummary
 from galfriday.replay.verify import compare_databases
 
-__all__ = ["add_replay_arguments", "parse_when", "replay_command"]
-
-
-def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="capture files, in order (.gfcap)"
-    )
-    parser.add_argument(
-        "--db", type=Path, help="audit database to create (default: beside the first capture)"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace the --db file if it exists"
-    )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        metavar="N",
-        help="pace the records: 1 as recorded, 10 ten times faster (default: as fast as possible)",
-    )
-    parser.add_argument(
-        "--from",
-        dest="start",
-        metavar="TIME",
-        help="write rows from this time on (UTC ISO 8601, or HH:MM[:SS] on the capture's day);"
-        " earlier records still build state",
-    )
-    parser.add_argument("--to", dest="end", metavar="TIME", help="stop after this time")
-    parser.add_argument(
-        "--symbols", help="comma-separated pairs: market data of these only (e.g. BTC/USD)"
-    )
-    parser.add_argument(
-        "--salvage", action="store_true", help="skip damaged stretches and report them"
-    )
-    parser.add_argument(
-        "--verify",
-        type=Path,
-        metavar="SESSION_DB",
-        help="compare the rows with the live session's database; exit 1 on any divergence",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+__all__ = ["parse_when", "replay_command"]
 
 
 def parse_when(text: str, day: datetime, field: str) -> float:

@@ -135,7 +135,14 @@ def _play_capture(args: argparse.Namespace, config: SimConfig, out: TextIO) -> i
             records.extend(block)
     assert header is not None
     try:
-        playback = Playback(header, load_frames(records), args.speed, args.loop, host=config.host)
+        playback = Playback(
+            header,
+            load_frames(records),
+            args.speed,
+            args.loop,
+            host=config.host,
+            restamp=args.restamp,
+        )
     except ValueError as exc:
         raise ConfigError("--from-capture", str(exc)) from None
     port = config.public_port

@@ -41,6 +41,19 @@ def rfc3339(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_STAMP = b'"timestamp":"'
+_STAMP_WIDTH = len("2023-10-06T17:35:55.440295Z")
+
+
+def restamp(frame: bytes, wall: float) -> bytes:
+    """A book frame with its (last) ``timestamp`` set to ``wall``: the time it was sent."""
+    at = frame.rfind(_STAMP)
+    if at < 0:
+        return frame
+    start = at + len(_STAMP)
+    return frame[:start] + rfc3339(wall).encode() + frame[start + _STAMP_WIDTH :]
+
+
 def heartbeat() -> bytes:
     return HEARTBEAT
 

@@ -7,12 +7,14 @@ is whole and each checksum still holds), then the updates as they come; ticker, 
 OHLC get the latest recorded frame, then the rest. ``instrument`` gets the recorded snapshot.
 Acks, pongs and errors are written as Kraken writes them. The books are served at the depth
 they were recorded with (the ack says which). At the end of the capture the connection is
-closed (code 1000), or playback starts over with ``loop``.
+closed (code 1000), or playback starts over with ``loop``. With ``restamp`` a book frame's
+``timestamp`` becomes the moment it is sent, so a client can measure its latency from the send.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +97,7 @@ class Playback:
         speed: float = 1.0,
         loop: bool = False,
         host: str = "127.0.0.1",
+        restamp: bool = False,
     ) -> None:
         if not frames_:
             raise ValueError("the capture holds no public market data")
@@ -103,6 +106,7 @@ class Playback:
         self.speed = speed
         self.loop = loop
         self.host = host
+        self.restamp = restamp
         self.depth = int(header.config.get("marketdata", {}).get("depth", 10))
         self.clients = 0
 
@@ -171,6 +175,9 @@ class Playback:
         if not wanted:
             return
         if len(wanted) == len(frame.symbols):
+            if self.restamp and channel == "book":
+                await client.send(frames.restamp(frame.text.encode(), time.time()))
+                return
             await client.send(frame.text)
         else:  # a frame for several symbols, only some subscribed
             message = json.loads(frame.text)

@@ -231,6 +231,9 @@ class Simulator:
             while owed >= 1:
                 owed -= 1
                 self.publish(self.exchange.background_event(self.wall()))
+                # Let the writers send each event's frames as it happens: a tick's events go
+                # out as a stream, as Kraken's do, not as one burst every 10 ms.
+                await trio.lowlevel.checkpoint()
             self.flush_private()
 
     async def _chaos(self) -> None:

@@ -2,7 +2,9 @@
 
 Each session owns an outbound channel (bounded at :data:`OUTBOX`; a client too slow to keep up
 is disconnected, as Kraken does) drained by its writer task, which is also where frame faults
-(duplicate, drop, reorder, corrupt checksum) and stalls are applied. A heartbeat task sends
+(duplicate, drop, reorder, corrupt checksum) and stalls are applied, and where a book frame
+gets its ``timestamp``: the moment it is written to the socket (so a client can measure its
+own latency from the send; Kraken's is its matching engine's time). A heartbeat task sends
 ``{"channel":"heartbeat"}`` after a second without other frames while subscribed. A connection
 with no subscription that sends nothing for ``idle_timeout`` seconds is closed.
 
@@ -132,9 +134,10 @@ class Session:
                 if trio.current_time() < self.stalled_until:
                     continue
                 if data:
-                    fault = self.sim.faults.next_frame_fault(
-                        self.kind, frame.startswith(b'{"channel":"book"')
-                    )
+                    book = frame.startswith(b'{"channel":"book"')
+                    if book:
+                        frame = frames.restamp(frame, self.sim.wall())
+                    fault = self.sim.faults.next_frame_fault(self.kind, book)
                     if fault is Fault.DROP_FRAMES:
                         continue
                     if fault is Fault.CORRUPT_CHECKSUM:

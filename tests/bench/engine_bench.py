@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -263,3 +264,68 @@ def reconcile_rest_calls() -> dict[str, float]:
                 return {"startup_calls": startup, "run_calls": engine.rest.calls - before}
 
         return trio.run(run)
+
+
+@contextmanager
+def playback(capture: Path, speed: float) -> Iterator[dict[str, str]]:
+    """``galfriday sim --from-capture`` in its own process pinned to CPU 0, book timestamps
+    set at send; yields its URLs."""
+    command = [sys.executable, "-m", "galfriday", "sim", "--log-level", "ERROR", "--restamp"]
+    command += ["--from-capture", str(capture), "--speed", str(speed)]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "0", *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def send_latency(
+    frames_per_s: float, seconds: float = 6.0, warmup: float = 1.5
+) -> dict[str, float]:
+    """Simulator send -> BookUpdate on the bus: book frames for 4 pairs at depth 10 served by
+    the simulator's capture playback at ``frames_per_s``, each stamped as it is sent."""
+    from tests.bench.frames import make_traffic
+    from tests.bench.replay_bench import FRAME_GAP, write_capture
+
+    _pin_to_second_core()
+    total = int(frames_per_s * (seconds + warmup + 2))
+    traffic = make_traffic(pairs=4, depth=10, updates=total, seed=11)
+    symbols = tuple(traffic.books)
+    with TemporaryDirectory() as tmp:
+        capture = Path(tmp) / "latency.gfcap"
+        write_capture(traffic, capture, depth=10)
+        speed = frames_per_s * FRAME_GAP  # the capture is recorded at 1 / FRAME_GAP frames/s
+        with playback(capture, speed) as urls:
+
+            async def run() -> dict[str, float]:
+                config = _config(
+                    {**urls, "ws_private": urls["ws_public"], "rest": "http://127.0.0.1:9"},
+                    Path(tmp) / "b.db",
+                    symbols,
+                    10,
+                    keys=False,
+                )
+                config = replace(config, reconcile=None, rest_retry_base=0.0)  # no REST here
+                async with open_engine(config) as engine:
+                    await trio.sleep(warmup)  # past the subscription catch-up
+                    updates = engine.bus.subscribe(BookUpdate, capacity=1_000_000)
+                    latencies: list[float] = []
+                    start_frames = engine.public.metrics.messages
+                    started = time.perf_counter()
+                    with trio.move_on_after(seconds):
+                        async for event in updates:
+                            assert isinstance(event, BookUpdate)
+                            if event.timestamp and not event.snapshot:
+                                sent = datetime.fromisoformat(event.timestamp).timestamp()
+                                latencies.append(time.time() - sent)
+                    elapsed = time.perf_counter() - started
+                    frames = engine.public.metrics.messages - start_frames
+                    return {**_percentiles(latencies), "frames_per_s": frames / elapsed}
+
+            return trio.run(run)

@@ -234,3 +234,17 @@ def test_format_scaled_keeps_trailing_and_leading_zeros() -> None:
     assert format_scaled(100000, 8) == "0.00100000"
     assert format_scaled(452852, 1) == "45285.2"
     assert format_scaled(5, 0) == "5"
+
+
+def test_top_levels_are_the_exact_top_and_a_book_side_converts_them_lazily() -> None:
+    from galfriday.events import BookSide
+
+    message = FrameDecoder().decode_exact_book(btc_snapshot_frame())
+    book = OrderBook("BTC/USD", 10, 1, 8)
+    book.apply(message.data[0], snapshot=True)
+    bids, asks = book.top_levels(3)
+    top = book.top(3)
+    side = BookSide(bids, 1, 8)
+    assert side._decimal is None  # nothing converted until read
+    assert side.levels() == top.bids and BookSide(asks, 1, 8).levels() == top.asks
+    assert side.levels()[0][0] == Decimal(str(BTC_BIDS[0][0]))

@@ -1,0 +1,119 @@
+"""The arguments of each command, kept apart so ``galfriday --help`` imports nothing heavy.
+
+Each command's module imports its own machinery (trio, the engine, SQLite) only when the
+command runs; parsing and help need only this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = [
+    "add_replay_arguments",
+    "add_report_arguments",
+    "add_review_arguments",
+    "add_run_arguments",
+]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML configuration; without it, the embedded simulator and a paper account",
+    )
+    parser.add_argument("--db", type=Path, help="audit database (default ./galfriday.db)")
+    parser.add_argument("--read-only", action="store_true", help="never place orders")
+    parser.add_argument(
+        "--market-data-only",
+        action="store_true",
+        help="public market data only; no API keys needed",
+    )
+    parser.add_argument("--no-demo", action="store_true", help="embedded mode without the demo")
+    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument(
+        "--capture-dir",
+        type=Path,
+        help="where session captures go (default ./captures, or capture.folder)",
+    )
+    parser.add_argument("--no-capture", action="store_true", help="do not capture the session")
+    parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
+    parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", nargs="?", metavar="ID", help="one run (default: the last)")
+    parser.add_argument("--last", type=int, default=1, metavar="N", help="the last N runs")
+    parser.add_argument(
+        "--discrepancies", action="store_true", help="only runs that found discrepancies"
+    )
+    parser.add_argument("--json", action="store_true", help="JSON instead of tables")
+    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+
+
+def add_review_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    actions.required = True
+    listing = actions.add_parser("list", help="open review items (--all: every item)")
+    listing.add_argument("--all", action="store_true")
+    show = actions.add_parser("show", help="one review item in full")
+    show.add_argument("item_id", metavar="ID")
+    resolve = actions.add_parser("resolve", help="decide on a review item")
+    resolve.add_argument("item_id", metavar="ID")
+    decision = resolve.add_mutually_exclusive_group(required=True)
+    decision.add_argument(
+        "--accept-exchange",
+        action="store_const",
+        const="accept-exchange",
+        dest="decision",
+        help="take the exchange's value",
+    )
+    decision.add_argument(
+        "--keep-internal",
+        action="store_const",
+        const="keep-internal",
+        dest="decision",
+        help="keep galfriday's value",
+    )
+    resolve.add_argument("--note", required=True, help="why (kept in the audit trail)")
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="capture files, in order (.gfcap)"
+    )
+    parser.add_argument(
+        "--db", type=Path, help="audit database to create (default: beside the first capture)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the --db file if it exists"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        metavar="N",
+        help="pace the records: 1 as recorded, 10 ten times faster (default: as fast as possible)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="write rows from this time on (UTC ISO 8601, or HH:MM[:SS] on the capture's day);"
+        " earlier records still build state",
+    )
+    parser.add_argument("--to", dest="end", metavar="TIME", help="stop after this time")
+    parser.add_argument(
+        "--symbols", help="comma-separated pairs: market data of these only (e.g. BTC/USD)"
+    )
+    parser.add_argument(
+        "--salvage", action="store_true", help="skip damaged stretches and report them"
+    )
+    parser.add_argument(
+        "--verify",
+        type=Path,
+        metavar="SESSION_DB",
+        help="compare the rows with the live session's database; exit 1 on any divergence",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
