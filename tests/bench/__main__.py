@@ -1,30 +1,40 @@
-"""``just bench``: print the benchmark table and write bench.json.
+"""``just bench``: print the benchmark table and write bench.json (about 3 minutes).
 
-Figures only; nothing here passes or fails. Each row names its workload.
+Figures only; nothing here passes or fails. Each row names its workload; the letters are
+issue 7's. Rows compared with each other come from the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import BookMessage, FrameDecoder
 from tests.bench.engine_bench import (
-    loopback_latency,
     order_latency,
     reconcile_cpu,
     reconcile_rest_calls,
+    send_latency,
     sustained_in_fresh_process,
 )
 from tests.bench.frames import BookTraffic, make_traffic
 from tests.bench.replay_bench import capture_cost, capture_size_per_hour, replay_rate
 from tests.bench.sim_rate import highest_rate
+from tests.bench.small import (
+    audit_throughput,
+    galfriday_book_handler,
+    help_startup,
+    sdk_book_handler,
+)
 
 
 def _best_rate(run: Callable[[], int], repeat: int = 5) -> float:
@@ -85,145 +95,176 @@ def bench_apply(traffic: BookTraffic, depth: int) -> dict[str, float]:
     }
 
 
+def _row(rows: list[tuple[str, str, str]], name: str, figure: str, extra: str = "") -> None:
+    rows.append((name, figure, extra))
+    print(f"  {name}: {figure} {extra}", file=sys.stderr, flush=True)  # progress
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench", description=__doc__)
     parser.add_argument("--updates", type=int, default=50_000, help="update frames per workload")
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
-    parser.add_argument("--skip-sim", action="store_true", help="skip the simulator rate steps")
     parser.add_argument("--skip-engine", action="store_true", help="skip the engine figures")
+    parser.add_argument(
+        "--sim-rate", action="store_true", help="also find the simulator's highest frame rate"
+    )
     parser.add_argument(
         "--rss-minutes",
         type=float,
-        default=2.0,
-        help="length of the sustained 20-pair run (default 2)",
+        default=1.0,
+        help="length of the sustained 20-pair run (default 1)",
     )
     args = parser.parse_args()
-
+    began = time.perf_counter()
     results: dict[str, object] = {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores".strip(),
         "python": platform.python_version(),
     }
     rows: list[tuple[str, str, str]] = []
+    n = args.updates
 
-    deep = make_traffic(pairs=20, depth=100, updates=args.updates)
-    rate = bench_decode(deep)
-    results["decode_book_updates_per_s"] = rate
-    rows.append(
-        (
-            f"decode book updates (20 pairs, depth 100, {args.updates} frames)",
-            f"{rate:,.0f} frames/s",
-            "best of 5",
-        )
+    deep = make_traffic(pairs=20, depth=100, updates=n)
+    decode = bench_decode(deep)
+    results["a_decode_frames_per_s"] = decode
+    _row(
+        rows,
+        f"(a) decode only: book updates, 20 pairs, depth 100, {n:,} frames",
+        f"{decode:,.0f} frames/s",
+        "best of 5",
     )
 
     replay = replay_rate(deep)
-    results["replay"] = {**replay, "decode_ratio": replay["frames_per_s"] / rate}
-    rows.append(
-        (
-            f"galfriday replay of the same frames as a capture ({replay['frames']} frames)",
-            f"{replay['frames_per_s']:,.0f} frames/s",
-            f"{replay['frames_per_s'] / rate:.3f} of decode-only; every checksum verified",
-        )
+    ratio = replay["frames_per_s"] / decode
+    results["b_replay"] = {**replay, "ratio_to_decode": ratio}
+    _row(
+        rows,
+        f"(b) replay pipeline, the same frames as a capture ({replay['frames']:,})",
+        f"{replay['frames_per_s']:,.0f} frames/s",
+        f"b/a = {ratio:.3f}; read, decompress, decode, books, checksums, events, audit",
     )
+
+    shallow = make_traffic(pairs=20, depth=10, updates=n)
+    for depth, traffic in ((10, shallow), (100, deep)):
+        figures = bench_apply(traffic, depth)
+        results[f"c_book_apply_depth{depth}"] = figures
+        _row(
+            rows,
+            f"(c) book apply + checksum, 20 pairs, depth {depth}, {n:,} updates",
+            f"median {figures['median_us']:.2f} µs",
+            f"p99 {figures['p99_us']:.2f} µs",
+        )
+
+    ours = galfriday_book_handler(shallow)
+    sdk = sdk_book_handler(shallow)
+    results["d_book_handler"] = {"galfriday": ours, "python_kraken_sdk": sdk}
+    _row(
+        rows,
+        f"(d) book handler, decode + apply + checksum, 20 pairs, depth 10, {n:,}",
+        f"{ours['us_per_update']:.2f} µs vs {sdk['us_per_update']:.2f} µs",
+        f"galfriday vs python-kraken-sdk: "
+        f"{sdk['us_per_update'] / ours['us_per_update']:.1f}x faster",
+    )
+
     cost = capture_cost(deep)
     results["capture_cost"] = cost
-    rows.append(
-        (
-            "capture cost per book frame (trio thread | worker thread)",
-            f"{cost['trio_thread_us']:.2f} µs | {cost['worker_thread_us']:.2f} µs",
-            f"{cost['bytes_per_frame']:.0f} bytes on disk (raw {cost['raw_bytes_per_frame']:.0f})",
-        )
+    _row(
+        rows,
+        "capture cost per book frame (trio thread | worker thread)",
+        f"{cost['trio_thread_us']:.2f} µs | {cost['worker_thread_us']:.2f} µs",
+        f"{cost['bytes_per_frame']:.0f} bytes on disk (raw {cost['raw_bytes_per_frame']:.0f})",
     )
 
-    for depth in (10, 100):
-        traffic = deep if depth == 100 else make_traffic(pairs=20, depth=10, updates=args.updates)
-        figures = bench_apply(traffic, depth)
-        results[f"book_apply_depth{depth}"] = figures
-        rows.append(
-            (
-                f"book apply + checksum (20 pairs, depth {depth}, {args.updates} updates)",
-                f"median {figures['median_us']:.2f} µs",
-                f"p99 {figures['p99_us']:.2f} µs",
-            )
-        )
+    audit = audit_throughput()
+    results["g_audit_writer"] = audit
+    _row(
+        rows,
+        f"(g) audit writer, {audit['rows']:,} rows into a WAL file database",
+        f"{audit['rows_per_s']:,.0f} rows/s",
+        "until committed",
+    )
 
-    if not args.skip_sim:
-        steps = highest_rate()
-        asked, received, cpu = max(steps, key=lambda row: row[1])
-        results["sim_public_frames_per_s"] = received
-        results["sim_rate_steps"] = [
-            {"market_events_per_s": a, "frames_per_s": r, "sim_cpu": c} for a, r, c in steps
-        ]
-        rows.append(
-            (
-                "simulator, public frames to one client (sim on one core, 4 pairs)",
-                f"{received:,.0f} frames/s",
-                f"at --rate {asked:,.0f}, sim CPU {cpu:.0%}",
-            )
-        )
+    figures = reconcile_cpu()
+    results["h_reconcile_cpu"] = figures
+    _row(
+        rows,
+        "(h) reconcile 10,000 orders and 200 assets (pure comparison)",
+        f"{figures['cpu_ms']:.1f} ms CPU",
+        f"{figures['discrepancies']:.0f} discrepancies",
+    )
+
+    startup = help_startup()
+    results["j_help_startup"] = startup
+    _row(
+        rows,
+        "(j) galfriday --help, fresh interpreter (median of 7)",
+        f"{startup['median_ms']:.0f} ms",
+        f"best {startup['best_ms']:.0f} ms",
+    )
 
     if not args.skip_engine:
-        for rate in (1500, 9000):
-            figures = loopback_latency(rate)
-            results[f"loopback_latency_rate{rate}"] = figures
-            rows.append(
-                (
-                    f"sim frame -> bus subscriber (4 pairs, book+ticker+trade, --rate {rate})",
-                    f"p50 {figures['p50_ms']:.2f} ms",
-                    f"p99 {figures['p99_ms']:.2f} ms at {figures['frames_per_s']:,.0f} frames/s",
-                )
+        for rate in (1000, 5000):
+            figures = send_latency(rate)
+            results[f"e_latency_{rate}"] = figures
+            _row(
+                rows,
+                f"(e) sim send -> bus subscriber, book frames, 4 pairs, {rate:,}/s",
+                f"p50 {figures['p50_ms']:.2f} ms",
+                f"p99 {figures['p99_ms']:.2f} ms at {figures['frames_per_s']:,.0f} frames/s",
             )
         figures = order_latency()
-        results["order_update_latency"] = figures
-        rows.append(
-            (
-                "sim fill -> order updated + audit committed (200 market orders)",
-                f"p50 {figures['p50_ms']:.2f} ms",
-                f"p99 {figures['p99_ms']:.2f} ms",
-            )
-        )
-        figures = reconcile_cpu()
-        results["reconcile_cpu"] = figures
-        rows.append(
-            (
-                "reconcile 10,000 orders and 200 assets (pure comparison, CPU)",
-                f"{figures['cpu_ms']:.1f} ms",
-                f"{figures['discrepancies']:.0f} discrepancies",
-            )
+        results["f_order_latency"] = figures
+        _row(
+            rows,
+            "(f) sim fill -> order updated + audit committed, 200 market orders",
+            f"p50 {figures['p50_ms']:.2f} ms",
+            f"p99 {figures['p99_ms']:.2f} ms",
         )
         calls = reconcile_rest_calls()
         results["reconcile_rest_calls"] = calls
-        rows.append(
-            (
-                "REST calls per reconciliation run (no stale open orders)",
-                f"{calls['run_calls']:.0f} calls",
-                "Balance, OpenOrders, ClosedOrders, TradesHistory, Ledgers",
-            )
+        _row(
+            rows,
+            "REST calls per reconciliation run (no stale open orders)",
+            f"{calls['run_calls']:.0f} calls",
+            "Balance, OpenOrders, ClosedOrders, TradesHistory, Ledgers",
         )
-        size = capture_size_per_hour()
+        with ThreadPoolExecutor(1) as pool:  # a light embedded session beside the RSS run
+            size_job = pool.submit(capture_size_per_hour)
+            figures = sustained_in_fresh_process(args.rss_minutes)
+            size = size_job.result()
+        results["i_sustained"] = figures
+        _row(
+            rows,
+            f"(i) engine RSS after {args.rss_minutes:g} min, 20 pairs at depth 100",
+            f"{figures['rss_mb']:.0f} MB",
+            f"{figures['rest_calls_per_hour']:.0f} REST calls/hour steady",
+        )
         results["capture_size"] = size
-        rows.append(
-            (
-                "capture size, default embedded session (sim rate 50, 4 pairs, demo trading)",
-                f"{size['mb_per_hour']:.1f} MB/hour",
-                f"{size['records_per_s']:.0f} records/s over {size['seconds']:.0f} s",
-            )
-        )
-        figures = sustained_in_fresh_process(args.rss_minutes)
-        results["sustained"] = figures
-        rows.append(
-            (
-                f"engine RSS after {args.rss_minutes:g} min, {figures['pairs']:.0f} pairs at "
-                "depth 100",
-                f"{figures['rss_mb']:.0f} MB",
-                f"{figures['rest_calls_per_hour']:.0f} REST calls/hour steady",
-            )
+        _row(
+            rows,
+            "capture size, default just run session (sim rate 50, 4 pairs, demo)",
+            f"{size['mb_per_hour']:.1f} MB/hour",
+            f"{size['records_per_s']:.0f} records/s over {size['seconds']:.0f} s",
         )
 
+    if args.sim_rate:
+        steps = highest_rate()
+        asked, received, cpu = max(steps, key=lambda row: row[1])
+        results["sim_public_frames_per_s"] = received
+        _row(
+            rows,
+            "simulator, public frames to one client (sim on one core, 4 pairs)",
+            f"{received:,.0f} frames/s",
+            f"at --rate {asked:,.0f}, sim CPU {cpu:.0%}",
+        )
+
+    results["seconds"] = time.perf_counter() - began
     width = max(len(r[0]) for r in rows)
-    print(f"galfriday bench — Python {results['python']} on {results['machine']}")
+    print(
+        f"galfriday bench — Python {results['python']} on {results['machine']},"
+        f" {results['seconds']:.0f} s"
+    )
     for name, figure, extra in rows:
-        print(f"{name:<{width}}  {figure:>22}  {extra}")
+        print(f"{name:<{width}}  {figure:>24}  {extra}")
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 

@@ -1,7 +1,8 @@
 """Engine figures against ``galfriday sim`` in its own process (pinned to CPU 0).
 
-- Loopback latency: the simulator stamps each book frame with its wall time when it builds
-  it; the figure is the wall time at which the matching ``BookUpdate`` reaches a bus
+- Send latency: the simulator's capture playback (``galfriday sim --from-capture
+  --restamp``) serves book frames at a set rate and stamps each with its wall time as it
+  sends it; the figure is the wall time at which the matching ``BookUpdate`` reaches a bus
   subscriber, minus that stamp. Both processes read the same system clock.
 - Order-update latency: for market orders, from the simulator's fill (the ``trade`` report's
   timestamp) to the moment the order is updated in the engine and its audit rows committed.
@@ -98,31 +99,6 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def loopback_latency(rate: float, seconds: float = 8.0) -> dict[str, float]:
-    """Simulator frame built -> BookUpdate on the bus, with the sim at ``rate`` events/s."""
-    _pin_to_second_core()
-    with simulator(rate) as urls, TemporaryDirectory() as tmp:
-
-        async def run() -> dict[str, float]:
-            config = _config(urls, Path(tmp) / "b.db", DEFAULT_SYMBOLS, 10, keys=False)
-            async with open_engine(config) as engine:
-                updates = engine.bus.subscribe(BookUpdate, capacity=1_000_000)
-                latencies: list[float] = []
-                start_frames = engine.public.metrics.messages
-                started = time.perf_counter()
-                with trio.move_on_after(seconds):
-                    async for event in updates:
-                        assert isinstance(event, BookUpdate)
-                        if event.timestamp and not event.snapshot:
-                            sent = datetime.fromisoformat(event.timestamp).timestamp()
-                            latencies.append(time.time() - sent)
-                elapsed = time.perf_counter() - started
-                frames = engine.public.metrics.messages - start_frames
-                return {**_percentiles(latencies), "frames_per_s": frames / elapsed}
-
-        return trio.run(run)
-
-
 def order_latency(orders: int = 200) -> dict[str, float]:
     """Market order fill at the simulator -> order updated and its audit rows committed."""
     _pin_to_second_core()
@@ -165,10 +141,11 @@ def sustained(minutes: float, pairs: int = 20, depth: int = 100) -> dict[str, fl
         async def run() -> dict[str, float]:
             config = _config(urls, Path(tmp) / "s.db", symbols, depth, keys=True)
             async with open_engine(config) as engine:
-                await trio.sleep(60)
+                warmup = min(60.0, minutes * 20)  # start-up REST calls are not steady state
+                await trio.sleep(warmup)
                 calls_after_warmup = engine.rest.calls
                 warm = trio.current_time()
-                await trio.sleep(max(0.0, minutes * 60 - 60))
+                await trio.sleep(max(0.0, minutes * 60 - warmup))
                 steady = trio.current_time() - warm
                 verified = sum(1 for feed in engine.marketdata.books.values() if feed.verified)
                 return {
