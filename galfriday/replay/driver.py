@@ -304,11 +304,22 @@ class Replayer:
         ops: trio.Nursery,
     ) -> None:
         summary, options = self.summary, self.options
-        marketdata, account = engine.marketdata, engine.account
+        handlers: dict[str, Callable[[Frame], object]] = {"public": engine.marketdata.handle}
+        if engine.account is not None:
+            handlers["private"] = engine.account.process
+        windowed = options.start is not None or options.end is not None or bool(options.speed)
         count = 0
         for block in blocks:
             for record in block:
                 count += 1
+                if type(record) is WsIn and not windowed:  # the common case, kept short
+                    handler = handlers.get(record.conn)
+                    if handler is not None:
+                        handler(Frame(record.text, record.mono, record.wall, record.conn))
+                    if summary.first_wall is None:
+                        summary.first_wall = record.wall
+                    summary.last_wall = record.wall
+                    continue
                 wall = getattr(record, "wall", None)
                 if wall is not None and not isinstance(record, Header):
                     if options.end is not None and wall > options.end:
@@ -323,11 +334,9 @@ class Replayer:
                         if options.speed:
                             await self._pace(record.mono)
                 if isinstance(record, WsIn):
-                    frame = Frame(record.text, record.mono, record.wall, record.conn)
-                    if record.conn == "public":
-                        marketdata.handle(frame)
-                    elif account is not None:
-                        account.process(frame)
+                    handler = handlers.get(record.conn)
+                    if handler is not None:
+                        handler(Frame(record.text, record.mono, record.wall, record.conn))
                 elif isinstance(record, Op):
                     self._start(record, engine, sessions, ops)
                     await trio.testing.wait_all_tasks_blocked()

@@ -49,7 +49,7 @@ def test_the_replay_reproduces_the_live_sessions_rows(session: Session, tmp_path
         "gaps": 1,
         "resyncs": 2,  # the book's, and the private stream's recovery
         "decode_errors": 1,
-        "reconciliation_events": 2,  # start-up, after the gap
+        "reconciliation_events": 3,  # start-up, after the gap, manual
         "discrepancies": 1,
         "connection_events": 8,
     }.items():
