@@ -246,6 +246,10 @@ class BalanceChange(Event, frozen=True, kw_only=True):
     ref_id: str | None = None
     ledger_type: str | None = None
     timestamp: datetime | None = None
+    # How far the new balance is from what the stream explains (the previous balance plus this
+    # entry, or a later snapshot against the balance it replaces); None when it adds up or
+    # cannot be judged. Something moved funds the stream never told us about.
+    unexplained: Decimal | None = None
 
 
 # --- connections and integrity -------------------------------------------------------------

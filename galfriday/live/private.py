@@ -103,6 +103,7 @@ class PrivateStream:
         self.token: str | None = None
         self.gaps = 0
         self.duplicates = 0
+        self.unexplained_moves = 0
         self.recoveries = 0
         self.malformed = 0
         self.by_type: dict[type, int] = {}
@@ -409,6 +410,23 @@ class PrivateStream:
                     ledger_type=change.ledger_type,
                     amount=change.amount,
                     fee=change.fee,
+                    balance=change.balance,
+                )
+            if change.unexplained is not None:
+                self.unexplained_moves += 1
+                logger.warning(
+                    "{} moved by {} that the private stream does not explain ({})",
+                    change.asset,
+                    change.unexplained,
+                    "ledger" if change.ledger_id else "snapshot",
+                )
+                self._audit(
+                    "balance_anomalies",
+                    at_wall=wall,
+                    asset=change.asset,
+                    source="ledger" if change.ledger_id else "snapshot",
+                    ledger_id=change.ledger_id,
+                    unexplained=change.unexplained,
                     balance=change.balance,
                 )
             self.record_balance(change.asset, change.balance, wall)

@@ -25,6 +25,7 @@ TABLES: Final = {
     "order_anomalies": "at_wall",
     "fills": "at_wall",
     "balance_ledger": "at_wall",
+    "balance_anomalies": "at_wall",
     "balances": "updated_wall",
     "positions": "updated_wall",
     "gaps": "at_wall",

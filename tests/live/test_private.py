@@ -82,6 +82,21 @@ async def test_orders_fills_and_balances_follow_the_exchange() -> None:
         assert kinds == {OrderUpdate, FillEvent}
         statuses = {o.status for o in feed.stream.orders.orders()}
         assert statuses == {OrderStatus.FILLED, OrderStatus.NEW}
+        assert not feed.audit.table("balance_anomalies")  # every trade's ledger adds up
+
+
+async def test_a_silent_deposit_is_flagged_by_the_next_ledger_update() -> None:
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        sim.drift_funds("USD", D("250"), ledger=False)
+        await feed.rest.private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume="0.002"
+        )
+        await _settle(feed, sim)
+        _assert_matches_ground_truth(feed, sim)  # the exchange's total is taken
+        [row] = feed.audit.table("balance_anomalies")
+        assert row["asset"] == "USD" and row["source"] == "ledger"
+        assert row["unexplained"] == D("250")
+        assert feed.stream.unexplained_moves == 1
 
 
 async def test_a_sequence_gap_is_recovered_with_nothing_lost_or_doubled() -> None:
