@@ -274,9 +274,21 @@ class PrivateStream:
             build: makes the frame from (token, req_id).
             wait: seconds to wait for the reply.
 
+        A reply refusing the token (``EAPI:Invalid token``: Kraken invalidated it, e.g. after
+        an upgrade) gets a fresh token from REST and one more try; the refused request was
+        not executed, so it cannot happen twice.
+
         Raises:
             ConnectionBroken: no authenticated socket, or no reply in time.
         """
+        response = await self._request(build, wait)
+        if not response.ok and "invalid token" in (response.error or "").lower():
+            logger.warning("the private token was refused; fetching a fresh one")
+            self.token = await self.rest.websocket_token()
+            response = await self._request(build, wait)
+        return response
+
+    async def _request(self, build: Callable[[str, int], bytes], wait: float) -> wire.Response:
         session, token = self._session, self.token
         if session is None or token is None:
             raise ConnectionBroken("private stream is not connected")

@@ -89,6 +89,24 @@ async def test_orders_placed_through_the_gateway_are_tracked_and_audited(tmp_pat
         assert engine.gateway.via_ws == 2 and engine.gateway.via_rest == 0
 
 
+async def test_a_refused_token_is_renewed_and_the_request_goes_through(tmp_path: Path) -> None:
+    async with (
+        open_simulator(SimConfig(rate=50)) as sim,
+        engine_on(sim, tmp_path / "a.db") as engine,
+    ):
+        assert engine.gateway is not None and engine.account is not None
+        old = engine.account.token
+        sim.invalidate_tokens()  # as after a Kraken upgrade: the socket stays, the token dies
+        bid = sim.exchange.books["BTC/USD"].spec.price(
+            (sim.exchange.books["BTC/USD"].best("bids") or 0) - 100
+        )
+        order_id = await engine.gateway.place("BTC/USD", "buy", D("0.001"), bid)
+        assert order_id in sim.ground_truth().open_orders
+        assert engine.gateway.via_ws == 1 and engine.gateway.via_rest == 0
+        assert engine.account.token != old
+        await engine.gateway.arm_dead_man_switch(60)  # the new token keeps working
+
+
 async def test_gateway_falls_back_to_rest_without_placing_twice(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
