@@ -9,9 +9,10 @@ after the ``canceled`` of the rest of its order), once per ``exec_id``.
 Kraken's trap: a ``trade`` that completes an order still says ``partially_filled``; only the
 separate ``filled`` report is final. :attr:`OrderView.remaining` tells how much is left.
 
-Cumulative figures: ``cum_qty``/``cum_cost`` follow the fills we saw, and are raised to the
-exchange's own cumulative figures when a report carries larger ones (fills we missed); they
-never go down. ``avg_price`` is ``cum_cost / cum_qty`` unless the exchange states it.
+Cumulative figures: ``cum_qty``/``cum_cost`` are the larger of the fills we saw and the
+exchange's own cumulative figures (a report carrying larger ones reveals fills we missed);
+they never go down, and a missed fill that arrives later (REST backfill) is not counted again.
+``avg_price`` is ``cum_cost / cum_qty`` unless the exchange states it.
 
 Pure: no I/O, no clock, no trio. Time comes in as ``received_at`` (frame time, seconds).
 """
@@ -66,6 +67,8 @@ class _Order(msgspec.Struct, kw_only=True):
     limit_price: Decimal | None = None
     cum_qty: Decimal = _ZERO
     cum_cost: Decimal = _ZERO
+    fill_qty: Decimal = _ZERO  # the fills seen, which may trail the exchange's cumulative
+    fill_cost: Decimal = _ZERO
     avg_price: Decimal | None = None
     fees: dict[str, Decimal] = {}
     cl_ord_id: str | None = None
@@ -123,6 +126,10 @@ class OrderTracker:
     def fill_ids(self) -> frozenset[str]:
         """The ``exec_id`` of every fill remembered for deduplication."""
         return frozenset(str(key) for key in self._fills.remembered())
+
+    def knows_fill(self, exec_id: str | None) -> bool:
+        """True if a fill with this ``exec_id`` was applied (and is still remembered)."""
+        return exec_id is not None and exec_id in self._fills
 
     def orders(self) -> list[OrderView]:
         """Every order held, open and recently closed."""
@@ -207,12 +214,15 @@ class OrderTracker:
             return None
         cost = report.cost if report.cost is not None else qty * price
         self.fills += 1
-        order.cum_qty += qty
-        order.cum_cost += cost
+        order.fill_qty += qty
+        order.fill_cost += cost
+        if order.fill_qty > order.cum_qty:  # else a late fill already inside the cumulative
+            order.cum_qty = order.fill_qty
+            order.cum_cost = max(order.cum_cost, order.fill_cost)
+            order.avg_price = order.cum_cost / order.cum_qty
         fees = tuple((fee.asset, fee.qty) for fee in report.fees)
         for asset, amount in fees:
             order.fees[asset] = order.fees.get(asset, _ZERO) + amount
-        order.avg_price = order.cum_cost / order.cum_qty
         return FillEvent(
             order_id=order.order_id,
             exec_id=exec_id,

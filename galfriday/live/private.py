@@ -316,6 +316,15 @@ class PrivateStream:
             verdict = tracker.observe(message.sequence)
             if verdict.verdict is Verdict.DUPLICATE:
                 self.duplicates += 1
+                if isinstance(message, wire.ExecutionsMessage):
+                    # A sequence number can repeat with new content (a late frame of an
+                    # earlier subscription took it; Kraken does not document whether the
+                    # counter is per subscription): a fill is money, so one never seen counts.
+                    for report in message.data:
+                        if report.exec_type == "trade" and not self.orders.knows_fill(
+                            report.exec_id
+                        ):
+                            self._apply_report(report, frame.received_wall)
                 return None
             if verdict.verdict is Verdict.GAP and verdict.missing is not None:
                 first, last = verdict.missing

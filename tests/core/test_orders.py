@@ -201,3 +201,29 @@ def test_order_views_are_immutable_snapshots() -> None:
     tracker.apply(_trade("E1", "1", "100"), 1.0)
     assert before is not None and before.cum_qty == 0
     assert msgspec.structs.replace(before, cum_qty=D(1)).cum_qty == 1
+
+
+def test_a_fill_learnt_after_the_exchange_cumulative_is_not_counted_twice() -> None:
+    # The soak's finding: the stream's trade was lost, the "filled" report raised cum_qty to
+    # the exchange's figure, then REST backfill brought the trade itself.
+    tracker = OrderTracker()
+    _new_order(tracker, "0.5")
+    tracker.apply(_report("filled", order_status="filled", cum_qty=D("0.5"), cum_cost=D("50")), 2.0)
+    events = tracker.apply(_trade("T1", "0.5", "100"), 3.0)
+    assert [e.exec_id for e in events if isinstance(e, FillEvent)] == ["T1"]  # recorded once
+    order = tracker.get("O1")
+    assert order is not None
+    assert (order.cum_qty, order.cum_cost, order.status) == (D("0.5"), D("50"), OrderStatus.FILLED)
+    assert tracker.fills == 1
+
+
+def test_missed_and_late_fills_add_up_to_the_exchange_cumulative() -> None:
+    tracker = OrderTracker()
+    _new_order(tracker, "1.0")
+    tracker.apply(_trade("T1", "0.2", "100", cum_qty=D("0.6"), cum_cost=D("60")), 2.0)
+    tracker.apply(_trade("T0", "0.4", "100"), 3.0)  # the missed one, late: already counted
+    order = tracker.get("O1")
+    assert order is not None and order.cum_qty == D("0.6")
+    tracker.apply(_trade("T2", "0.1", "100"), 4.0)  # a new one goes on top
+    order = tracker.get("O1")
+    assert order is not None and order.cum_qty == D("0.7") and order.cum_cost == D("70")

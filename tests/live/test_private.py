@@ -6,6 +6,7 @@ import trio
 import trio.testing
 
 from galfriday.events import FillEvent, GapDetected, OrderStatus, OrderUpdate
+from galfriday.live.connection import Frame
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, Simulator, open_simulator
@@ -125,6 +126,29 @@ async def test_duplicated_frames_are_ignored() -> None:
         await _settle(feed, sim)
         _assert_matches_ground_truth(feed, sim)
         assert feed.stream.duplicates >= 1
+
+
+async def test_a_new_fill_under_a_repeated_sequence_number_still_counts() -> None:
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        await feed.rest.private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume="0.002"
+        )
+        await _settle(feed, sim)
+        [order] = feed.stream.orders.orders()
+        expected = feed.stream.sequences["executions"].expected
+        assert expected is not None
+        last = expected - 1
+        trade = (
+            '{"channel":"executions","type":"update","sequence":%d,"data":[{"exec_type":"trade",'
+            '"order_id":"%s","exec_id":"%s","last_qty":0.001,"last_price":100,'
+            '"order_status":"partially_filled"}]}'
+        )
+        now = trio.current_time()
+        feed.stream.process(Frame(trade % (last, order.order_id, "TNEW"), now, 0.0, "private"))
+        feed.stream.process(Frame(trade % (last, order.order_id, "TNEW"), now, 0.0, "private"))
+        fills = [e["exec_id"] for e in feed.audit.table("fills")]
+        assert fills.count("TNEW") == 1  # counted once, though both repeated a sequence number
+        assert feed.stream.duplicates == 2
 
 
 async def test_a_silent_cancel_is_found_by_the_stale_order_query(
