@@ -11,7 +11,9 @@ and the processor of its frames. Each channel's top-level ``sequence`` goes thro
   ``QueryOrders`` for order states, ``Ledgers`` for the ledger). Everything is deduplicated
   (fills by ``exec_id``, ledger by ``ledger_id``), so nothing is lost and nothing counts twice.
 
-Stale orders: an open order without news for ``stale_after`` seconds is queried over REST.
+Stale orders: an open order without news for ``stale_after`` seconds is queried over REST, and
+so, at once, is every open order an ``executions`` snapshot leaves out (it closed while the
+stream was down, and its final report is not in the snapshot).
 Every change is audited (orders, order events, fills, ledger, balances, positions).
 
 Replay: recoveries and stale-order queries are tape operations and everything they record is
@@ -104,6 +106,7 @@ class PrivateStream:
         self.gaps = 0
         self.duplicates = 0
         self.unexplained_moves = 0
+        self.vanished: list[str] = []  # open orders a snapshot left out, to query over REST
         self.recoveries = 0
         self.malformed = 0
         self.by_type: dict[type, int] = {}
@@ -245,6 +248,9 @@ class PrivateStream:
                 gap = self.process(frame)
                 if gap is not None:
                     nursery.start_soon(self.recover, gap)
+                if self.vanished:
+                    nursery.start_soon(self.refresh_stale, self.vanished)
+                    self.vanished = []
             nursery.cancel_scope.cancel()
 
     def process(self, frame: Frame) -> str | None:
@@ -311,6 +317,13 @@ class PrivateStream:
         if message.type == "snapshot":
             tracker.reset()
             self._snapshotted.add(channel)
+            if isinstance(message, wire.ExecutionsMessage):
+                # Orders we hold open that the snapshot's open orders leave out closed while
+                # we were not listening (their final report never reached us): ask REST.
+                listed = {r.order_id for r in message.data if r.exec_type != "trade"}
+                self.vanished = [
+                    o.order_id for o in self.orders.open_orders() if o.order_id not in listed
+                ]
         reason = None
         if message.sequence is not None:
             verdict = tracker.observe(message.sequence)

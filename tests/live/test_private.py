@@ -151,6 +151,31 @@ async def test_a_new_fill_under_a_repeated_sequence_number_still_counts() -> Non
         assert feed.stream.duplicates == 2
 
 
+async def test_an_order_that_closed_while_disconnected_is_queried_after_the_snapshot(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        open_simulator(QUIET) as sim,
+        private_feed(sim, stale_after=600, stale_check_every=60) as feed,
+    ):
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+        sim.flush_private()
+        updates = feed.bus.subscribe(OrderUpdate)
+        with trio.fail_after(5):
+            await updates.receive()
+        await sim.drop_connections("private")
+        assert sim.cancel_order(order.order_id)  # nobody is listening
+        start = trio.current_time()
+        with trio.fail_after(60):  # long before the stale-order query (600 s)
+            while True:
+                event = await updates.receive()
+                assert isinstance(event, OrderUpdate)
+                if event.order.status is OrderStatus.CANCELED:
+                    break
+        assert trio.current_time() - start < 60
+        _assert_matches_ground_truth(feed, sim)
+
+
 async def test_a_silent_cancel_is_found_by_the_stale_order_query(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
