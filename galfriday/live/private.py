@@ -22,7 +22,8 @@ stamped with the operation's time, so ``galfriday replay`` reproduces them from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -107,6 +108,7 @@ class PrivateStream:
         self.duplicates = 0
         self.unexplained_moves = 0
         self.vanished: list[str] = []  # open orders a snapshot left out, to query over REST
+        self._watchers: list[set[str]] = []
         self.recoveries = 0
         self.malformed = 0
         self.by_type: dict[type, int] = {}
@@ -317,13 +319,6 @@ class PrivateStream:
         if message.type == "snapshot":
             tracker.reset()
             self._snapshotted.add(channel)
-            if isinstance(message, wire.ExecutionsMessage):
-                # Orders we hold open that the snapshot's open orders leave out closed while
-                # we were not listening (their final report never reached us): ask REST.
-                listed = {r.order_id for r in message.data if r.exec_type != "trade"}
-                self.vanished = [
-                    o.order_id for o in self.orders.open_orders() if o.order_id not in listed
-                ]
         reason = None
         if message.sequence is not None:
             verdict = tracker.observe(message.sequence)
@@ -361,13 +356,34 @@ class PrivateStream:
                 self._apply_report(report, frame.received_wall)
                 if report.order_id:
                     self._last_news[report.order_id] = frame.received_mono
+            if message.type == "snapshot":
+                # An order we hold as open that the snapshot does not list as open closed while
+                # we were not listening (a snapshot's trades can even be our first news of it):
+                # its final report never reached us, so ask REST.
+                listed = {r.order_id for r in message.data if r.exec_type != "trade"}
+                self.vanished = [
+                    o.order_id for o in self.orders.open_orders() if o.order_id not in listed
+                ]
         else:
             self._balances(message, frame.received_wall)
         if len(self._snapshotted) == len(CHANNELS):
             self.snapshots.set()
         return reason
 
+    @contextmanager
+    def watching(self) -> Iterator[set[str]]:
+        """A set that collects, while the block runs, every order id and asset the stream
+        changes (reconciliation defers those: the exchange's answers may predate them)."""
+        moved: set[str] = set()
+        self._watchers.append(moved)
+        try:
+            yield moved
+        finally:
+            self._watchers.remove(moved)
+
     def _apply_report(self, report: wire.ExecutionReport, wall: float) -> None:
+        for watcher in self._watchers:
+            watcher.add(report.order_id or "")
         for event in self.orders.apply(report, wall):
             self.bus.publish(event)
             if isinstance(event, OrderUpdate):
@@ -467,6 +483,8 @@ class PrivateStream:
 
     def record_balance(self, asset: str, balance: Decimal, wall: float) -> None:
         """Set ``asset``'s balance and audit it with the positions it makes (base holdings)."""
+        for watcher in self._watchers:
+            watcher.add(asset)
         self.portfolio.balances[asset] = balance
         self._audit("balances", asset=asset, balance=balance, updated_wall=wall)
         for symbol in self.config.symbols:

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
 from galfriday.events import Discrepancy, Severity
+
+_V = TypeVar("_V")
 
 __all__ = [
     "Correction",
@@ -97,6 +99,9 @@ class InternalView(msgspec.Struct, frozen=True, kw_only=True):
     symbols: tuple[str, ...] = ()  # pairs whose positions are reconciled
     orders: dict[str, InternalOrder] = {}
     fills: frozenset[str] = frozenset()
+    # Assets and order ids the stream changed while the exchange's view was being fetched:
+    # the exchange's answer may predate the change, so they are deferred to the next run.
+    unsettled: frozenset[str] = frozenset()
 
 
 class Explained(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +128,7 @@ class ReconcileResult(msgspec.Struct, frozen=True, kw_only=True):
     explained: tuple[Explained, ...]
     corrections: tuple[Correction, ...]
     review: tuple[Discrepancy, ...]
+    deferred: tuple[str, ...] = ()  # unsettled subjects not compared this time
 
     def count(self, level: Severity) -> int:
         return sum(1 for d in self.discrepancies if d.severity is level)
@@ -153,7 +159,37 @@ def reconcile(
     limits: Limits | None = None,
     at: float = 0.0,
 ) -> ReconcileResult:
-    """Compare, explain, grade, and decide what to correct and what to review."""
+    """Compare, explain, grade, and decide what to correct and what to review.
+
+    Subjects in ``internal.unsettled`` are left out of this run (and listed as deferred):
+    comparing them would compare the stream's newer news with the exchange's older answer,
+    and "correct" a right figure to a stale one.
+    """
+    unsettled = internal.unsettled
+    deferred: tuple[str, ...] = ()
+    if unsettled:
+        deferred = tuple(
+            sorted(
+                unsettled
+                & (
+                    set(internal.balances)
+                    | set(exchange.balances)
+                    | set(internal.orders)
+                    | set(exchange.orders)
+                )
+            )
+        )
+
+        def keep(mapping: Mapping[str, _V]) -> dict[str, _V]:
+            return {k: v for k, v in mapping.items() if k not in unsettled}
+
+        internal = msgspec.structs.replace(
+            internal, balances=keep(internal.balances), orders=keep(internal.orders)
+        )
+        exchange = msgspec.structs.replace(
+            exchange, balances=keep(exchange.balances), orders=keep(exchange.orders)
+        )
+        missed_ledger = [e for e in missed_ledger if e.asset not in unsettled]
     thresholds = thresholds or Thresholds()
     limits = limits or Limits()
     balances = dict(internal.balances)
@@ -215,6 +251,7 @@ def reconcile(
         explained=tuple(explained),
         corrections=tuple(corrections),
         review=tuple(review),
+        deferred=deferred,
     )
 
 

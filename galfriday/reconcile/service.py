@@ -166,11 +166,12 @@ class ReconcileService:
         clock = trio.current_time()
         calls_before = self.rest.calls
         try:
-            exchange, missed = await self._exchange_view(started)
+            with self.account.watching() as moved:
+                exchange, missed = await self._exchange_view(started)
         except GalfridayError as exc:
             self._failed(run_id, kind, started, clock, calls_before, exc)
             return False
-        internal = self._internal_view()
+        internal = msgspec.structs.replace(self._internal_view(), unsettled=frozenset(moved))
         queued: set[tuple[str, str]] = set()
         if self._read is not None:
             read = self._read
@@ -352,6 +353,7 @@ class ReconcileService:
             "explained": [msgspec.to_builtins(e) for e in result.explained],
             "corrections": [msgspec.to_builtins(c) for c in result.corrections],
             "by_severity": {s.value: result.count(s) for s in Severity},
+            "deferred": list(result.deferred),
         }
         self._audit(
             "reconciliation_events",

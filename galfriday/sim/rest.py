@@ -122,14 +122,27 @@ class RestApi:
                     502, b"<html>502 Bad Gateway</html>", [("content-type", "text/html")]
                 )
             if kind is Fault.REST_SLOW:
+                # The exchange answers now; the answer arrives late (so it can be stale).
+                response = self._answer(request, parts.query, scope, name, handler)
                 await trio.sleep(seconds)
+                return response
             if kind is Fault.REST_UNAVAILABLE:
                 return _err("EService:Unavailable")
             if kind is Fault.REST_RATE_LIMIT:
                 return _err("EAPI:Rate limit exceeded")
+        return self._answer(request, parts.query, scope, name, handler)
+
+    def _answer(
+        self,
+        request: HttpRequest,
+        query: str,
+        scope: str,
+        name: str,
+        handler: Callable[[Params], object],
+    ) -> HttpResponse:
         try:
             if scope == "public":
-                params = dict(parse_qsl(parts.query)) if request.method == "GET" else {}
+                params = dict(parse_qsl(query)) if request.method == "GET" else {}
                 if request.method == "POST":
                     params.update(_parse_body(request))
             else:

@@ -176,6 +176,26 @@ async def test_an_order_that_closed_while_disconnected_is_queried_after_the_snap
         _assert_matches_ground_truth(feed, sim)
 
 
+async def test_an_order_first_seen_in_a_snapshots_trades_ends_in_its_final_state(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        open_simulator(QUIET) as sim,
+        private_feed(sim, stale_after=600, stale_check_every=60) as feed,
+    ):
+        updates = feed.bus.subscribe(OrderUpdate)
+        await sim.drop_connections("private")
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "market", D("0.002"), None))
+        with trio.fail_after(60):
+            while True:
+                event = await updates.receive()
+                assert isinstance(event, OrderUpdate)
+                if event.order.order_id == order.order_id and event.order.status.final:
+                    break
+        assert event.order.status is OrderStatus.FILLED
+        _assert_matches_ground_truth(feed, sim)
+
+
 async def test_a_silent_cancel_is_found_by_the_stale_order_query(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

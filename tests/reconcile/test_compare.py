@@ -165,3 +165,26 @@ def test_every_discrepancy_is_corrected_or_reviewed_and_never_deleted(
         asset = correction.subject.split("/")[0]
         assert correction.new == theirs.get(asset, D(0))
         assert not (correction.kind == "position" and correction.new == 0)  # never a deletion
+
+
+def test_what_the_stream_changed_during_the_fetch_is_deferred_not_corrected() -> None:
+    # The soak's finding: fills arrived on the stream while slow REST calls ran, and the
+    # run "corrected" the new BTC position back to the exchange's older answer.
+    internal = InternalView(
+        balances=_view(BTC="1.0010", USD="900", ETH="2.0"),
+        symbols=("BTC/USD", "ETH/USD"),
+        orders={"A": InternalOrder(order_id="A", status="filled", filled=D("0.0008"))},
+        unsettled=frozenset({"BTC", "USD", "A"}),
+    )
+    exchange = ExchangeView(
+        balances=_view(BTC="1.0002", USD="952", ETH="2.5"),
+        orders={"A": ExchangeOrder(order_id="A", status="open")},
+    )
+    result = reconcile(
+        internal,
+        exchange,
+        [LedgerEntry(ledger_id="L1", asset="USD", amount=D("52"))],
+    )
+    assert result.deferred == ("A", "BTC", "USD")
+    assert [d.subject for d in result.discrepancies] == ["ETH/USD"]  # the settled one only
+    assert result.explained == ()

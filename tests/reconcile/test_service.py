@@ -12,6 +12,7 @@ import trio.testing
 
 from galfriday.events import Alert, BalanceChange, ReconciliationReport, Severity
 from galfriday.live.engine import Engine
+from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
 from tests.live.test_engine import engine_on
@@ -204,3 +205,26 @@ async def test_a_missed_entry_already_inside_a_later_stream_total_is_not_counted
             db, "SELECT explained, discrepancies FROM reconciliation_events WHERE type = 'manual'"
         )
         assert run == {"explained": 0, "discrepancies": 0}
+
+
+async def test_a_fill_during_slow_rest_calls_is_deferred_not_undone(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    db = tmp_path / "a.db"
+    async with (
+        open_simulator(SimConfig(rate=0.01)) as sim,
+        engine_on(sim, db, rest_tier="pro") as engine,
+    ):
+        assert engine.account is not None and engine.reconciler is not None
+        sim.rest_fault(Fault.REST_SLOW, 1, 5.0)  # the run's first call (Balance) answers late
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_reconcile, engine)
+            await trio.sleep(1)  # the Balance answer is already decided: before the fill
+            sim.place_order(OrderRequest("BTC/USD", "buy", "market", D("0.01"), None))
+            sim.flush_private()
+        truth = sim.ground_truth().balances
+        assert engine.account.portfolio.balances["BTC"] == truth["BTC"]  # not set back
+        assert engine.account.portfolio.balances["USD"] == truth["USD"]
+        [run] = _rows(db, "SELECT report FROM reconciliation_events WHERE type = 'manual'")
+        assert '"deferred":["BTC"' in run["report"]
+        assert not _rows(db, "SELECT * FROM position_adjustments")

@@ -35,7 +35,7 @@ async def _record(folder: Path, db: Path) -> Session:
     """A session with trading, a checksum resync, a private gap, drift, a reconnect, garbage."""
     async with (
         open_simulator(SimConfig(rate=300, seed=5)) as sim,
-        engine_on(sim, db, capture=CaptureConfig(folder=folder), rest_tier="pro") as engine,
+        engine_on(sim, db, capture=CaptureConfig(folder=folder), rest_rate_limited=False) as engine,
     ):
         gateway, account, reconciler = engine.gateway, engine.account, engine.reconciler
         assert gateway is not None and account is not None and reconciler is not None
