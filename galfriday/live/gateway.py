@@ -80,6 +80,7 @@ class OrderGateway:
     async def _place_over_rest(self, order: rq.AddOrder) -> str:
         known = await self._find(order.cl_ord_id or "")
         if known is not None:
+            await self._placed(known, order)
             return known  # it did reach Kraken: do not place it again
         params: dict[str, object] = {
             "pair": self.symbols.rest_pair(order.symbol),
@@ -94,7 +95,23 @@ class OrderGateway:
             params["oflags"] = "post"
         result = await self.rest.private("AddOrder", **params)
         self.via_rest += 1
-        return str(result["txid"][0])
+        order_id = str(result["txid"][0])
+        await self._placed(order_id, order)
+        return order_id
+
+    async def _placed(self, order_id: str, order: rq.AddOrder) -> None:
+        """Make an order placed over REST known to the tracker at once: the private stream
+        may be down, and an order the tracker never heard of would never be followed up."""
+        if self.stream.orders.get(order_id) is None:
+            await self.stream.placed(
+                order_id,
+                symbol=order.symbol,
+                side=order.side,
+                order_type=order.order_type,
+                qty=str(order.order_qty),
+                limit_price=None if order.limit_price is None else str(order.limit_price),
+                cl_ord_id=order.cl_ord_id,
+            )
 
     async def _find(self, cl_ord_id: str) -> str | None:
         """The order id Kraken gave ``cl_ord_id``, from the stream or from REST, if any."""

@@ -200,6 +200,43 @@ class PrivateStream:
                 )
                 self.portfolio.mark_ledger_seen(ledger_id, wall)
 
+    async def placed(
+        self,
+        order_id: str,
+        *,
+        symbol: str,
+        side: str,
+        order_type: str,
+        qty: str,
+        limit_price: str | None,
+        cl_ord_id: str | None,
+    ) -> None:
+        """An order we placed over REST enters the tracker as ``pending_new`` (a tape
+        operation, so replay does the same); the stream, a snapshot or a query moves it on."""
+        with self.tape.op(
+            "placed",
+            order_id=order_id,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            qty=qty,
+            limit_price=limit_price,
+            cl_ord_id=cl_ord_id,
+        ) as op:
+            report = wire.ExecutionReport(
+                exec_type="pending_new",
+                order_id=order_id,
+                order_status="pending_new",
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                order_qty=Decimal(qty),
+                limit_price=None if limit_price is None else Decimal(limit_price),
+                cl_ord_id=cl_ord_id,
+            )
+            self._apply_report(report, op.wall)
+            self._last_news[order_id] = trio.current_time()
+
     async def query_orders(self, order_ids: list[str]) -> None:
         """Bring orders up to date from REST ``QueryOrders``."""
         wall = op_wall()

@@ -402,6 +402,9 @@ class Replayer:
             action = lambda: account.recover(str(args["reason"]))  # noqa: E731
         elif op.name == "stale_orders" and account is not None:
             action = lambda: account.refresh_stale(list(args["order_ids"]))  # noqa: E731
+        elif op.name == "placed" and account is not None:
+            order = {k: v for k, v in args.items() if k != "order_id"}
+            action = lambda: account.placed(str(args["order_id"]), **order)  # noqa: E731
         elif op.name == "reconcile" and reconciler is not None:
             action = lambda: reconciler.run_once(str(args["kind"]))  # noqa: E731
         elif op.name == "decision" and reconciler is not None:

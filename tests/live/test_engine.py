@@ -122,6 +122,17 @@ async def test_gateway_falls_back_to_rest_without_placing_twice(
         placed = [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == "c1"]
         assert [o.order_id for o in placed] == [order_id]  # the WS one; REST saw it and stopped
         assert len(sim.exchange.account.orders) == 1
+        assert engine.account is not None
+        known = engine.account.orders.get(order_id)  # followed, though the stream is silent
+        assert known is not None and known.cl_ord_id == "c1" and known.order_qty == D("0.001")
+        updates = engine.bus.subscribe(OrderUpdate)
+        assert sim.cancel_order(order_id)  # closed while nobody listens: found after reconnect
+        with trio.fail_after(120):
+            async for event in updates:
+                assert isinstance(event, OrderUpdate)
+                if event.order.order_id == order_id and event.order.status.final:
+                    break
+        assert event.order.status is OrderStatus.CANCELED
 
 
 async def test_dead_man_switch_is_armed_while_healthy_and_left_to_fire_when_not(
