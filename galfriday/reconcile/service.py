@@ -167,11 +167,11 @@ class ReconcileService:
         calls_before = self.rest.calls
         try:
             with self.account.watching() as moved:
-                exchange, missed = await self._exchange_view(started)
+                exchange, missed, late = await self._exchange_view(started)
         except GalfridayError as exc:
             self._failed(run_id, kind, started, clock, calls_before, exc)
             return False
-        internal = msgspec.structs.replace(self._internal_view(), unsettled=frozenset(moved))
+        internal = msgspec.structs.replace(self._internal_view(), unsettled=frozenset(moved | late))
         queued: set[tuple[str, str]] = set()
         if self._read is not None:
             read = self._read
@@ -193,7 +193,10 @@ class ReconcileService:
         self._ledger_since = started
         return True
 
-    async def _exchange_view(self, now: float) -> tuple[ExchangeView, list[LedgerEntry]]:
+    async def _exchange_view(self, now: float) -> tuple[ExchangeView, list[LedgerEntry], set[str]]:
+        """The exchange's balances, orders, fills and the ledger entries the stream missed;
+        and the assets with ledger entries from after ``now`` (when Balance was asked: the
+        answer may or may not include them, so those assets wait for the next run)."""
         rest, names = self.rest, self.symbols
         balances = {
             names.ws_asset(a): Decimal(str(v)) for a, v in (await rest.private("Balance")).items()
@@ -212,16 +215,24 @@ class ReconcileService:
                 orders[order_id] = _exchange_order(order_id, info, names)
         trades = await rest.private("TradesHistory", start=int(now - DAY))
         if self._ledger_since is None:
-            return ExchangeView(
-                balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
-            ), []
+            return (
+                ExchangeView(
+                    balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
+                ),
+                [],
+                set(),
+            )
         ledgers = await rest.private("Ledgers", start=int(self._ledger_since))
         portfolio = self.account.portfolio
         missed = []
+        late: set[str] = set()
         entries = sorted(ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"])
         for ledger_id, e in entries:
             asset = names.ws_asset(e["asset"])
             if portfolio.knows_ledger(ledger_id):
+                continue
+            if float(e["time"]) >= now:
+                late.add(asset)
                 continue
             if portfolio.reflects(asset, float(e["time"])):
                 portfolio.mark_ledger_seen(ledger_id, now)  # a later stream total includes it
@@ -238,7 +249,7 @@ class ReconcileService:
         view = ExchangeView(
             balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
         )
-        return view, missed
+        return view, missed, late
 
     def _internal_view(self) -> InternalView:
         tracker = self.account.orders

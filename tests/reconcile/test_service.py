@@ -228,3 +228,30 @@ async def test_a_fill_during_slow_rest_calls_is_deferred_not_undone(
         [run] = _rows(db, "SELECT report FROM reconciliation_events WHERE type = 'manual'")
         assert '"deferred":["BTC"' in run["report"]
         assert not _rows(db, "SELECT * FROM position_adjustments")
+
+
+async def test_a_ledger_entry_newer_than_the_balance_answer_is_not_used_to_explain(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    db = tmp_path / "a.db"
+    async with (
+        open_simulator(SimConfig(rate=0.01)) as sim,
+        engine_on(sim, db, rest_tier="pro") as engine,
+    ):
+        assert engine.account is not None and engine.reconciler is not None
+        before = dict(engine.account.portfolio.balances)
+        sim.rest_fault(Fault.REST_SLOW, 1, 5.0)  # Balance answers now, arrives in 5 s
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_reconcile, engine)
+            await trio.sleep(1)
+            sim.frame_fault(Fault.DROP_FRAMES, "private", 10)  # the stream never says
+            sim.place_order(OrderRequest("BTC/USD", "buy", "market", D("0.01"), None))
+            sim.flush_private()
+        # The run saw the trade only in Ledgers, after a Balance answer without it: neither
+        # "explained" into the balances nor "corrected" back; left for the next run.
+        assert engine.account.portfolio.balances == before
+        [run] = _rows(db, "SELECT report FROM reconciliation_events WHERE type = 'manual'")
+        assert '"deferred":["BTC","USD"]' in run["report"]
+        assert not _rows(db, "SELECT * FROM position_adjustments")
+        # (The fill itself is reported as missing internally, for a person to look at.)
+        assert "fill_missing_internally" in run["report"]
