@@ -26,6 +26,10 @@ lint: env
 bench *ARGS: env
     {{python}} -m tests.bench {{ARGS}}
 
+# The engine under a seeded fault schedule for MINUTES (default 5), then checked (exit 1 on a failure).
+soak MINUTES="5" *ARGS: env
+    {{python}} -m galfriday soak {{MINUTES}} {{ARGS}}
+
 # Create or refresh .venv (a no-op when nothing changed).
 env:
     #!/usr/bin/env bash

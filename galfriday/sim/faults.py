@@ -68,6 +68,7 @@ class _Pending:
     fault: Fault
     left: int
     seconds: float = 0.0
+    record: FaultRecord | None = None
 
 
 @dataclass
@@ -75,6 +76,8 @@ class Faults:
     """Queued faults and the record of injected ones."""
 
     records: list[FaultRecord] = field(default_factory=list)
+    # Frame faults as they hit a frame: (the queued fault's record, simulator wall time).
+    applied: list[tuple[FaultRecord, float]] = field(default_factory=list)
     _frames: dict[str, deque[_Pending]] = field(
         default_factory=lambda: {"public": deque(), "private": deque()}
     )
@@ -85,11 +88,13 @@ class Faults:
         self.records.append(entry)
         return entry
 
-    def queue_frames(self, fault: Fault, target: str, count: int) -> None:
+    def queue_frames(
+        self, fault: Fault, target: str, count: int, record: FaultRecord | None = None
+    ) -> None:
         """Apply ``fault`` to the next ``count`` data frames sent on ``target``."""
-        self._frames[target].append(_Pending(fault, count))
+        self._frames[target].append(_Pending(fault, count, record=record))
 
-    def next_frame_fault(self, target: str, is_book: bool) -> Fault | None:
+    def next_frame_fault(self, target: str, is_book: bool, at: float = 0.0) -> Fault | None:
         """The fault for the next data frame of ``target`` (consumes one count)."""
         queue = self._frames[target]
         if not queue:
@@ -100,7 +105,17 @@ class Faults:
         pending.left -= 1
         if pending.left <= 0:
             queue.popleft()
+        if pending.record is not None:
+            self.applied.append((pending.record, at))
         return pending.fault
+
+    def pending_frames(self) -> int:
+        """Frame faults queued and not yet applied to a frame."""
+        return sum(len(queue) for queue in self._frames.values())
+
+    def clear_frames(self) -> None:
+        for queue in self._frames.values():
+            queue.clear()
 
     def queue_rest(self, fault: Fault, count: int, seconds: float = 0.0) -> None:
         self._rest.append(_Pending(fault, count, seconds))
@@ -125,14 +140,19 @@ class Faults:
 def random_fault(rng: random.Random) -> tuple[Fault, str]:
     """A fault and a target for the random schedule (every kind the simulator has)."""
     fault = rng.choice(list(Fault))
+    return fault, target_for(fault, rng)
+
+
+def target_for(fault: Fault, rng: random.Random) -> str:
+    """Where ``fault`` applies: ``rest``, ``account``, ``exchange``, or a connection."""
     if fault in REST_FAULTS:
-        return fault, "rest"
+        return "rest"
     if fault in (Fault.DRIFT_DEPOSIT, Fault.DRIFT_WITHDRAWAL, Fault.DRIFT_ORDER):
-        return fault, "account"
+        return "account"
     if fault is Fault.CORRUPT_CHECKSUM:
-        return fault, "public"
+        return "public"
     if fault in (Fault.INVALIDATE_TOKEN,):
-        return fault, "private"
+        return "private"
     if fault is Fault.SYSTEM_STATUS:
-        return fault, "exchange"
-    return fault, rng.choice(("public", "private"))
+        return "exchange"
+    return str(rng.choice(("public", "private")))

@@ -153,6 +153,7 @@ class Simulator:
         self.sessions: dict[str, set[Session]] = {"public": set(), "private": set()}
         self.urls: SimUrls | None = None
         self.connections = 0
+        self.connect_times: list[float] = []  # trio time of every WebSocket connection accepted
         self._tokens: dict[str, _Token] = {}
         self._mono0 = trio.current_time()
         self._wall0 = time.time()
@@ -196,6 +197,7 @@ class Simulator:
 
         async def on_stream(stream: trio.SocketStream) -> None:
             self.connections += 1
+            self.connect_times.append(trio.current_time())
             try:
                 async with trio.open_nursery() as nursery:
                     request = await wrap_server_stream(
@@ -431,8 +433,8 @@ class Simulator:
 
     def frame_fault(self, fault: Fault, target: str, count: int = 1) -> None:
         """Duplicate, drop, reorder or corrupt the next ``count`` data frames of ``target``."""
-        self.faults.queue_frames(fault, target, count)
-        self.faults.record(fault, target, self.wall(), f"count={count}")
+        record = self.faults.record(fault, target, self.wall(), f"count={count}")
+        self.faults.queue_frames(fault, target, count, record)
 
     def send_garbage(self, target: str, unknown: bool = False) -> None:
         """Send a malformed (or, with ``unknown``, an unknown-channel) frame to ``target``."""
@@ -441,10 +443,11 @@ class Simulator:
             if unknown
             else b'{"channel":"book","type":"update","data":[{"symbol":42}]}'
         )
-        for session in self.sessions[target]:
+        sessions = list(self.sessions[target])
+        for session in sessions:
             session.push(frame, data=False)
         fault = Fault.UNKNOWN_FRAME if unknown else Fault.MALFORMED_FRAME
-        self.faults.record(fault, target, self.wall())
+        self.faults.record(fault, target, self.wall(), f"sessions={len(sessions)}")
 
     def rest_fault(self, fault: Fault, count: int = 1, seconds: float = 0.0) -> None:
         """Answer the next ``count`` REST calls with a 5xx, slowly, unavailable or rate-limited."""

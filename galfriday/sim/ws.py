@@ -137,7 +137,7 @@ class Session:
                     book = frame.startswith(b'{"channel":"book"')
                     if book:
                         frame = frames.restamp(frame, self.sim.wall())
-                    fault = self.sim.faults.next_frame_fault(self.kind, book)
+                    fault = self.sim.faults.next_frame_fault(self.kind, book, self.sim.wall())
                     if fault is Fault.DROP_FRAMES:
                         continue
                     if fault is Fault.CORRUPT_CHECKSUM:

@@ -1,0 +1,586 @@
+"""``galfriday soak``: the engine against the simulator under a seeded fault schedule, checked.
+
+For ``minutes`` the embedded simulator trades with the demo strategy while a seeded schedule
+injects faults of every kind the simulator has, several a minute (a shuffled round of all
+kinds, then another). The last stretch has no faults, so everything can recover; then the demo
+stops, a final reconciliation runs, and the soak checks and prints:
+
+- no unhandled exception (no ERROR log record, no task that died) and both connections
+  subscribed again;
+- every book verified;
+- the engine's own orders, fills and balances equal the simulator's ground truth (orders a
+  "foreign device" placed are not the engine's to adopt: each must be reported instead);
+- every injected gap, stall, checksum corruption and drift detected (injected vs detected);
+- no fill lost or applied twice (per order, the audited fills add up to the exchange's);
+- RSS growth bounded; connection attempts never above Kraken's 150 in 10 minutes.
+
+The exit code is 1 on any failed check. Everything runs on loopback; the database and
+captures go to ``--dir`` (a temporary folder by default, kept when a check fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import trio
+from loguru import logger
+
+from galfriday.capture.format import Reader
+from galfriday.capture.writer import CaptureConfig
+from galfriday.errors import ConfigError, GalfridayError
+from galfriday.events import ConnectionState
+from galfriday.kraken.auth import decode_secret
+from galfriday.live.demo import DemoConfig, run_demo
+from galfriday.live.engine import Engine, EngineConfig, open_engine
+from galfriday.live.marketdata import MarketDataConfig
+from galfriday.reconcile.service import ReconcileConfig
+from galfriday.sim.faults import Fault, FaultRecord, target_for
+from galfriday.sim.server import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    DRIFT_ORDER_USERREF,
+    SimConfig,
+    Simulator,
+)
+
+__all__ = ["SoakConfig", "SoakReport", "run_soak", "soak_command"]
+
+SYMBOLS: Final = ("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")
+CONNECT_LIMIT: Final = 150  # Kraken (Cloudflare): connections per IP per 10 minutes
+CONNECT_WINDOW: Final = 600.0
+RSS_GROWTH_LIMIT_MB: Final = 64.0
+DETECT_WITHIN: Final = 60.0  # seconds after a fault in which its detection must show
+# After the last fault: the longest wait for everything to be subscribed and verified again
+# (a reconnect's backoff is capped at 30 s, plus the subscriptions and snapshots).
+RECOVERY_LIMIT: Final = 45.0
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    minutes: float = 5.0
+    seed: int = 1
+    folder: Path | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.minutes * 60
+
+    @property
+    def quiet(self) -> float:
+        """The fault-free stretch at the end (recovery, then the checks)."""
+        return min(30.0, max(20.0, self.seconds * 0.1))
+
+    @property
+    def fault_every(self) -> float:
+        """Mean seconds between faults: one round of every kind over the fault stretch,
+        but never more than 10 s (several a minute) nor less than 2.5 s."""
+        return min(10.0, max(2.5, (self.seconds - self.quiet) / len(Fault)))
+
+    def check(self) -> None:
+        if not 0.5 <= self.minutes <= 24 * 60:
+            raise ConfigError("MINUTES", "must be between 0.5 and 1440")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class SoakReport:
+    seconds: float = 0.0
+    injected: Counter[str] = field(default_factory=Counter)
+    checks: list[Check] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+
+class _ErrorLog:
+    """Counts ERROR and CRITICAL log records (an unhandled exception logs one)."""
+
+    def __init__(self) -> None:
+        self.records: list[str] = []
+
+    def __call__(self, message: Any) -> None:
+        record = message.record
+        self.records.append(f"{record['name']}: {record['message']}")
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except OSError:  # not Linux: the figure is not available
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _engine_config(sim: Simulator, folder: Path) -> EngineConfig:
+    assert sim.urls is not None
+    return EngineConfig(
+        ws_public=sim.urls.ws_public,
+        ws_private=sim.urls.ws_private,
+        rest=sim.urls.rest,
+        database=folder / "soak.db",
+        api_key=DEFAULT_API_KEY,
+        api_secret=decode_secret(DEFAULT_API_SECRET),
+        marketdata=MarketDataConfig(symbols=SYMBOLS),
+        silence_timeout=3.0,  # the simulator's heartbeat is 1 s; a stall lasts 5 s or more
+        health_interval=2.0,
+        reconcile=ReconcileConfig(interval=60.0, retry_base=5.0),
+        nonce_path=folder / "nonce",
+        rest_tier="pro",
+        capture=CaptureConfig(folder=folder / "captures"),
+    )
+
+
+FRAME_FAULTS_BOTH_WAYS: Final = (Fault.DROP_FRAMES, Fault.DUPLICATE_FRAMES, Fault.REORDER_FRAMES)
+
+
+def _schedule(rng: random.Random) -> Iterator[tuple[Fault, str]]:
+    """Rounds of every fault kind in a seeded order, each with a plausible target. Frame
+    faults that apply to either connection hit the private one in the first round (its
+    sequence numbers make them gaps), then alternate."""
+    rounds = 0
+    while True:
+        kinds = list(Fault)
+        rng.shuffle(kinds)
+        if rounds == 0:  # the faults whose detection is checked come first, for short soaks
+            first = [Fault.DROP_FRAMES, Fault.STALL, Fault.CORRUPT_CHECKSUM, Fault.DRIFT_DEPOSIT]
+            kinds = first + [k for k in kinds if k not in first]
+        for kind in kinds:
+            if kind in FRAME_FAULTS_BOTH_WAYS:
+                yield kind, ("private", "public")[rounds % 2]
+            else:
+                yield kind, target_for(kind, rng)
+        rounds += 1
+
+
+async def _inject(sim: Simulator, config: SoakConfig, report: SoakReport) -> None:
+    rng = random.Random(config.seed)
+    faults = _schedule(rng)
+    until = trio.current_time() + config.seconds - config.quiet
+    async with trio.open_nursery() as nursery:
+        while True:
+            wait = rng.expovariate(1 / config.fault_every)
+            if trio.current_time() + wait >= until:
+                break
+            await trio.sleep(wait)
+            fault, target = next(faults)
+            report.injected[fault.value] += 1
+            logger.info("soak: injecting {} on {}", fault.value, target)
+            # A maintenance window sleeps inside; the schedule goes on meanwhile.
+            nursery.start_soon(sim.inject_random, fault, target, random.Random(rng.random()))
+        await trio.sleep(max(0.0, until - trio.current_time()))
+        nursery.cancel_scope.cancel()  # a maintenance window still open ends here
+    # The outage is over: nothing queued may hit the recovery stretch.
+    sim.faults.clear_rest()
+    sim.faults.clear_frames()
+    if sim.exchange.system != "online":
+        sim.set_system_status("online")
+
+
+async def _recovered(engine: Engine, seconds: float) -> bool:
+    """Wait (up to ``seconds``) for both connections subscribed and every book verified."""
+    with trio.move_on_after(seconds):
+        while True:
+            connections = [c for c in (engine.public, engine.private) if c is not None]
+            books = engine.marketdata.books
+            if (
+                all(c.state is ConnectionState.SUBSCRIBED for c in connections)
+                and len(books) == len(SYMBOLS)
+                and all(feed.verified for feed in books.values())
+            ):
+                return True
+            await trio.sleep(0.5)
+    return False
+
+
+async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
+    """The whole soak; the report holds every check (see the module docstring)."""
+    report = SoakReport()
+    errors = _ErrorLog()
+    sink = logger.add(errors, level="ERROR")
+    began = time.monotonic()
+    sim = Simulator(SimConfig(rate=50, seed=config.seed))
+    try:
+        async with trio.open_nursery() as outer:
+            await outer.start(sim.serve)
+            async with open_engine(_engine_config(sim, folder)) as engine:
+                assert engine.account is not None and engine.gateway is not None
+                rss_start = _rss_mb()
+                async with trio.open_nursery() as work:
+                    work.start_soon(
+                        run_demo,
+                        DemoConfig(period=2.0),
+                        engine.marketdata,
+                        engine.account,
+                        engine.gateway,
+                    )
+                    await _inject(sim, config, report)
+                    quiet = trio.current_time()
+                    recovered = await _recovered(engine, RECOVERY_LIMIT)
+                    report.figures["recovery_s"] = trio.current_time() - quiet
+                    await trio.sleep_until(quiet + config.quiet)  # the demo trades on
+                    work.cancel_scope.cancel()
+                for order in engine.account.orders.open_orders():  # a quiet account
+                    with contextlib.suppress(GalfridayError):
+                        await engine.gateway.cancel(order.order_id)
+                await trio.sleep(2)  # the last reports reach the stream
+                assert engine.reconciler is not None
+                final_ok = await engine.reconciler.run_once("manual")
+                await engine.audit.flush()
+                report.figures["rss_start_mb"] = rss_start
+                report.figures["rss_end_mb"] = _rss_mb()
+                _check_engine(report, engine, sim, recovered, final_ok)
+                truth_connects = list(sim.connect_times)
+            outer.cancel_scope.cancel()
+    except Exception as exc:  # an engine task died: that is the finding
+        report.check("no unhandled exception", False, "".join(traceback.format_exception(exc)))
+        logger.remove(sink)
+        report.seconds = time.monotonic() - began
+        return report
+    logger.remove(sink)
+    report.seconds = time.monotonic() - began
+    report.check(
+        "no unhandled exception",
+        not errors.records,
+        f"{len(errors.records)} error log records" + "".join(f"\n    {r}" for r in errors.records),
+    )
+    _check_database(report, folder / "soak.db", sim)
+    _check_connects(report, truth_connects)
+    _check_capture(report, folder / "captures")
+    growth = report.figures["rss_end_mb"] - report.figures["rss_start_mb"]
+    report.check(
+        "RSS growth bounded",
+        growth <= RSS_GROWTH_LIMIT_MB,
+        f"{report.figures['rss_start_mb']:.0f} MB -> {report.figures['rss_end_mb']:.0f} MB"
+        f" (+{growth:.1f}, limit {RSS_GROWTH_LIMIT_MB:.0f}; engine and simulator together)",
+    )
+    return report
+
+
+def _check_engine(
+    report: SoakReport, engine: Engine, sim: Simulator, recovered: bool, final_ok: bool
+) -> None:
+    account = engine.account
+    assert account is not None
+    states = {
+        c.config.name: c.state.value for c in (engine.public, engine.private) if c is not None
+    }
+    report.check(
+        "every connection recovered",
+        recovered,
+        f"states {states}, subscribed with every book verified"
+        f" {report.figures['recovery_s']:.1f} s after the last fault",
+    )
+    books = engine.marketdata.books
+    verified = sum(1 for feed in books.values() if feed.verified)
+    checked = sum(feed.total_verified for feed in books.values())
+    report.figures["book_messages_verified"] = checked
+    report.check(
+        "every book verified",
+        verified == len(SYMBOLS),
+        f"{verified}/{len(SYMBOLS)} books verified; {checked:,} book messages verified in all",
+    )
+    report.check(
+        "final reconciliation ran",
+        final_ok,
+        f"run {engine.reconciler and engine.reconciler.last_run_id}",
+    )
+
+    truth = sim.ground_truth()
+    foreign = {
+        o.order_id
+        for o in sim.exchange.account.orders.values()
+        if o.order_userref == DRIFT_ORDER_USERREF
+    }
+    ours = {o.order_id: o for o in account.orders.orders()}
+    wrong = [
+        f"{order_id}: exchange {status}, engine "
+        f"{ours[order_id].status.value if order_id in ours else 'unknown'}"
+        for order_id, status in truth.order_status.items()
+        if order_id not in foreign
+        and (order_id not in ours or ours[order_id].status.value != status)
+    ]
+    wrong += [
+        f"{order_id}: filled {truth.filled_qty[order_id]} on the exchange, "
+        f"{ours[order_id].cum_qty} in the engine"
+        for order_id in truth.filled_qty
+        if order_id in ours
+        and order_id not in foreign
+        and ours[order_id].cum_qty != truth.filled_qty[order_id]
+    ]
+    report.figures["orders"] = len(truth.order_status) - len(foreign)
+    report.check(
+        "orders equal the exchange's",
+        not wrong,
+        f"{len(truth.order_status) - len(foreign)} orders"
+        + "".join(f"\n    {w}" for w in wrong[:20]),
+    )
+    balances = {a: b for a, b in account.portfolio.balances.items() if b}
+    exchange = {a: b for a, b in truth.balances.items() if b}
+    diff = {
+        a: (balances.get(a), exchange.get(a))
+        for a in set(balances) | set(exchange)
+        if balances.get(a) != exchange.get(a)
+    }
+    report.check(
+        "balances equal the exchange's",
+        not diff,
+        f"{len(exchange)} assets"
+        + "".join(f"\n    {a}: engine {o}, exchange {e}" for a, (o, e) in diff.items()),
+    )
+    report.figures["foreign_orders"] = sorted(foreign)
+    report.figures["fills_exchange"] = len(truth.fills)
+
+
+def _rows(db: sqlite3.Connection, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    return list(db.execute(sql, args).fetchall())
+
+
+def _check_database(report: SoakReport, path: Path, sim: Simulator) -> None:
+    truth = sim.ground_truth()
+    foreign = set(report.figures.get("foreign_orders", ()))
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        report.check("audit database intact", integrity == "ok", f"integrity_check: {integrity}")
+        fills = _rows(db, "SELECT exec_id, order_id, qty FROM fills")
+        ids = [row[0] for row in fills]
+        twice = [i for i, n in Counter(ids).items() if n > 1]
+        foreign_fills = {f.exec_id for f in sim.exchange.account.fills if f.order_id in foreign}
+        lost = sorted(set(truth.fills) - set(ids) - foreign_fills)
+        per_order: Counter[str] = Counter()
+        for _, order_id, qty in fills:
+            per_order[order_id] += Decimal(qty)  # type: ignore[assignment]
+        short = [
+            f"{order_id}: audited {per_order.get(order_id, 0)}, exchange {qty}"
+            for order_id, qty in truth.filled_qty.items()
+            if order_id not in foreign and qty and per_order.get(order_id, 0) != qty
+        ]
+        report.figures["fills_audited"] = len(ids)
+        report.check(
+            "no fill lost or applied twice",
+            not twice and not lost and not short,
+            f"{len(ids)} fills audited, {len(truth.fills) - len(foreign_fills)} on the exchange"
+            f" (the engine's orders); twice {twice[:5]}, lost {lost[:5]}"
+            + "".join(f"\n    {s}" for s in short[:10]),
+        )
+        _check_detection(report, db, sim)
+    finally:
+        db.close()
+
+
+def _detected(
+    injected: list[tuple[FaultRecord, float]], seen: list[float], also: list[float]
+) -> tuple[int, int, int]:
+    """(injected, detected directly, covered by a reconnect) for faults applied at times."""
+    direct = covered = 0
+    for _, at in injected:
+        if any(at - 1.0 <= t <= at + DETECT_WITHIN for t in seen):
+            direct += 1
+        elif any(at - 1.0 <= t <= at + DETECT_WITHIN for t in also):
+            covered += 1
+    return len(injected), direct, covered
+
+
+def _first_hits(applied: list[tuple[FaultRecord, float]]) -> list[tuple[FaultRecord, float]]:
+    """Each queued frame fault once, at the first frame it hit."""
+    first: dict[int, tuple[FaultRecord, float]] = {}
+    for record, at in applied:
+        first.setdefault(id(record), (record, at))
+    return list(first.values())
+
+
+def _check_detection(report: SoakReport, db: sqlite3.Connection, sim: Simulator) -> None:
+    def times(sql: str, *args: object) -> list[float]:
+        return [float(r[0]) for r in _rows(db, sql, *args)]
+
+    applied = _first_hits(sim.faults.applied)
+    reconnects = {
+        conn: times(
+            "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?",
+            conn,
+            ConnectionState.SUBSCRIBED.value,
+        )
+        for conn in ("public", "private")
+    }
+    drops = {
+        conn: times(
+            "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?",
+            conn,
+            ConnectionState.DISCONNECTED.value,
+        )
+        for conn in ("public", "private")
+    }
+    rows: list[tuple[str, tuple[int, int, int], str]] = []
+
+    gaps = [(r, t) for r, t in applied if r.fault is Fault.DROP_FRAMES and r.target == "private"]
+    rows.append(
+        (
+            "private sequence gap",
+            _detected(gaps, times("SELECT at_wall FROM gaps"), reconnects["private"]),
+            "gaps table",
+        )
+    )
+    corrupt = [(r, t) for r, t in applied if r.fault is Fault.CORRUPT_CHECKSUM]
+    rows.append(
+        (
+            "checksum corruption",
+            _detected(
+                corrupt,
+                times("SELECT at_wall FROM resyncs WHERE reason LIKE 'checksum%'"),
+                reconnects["public"],
+            ),
+            "book_checks/resyncs",
+        )
+    )
+    stalls = [(r, r.at) for r in sim.faults.injected(Fault.STALL)]
+    seen_stalls = [
+        (r, t) for r, t in stalls if any(t <= d <= t + DETECT_WITHIN for d in drops[r.target])
+    ]
+    rows.append(("stall", (len(stalls), len(seen_stalls), 0), "silence watchdog"))
+    drifts = [
+        r
+        for r in sim.faults.records
+        if r.fault in (Fault.DRIFT_DEPOSIT, Fault.DRIFT_WITHDRAWAL, Fault.DRIFT_ORDER)
+    ]
+    found = 0
+    for record in drifts:
+        if record.fault is Fault.DRIFT_ORDER:  # reported, or learnt from a snapshot
+            hit = _rows(
+                db,
+                "SELECT 1 FROM discrepancies WHERE subject = ? AND at_wall >= ? "
+                "UNION ALL SELECT 1 FROM orders WHERE order_id = ?",
+                record.detail,
+                record.at - 1,
+                record.detail,
+            )
+        else:
+            asset = record.detail.split()[0]
+            hit = _rows(
+                db,
+                "SELECT 1 FROM balance_anomalies WHERE asset = ? AND at_wall >= ? "
+                "UNION ALL SELECT 1 FROM discrepancies WHERE subject = ? AND at_wall >= ? "
+                "UNION ALL SELECT 1 FROM position_adjustments WHERE subject = ? AND at_wall >= ?",
+                asset,
+                record.at - 1,
+                asset,
+                record.at - 1,
+                asset,
+                record.at - 1,
+            )
+        found += bool(hit)
+    rows.append(
+        ("drift", (len(drifts), found, 0), "balance_anomalies, discrepancies, orders learnt")
+    )
+    garbage = [  # sent to a connected client (one sent between connections reaches nobody)
+        r for r in sim.faults.injected(Fault.MALFORMED_FRAME) if r.detail != "sessions=0"
+    ]
+    audited = len(_rows(db, "SELECT 1 FROM decode_errors"))
+    rows.append(("malformed frame", (len(garbage), min(audited, len(garbage)), 0), "decode_errors"))
+    report.figures["detection"] = {
+        name: {"injected": n, "detected": d, "covered_by_reconnect": c}
+        for name, (n, d, c), _ in rows
+    }
+    for name, (n, direct, covered), source in rows:
+        extra = f", {covered} covered by a resubscription snapshot" if covered else ""
+        report.check(
+            f"every {name} detected",
+            direct + covered == n,
+            f"injected {n}, detected {direct} ({source}){extra}",
+        )
+
+
+def _check_connects(report: SoakReport, times: list[float]) -> None:
+    worst = 0
+    start = 0
+    for end, at in enumerate(times):
+        while times[start] <= at - CONNECT_WINDOW:
+            start += 1
+        worst = max(worst, end - start + 1)
+    report.figures["connections"] = len(times)
+    report.figures["most_connections_in_10_min"] = worst
+    report.check(
+        "connection attempts within Kraken's limit",
+        worst <= CONNECT_LIMIT,
+        f"{len(times)} connections, at most {worst} in any 10 minutes (limit {CONNECT_LIMIT})",
+    )
+
+
+def _check_capture(report: SoakReport, folder: Path) -> None:
+    files = sorted(folder.glob("*.gfcap"))
+    records = 0
+    problems = []
+    for path in files:
+        try:
+            reader = Reader(str(path), path.read_bytes())
+            records += sum(len(block) for block in reader.blocks())
+        except ConfigError as exc:
+            problems.append(str(exc))
+    report.figures["capture_records"] = records
+    report.check(
+        "capture readable to its end",
+        bool(files) and not problems,
+        f"{len(files)} file(s), {records:,} records" + "".join(f"\n    {p}" for p in problems),
+    )
+
+
+def print_report(report: SoakReport, config: SoakConfig, out: TextIO) -> None:
+    print(
+        f"galfriday soak: {config.minutes:g} min, seed {config.seed},"
+        f" {report.seconds:.0f} s, faults injected {sum(report.injected.values())}"
+        f" ({len(report.injected)} kinds)",
+        file=out,
+    )
+    for kind, count in sorted(report.injected.items()):
+        print(f"  {kind:<20} {count}", file=out)
+    for check in report.checks:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"{mark} {check.name}: {check.detail}", file=out)
+    print("soak passed" if report.ok else "soak FAILED", file=out)
+
+
+def soak_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """``galfriday soak``; exit 0 when every check passed, 1 otherwise."""
+    config = SoakConfig(minutes=args.minutes, seed=args.seed, folder=args.dir)
+    config.check()
+    logger.remove()
+    logger.add(
+        sys.stderr, level=args.log_level.upper(), format="{time:HH:mm:ss} {level: <7} {message}"
+    )
+    logger.enable("galfriday")
+    keep = config.folder is not None
+    folder = config.folder or Path(tempfile.mkdtemp(prefix="galfriday-soak-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    report = trio.run(run_soak, config, folder)
+    print_report(report, config, out)
+    if report.ok and not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif not report.ok:
+        print(f"database and captures kept in {folder}", file=out)
+    return 0 if report.ok else 1
