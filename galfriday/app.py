@@ -65,11 +65,13 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
     elif args.read_only:
         mode = "read-only"
     key, secret = credentials(mode)
+    database = args.db or Path(config.engine.database)
     return EngineConfig(
         ws_public=config.kraken.ws_public,
         ws_private=config.kraken.ws_private,
         rest=config.kraken.rest,
-        database=args.db or Path(config.engine.database),
+        database=database,
+        nonce_path=nonce_file(database),
         api_key=key,
         api_secret=secret,
         trading=mode == "trade",
@@ -91,6 +93,12 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         if config.alerts.webhook
         else None,
     )
+
+
+def nonce_file(database: Path) -> Path:
+    """Where the highest nonce used is kept: beside the database (``galfriday.db.nonce``),
+    so a restart, even with a clock that went back, signs above every nonce already used."""
+    return database.with_name(database.name + ".nonce")
 
 
 def _capture_config(args: argparse.Namespace, config: Config | None) -> CaptureConfig | None:
@@ -124,11 +132,13 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfi
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(sim.serve)
         market_only = args.market_data_only
+        database = args.db or Path("galfriday.db")
         engine = EngineConfig(
             ws_public=urls.ws_public,
             ws_private=urls.ws_private,
             rest=urls.rest,
-            database=args.db or Path("galfriday.db"),
+            database=database,
+            nonce_path=nonce_file(database),
             api_key=None if market_only else DEFAULT_API_KEY,
             api_secret=None if market_only else decode_secret(DEFAULT_API_SECRET),
             trading=not (args.read_only or market_only),

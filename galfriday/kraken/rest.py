@@ -41,7 +41,7 @@ from galfriday.errors import (
     ServiceUnavailable,
     kraken_error,
 )
-from galfriday.kraken.auth import NonceGenerator, save_nonce_floor, sign
+from galfriday.kraken.auth import NonceGenerator, load_nonce_floor, save_nonce_floor, sign
 from galfriday.kraken.ratelimit import TIERS, CallCounter
 
 __all__ = ["KrakenRest", "RestCall", "RestConfig"]
@@ -102,7 +102,10 @@ class KrakenRest:
             transport=transport,
             headers={"User-Agent": "galfriday"},
         )
-        self._nonces = NonceGenerator(config.nonce_floor)
+        floor = config.nonce_floor
+        if config.nonce_path is not None:  # every nonce an earlier run used stays below
+            floor = max(floor, load_nonce_floor(config.nonce_path))
+        self._nonces = NonceGenerator(floor)
         self._lock = trio.Lock()
         self._counter = CallCounter(TIERS[config.tier])
         self._on_call = on_call

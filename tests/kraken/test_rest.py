@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -133,6 +134,19 @@ async def test_nonce_floor_is_persisted_before_each_private_call(tmp_path: objec
         first = load_nonce_floor(path)
         await rest.private("Balance")
         assert load_nonce_floor(path) > first > 0
+
+
+async def test_a_restart_continues_above_the_persisted_nonce(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from galfriday.kraken.auth import save_nonce_floor
+
+    path = Path(str(tmp_path)) / "nonce"
+    ahead = (time.time_ns() // 1000) + 3_600_000_000  # used by a run whose clock was ahead
+    save_nonce_floor(path, ahead)
+    async with open_simulator(QUIET) as sim, _client(sim, nonce_path=path) as rest:
+        await rest.private("Balance")  # the simulator refuses a nonce that goes backwards
+        assert load_nonce_floor(path) == ahead + 1
 
 
 def test_counter_decays_and_weights_expensive_calls() -> None:
