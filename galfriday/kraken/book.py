@@ -202,7 +202,10 @@ class OrderBook:
         for level in levels:
             price = level.price * ps
             qty = level.qty * qs
-            pt, qt = round(price), round(qty)
+            try:
+                pt, qt = round(price), round(qty)
+            except (OverflowError, ValueError):  # an infinite or NaN level (1e308 scaled)
+                raise _Invalid from None
             if (
                 not 0 < pt < _EXACT_LIMIT
                 or not 0 <= qt < _EXACT_LIMIT

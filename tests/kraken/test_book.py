@@ -248,3 +248,11 @@ def test_top_levels_are_the_exact_top_and_a_book_side_converts_them_lazily() -> 
     assert side._decimal is None  # nothing converted until read
     assert side.levels() == top.bids and BookSide(asks, 1, 8).levels() == top.asks
     assert side.levels()[0][0] == Decimal(str(BTC_BIDS[0][0]))
+
+
+def test_a_level_too_large_to_scale_is_invalid_not_an_exception() -> None:
+    # Found by the fuzzer: 1e308 times the price scale is infinity, and round() raised.
+    book = _btc_book()
+    assert book.apply(_data([("1e308", "1")], [], None), snapshot=True) is BookCheck.INVALID
+    assert book.apply(_data([], [("2", "1e308")], None), snapshot=True) is BookCheck.INVALID
+    assert len(book) == 0
