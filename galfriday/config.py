@@ -69,6 +69,7 @@ __all__ = [
 
 KEY_ENV: Final = "KRAKEN_API_KEY"
 SECRET_ENV: Final = "KRAKEN_API_SECRET"
+SECRET_FILE_ENV: Final = "KRAKEN_API_SECRET_FILE"
 _SYMBOL: Final = re.compile(r"^[A-Z0-9]{2,10}/[A-Z0-9]{2,10}$")
 
 
@@ -189,17 +190,41 @@ def check(config: Config) -> None:
 
 
 def credentials(mode: str) -> tuple[str | None, bytes | None]:
-    """The API key and decoded secret from the environment (none in market-data mode).
+    """The API key and decoded secret (none in market-data mode).
+
+    The key comes from ``KRAKEN_API_KEY``; the secret from ``KRAKEN_API_SECRET`` or from the
+    file named by ``KRAKEN_API_SECRET_FILE`` (e.g. a systemd credential), which must be
+    readable by its owner only.
 
     Raises:
-        ConfigError: a mode that needs keys without them, or a secret that is not base64.
+        ConfigError: a mode that needs keys without them, a secret file others can read, or
+            a secret that is not base64. No message ever contains the secret.
     """
     if mode == "market-data":
         return None, None
     key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
+    secret_file = os.environ.get(SECRET_FILE_ENV)
+    if not secret and secret_file:
+        secret = read_secret_file(Path(secret_file))
     if not key or not secret:
         raise ConfigError(
             f"{KEY_ENV}/{SECRET_ENV}",
-            f'mode {mode!r} needs both in the environment (or use mode = "market-data")',
+            f"mode {mode!r} needs the key and the secret ({SECRET_ENV}, or {SECRET_FILE_ENV}"
+            ' naming a 0600 file); or use mode = "market-data"',
         )
     return key, decode_secret(secret)
+
+
+def read_secret_file(path: Path) -> str:
+    """The secret in ``path``; refused unless only its owner can read it."""
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ConfigError(
+                SECRET_FILE_ENV,
+                f"{path} can be read by group or others (mode {mode & 0o777:o});"
+                f" run: chmod 600 {path}",
+            )
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(SECRET_FILE_ENV, f"cannot read {path}: {exc.strerror}") from None

@@ -319,15 +319,16 @@ class PrivateStream:
             build: makes the frame from (token, req_id).
             wait: seconds to wait for the reply.
 
-        A reply refusing the token (``EAPI:Invalid token``: Kraken invalidated it, e.g. after
-        an upgrade) gets a fresh token from REST and one more try; the refused request was
-        not executed, so it cannot happen twice.
+        A reply refusing the token (``EAPI:Invalid token`` or ``ESession:Invalid session``:
+        Kraken invalidated it, e.g. after an upgrade) gets a fresh token from REST and one
+        more try; the refused request was not executed, so it cannot happen twice.
 
         Raises:
             ConnectionBroken: no authenticated socket, or no reply in time.
         """
         response = await self._request(build, wait)
-        if not response.ok and "invalid token" in (response.error or "").lower():
+        refused = (response.error or "").lower()
+        if not response.ok and ("invalid token" in refused or "invalid session" in refused):
             logger.warning("the private token was refused; fetching a fresh one")
             self.token = await self.rest.websocket_token()
             response = await self._request(build, wait)

@@ -189,7 +189,12 @@ class Simulator:
             nursery.start_soon(self._market)
             if config.chaos_per_minute > 0:
                 nursery.start_soon(self._chaos)
-            logger.info("simulator serving {}", self.urls)
+            logger.info(
+                "simulator serving {} {} {}",
+                self.urls.ws_public,
+                self.urls.ws_private,
+                self.urls.rest,
+            )
             task_status.started(self.urls)
 
     async def _serve_ws(self, kind: str, port: int, *, task_status: trio.TaskStatus[int]) -> None:
