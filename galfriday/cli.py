@@ -155,6 +155,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_replay_arguments(replay)
 
+    status = commands.add_parser(
+        "status",
+        help="health, books, last reconciliation, review items and disk, from the database",
+        description="Read the audit database of a running or stopped engine and show its "
+        "connections' state and health, books verified, the last reconciliation, open "
+        "review items and the disk used by the database and the captures.",
+    )
+    status.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+    status.add_argument(
+        "--captures", type=Path, default=Path("captures"), help="capture folder (./captures)"
+    )
+    status.add_argument("--json", action="store_true", help="JSON instead of text")
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete captures and operational audit rows older than a date",
+        description="Delete capture files and operational audit rows (connection events, "
+        "health, book checks, REST calls, resyncs, gaps, alerts, anomalies) older than "
+        "--before. Orders, fills, the ledger, adjustments, reconciliation runs and review "
+        "items stay unless --include-trades. Safe beside a running engine.",
+    )
+    prune.add_argument(
+        "--before", required=True, metavar="DATE", help="YYYY-MM-DD (UTC) or ISO 8601 time"
+    )
+    prune.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+    prune.add_argument(
+        "--captures", type=Path, default=Path("captures"), help="capture folder (./captures)"
+    )
+    prune.add_argument(
+        "--include-trades",
+        action="store_true",
+        help="also closed orders, order events, fills, ledger, adjustments, runs, resolved "
+        "reviews (never an open order or an open review item)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would go; delete nothing")
+
     soak = commands.add_parser(
         "soak",
         help="run the engine against the simulator under random faults, then check it",
@@ -250,6 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from galfriday.replay.command import replay_command
 
             return replay_command(args, sys.stdout)
+        if args.command in ("status", "prune"):
+            from galfriday import ops
+
+            command = ops.status_command if args.command == "status" else ops.prune_command
+            return command(args, sys.stdout)
         if args.command == "soak":
             from galfriday.soak import soak_command
 

@@ -1,0 +1,275 @@
+"""``galfriday status`` and ``galfriday prune``: operating an engine from its audit database.
+
+Both only read or delete rows of the database (WAL: safe beside a running engine, which
+keeps writing) and capture files; neither talks to the exchange.
+
+- ``status``: is the engine running (its last health row is recent), each connection's
+  state and health, the books' verification, the last reconciliation, open review items,
+  and the disk used by the database and the captures. ``--json`` for machines.
+- ``prune --before DATE``: delete capture files and operational audit rows older than
+  DATE. Orders, order events, fills, the ledger, adjustments, reconciliation reports and
+  review items are kept unless ``--include-trades`` is given (then, of those, only rows
+  older than DATE, and never an open order or an open review item). ``--dry-run`` says what
+  would go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from galfriday.errors import ConfigError
+from galfriday.reconcile.queries import open_database
+
+__all__ = ["prune_command", "status_command"]
+
+RUNNING_WITHIN: Final = 60.0  # a health row younger than this: the engine is running
+# Rows that describe the engine's operation; pruned by default.
+OPERATIONAL: Final = {
+    "connection_events": "at_wall",
+    "health_snapshots": "at_wall",
+    "book_checks": "at_wall",
+    "decode_errors": "at_wall",
+    "rest_calls": "at_wall",
+    "resyncs": "at_wall",
+    "gaps": "at_wall",
+    "alerts": "at_wall",
+    "order_anomalies": "at_wall",
+    "balance_anomalies": "at_wall",
+}
+# The account's history; pruned only with --include-trades.
+TRADES: Final = {
+    "order_events": "at_wall",
+    "fills": "at_wall",
+    "balance_ledger": "at_wall",
+    "position_adjustments": "at_wall",
+    "discrepancies": "at_wall",
+    "reconciliation_events": "at_wall",
+}
+FINAL_STATES: Final = ("filled", "canceled", "expired")
+
+
+def _when(wall: float | None) -> str:
+    if wall is None:
+        return "-"
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def _one(conn: sqlite3.Connection, sql: str, *args: object) -> dict[str, Any] | None:
+    row = conn.execute(sql, args).fetchone()
+    return dict(row) if row is not None else None
+
+
+def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]:
+    """Everything ``galfriday status`` shows, as one document."""
+    now = time.time() if now is None else now
+    conn = open_database(db)
+    try:
+        connections = {}
+        for (name,) in conn.execute("SELECT DISTINCT connection FROM connection_events"):
+            event = _one(
+                conn,
+                "SELECT new_state, reason, at_wall FROM connection_events"
+                " WHERE connection = ? ORDER BY id DESC LIMIT 1",
+                name,
+            )
+            health = _one(
+                conn,
+                "SELECT state, detail, messages_per_s, reconnects, at_wall FROM health_snapshots"
+                " WHERE connection = ? ORDER BY id DESC LIMIT 1",
+                name,
+            )
+            connections[name] = {"state": event, "health": health}
+        last_health = _one(conn, "SELECT max(at_wall) AS at FROM health_snapshots")
+        seen = last_health["at"] if last_health else None
+        books = [
+            dict(row)
+            for row in conn.execute(
+                "SELECT symbol, sum(verified) AS verified, sum(mismatched) AS mismatched,"
+                " sum(unverified) AS unverified, max(at_wall) AS at"
+                " FROM book_checks GROUP BY symbol ORDER BY symbol"
+            )
+        ]
+        reconciliation = _one(
+            conn,
+            "SELECT id, type, status, discrepancies, auto_corrected, manual_review, at_wall"
+            " FROM reconciliation_events ORDER BY at_wall DESC LIMIT 1",
+        )
+        review = _one(conn, "SELECT count(*) AS n FROM review_queue WHERE status = 'open'")
+        open_orders = _one(
+            conn,
+            "SELECT count(*) AS n FROM orders WHERE status NOT IN (?, ?, ?)",
+            *FINAL_STATES,
+        )
+    finally:
+        conn.close()
+    database = sum(_size(Path(str(db) + suffix)) for suffix in ("", "-wal", "-shm"))
+    capture_files = sorted(captures.glob("*.gfcap")) if captures.is_dir() else []
+    return {
+        "database": str(db),
+        "running": seen is not None and now - seen <= RUNNING_WITHIN,
+        "last_seen": seen,
+        "connections": connections,
+        "books": books,
+        "last_reconciliation": reconciliation,
+        "open_review_items": review["n"] if review else 0,
+        "open_orders": open_orders["n"] if open_orders else 0,
+        "disk": {
+            "database_bytes": database,
+            "captures_bytes": sum(_size(p) for p in capture_files),
+            "capture_files": len(capture_files),
+            "captures": str(captures),
+        },
+    }
+
+
+def print_status(doc: dict[str, Any], out: TextIO) -> None:
+    say = out.write
+    seen = doc["last_seen"]
+    state = "running" if doc["running"] else "not running"
+    say(f"engine: {state} (last health report {_when(seen)}) — {doc['database']}\n")
+    for name, conn in sorted(doc["connections"].items()):
+        event, health = conn["state"] or {}, conn["health"] or {}
+        line = f"  {name:<8} {event.get('new_state', '-'):<13}"
+        if health:
+            line += (
+                f" {health['state']:<9} {health['messages_per_s']:.0f} msg/s,"
+                f" {health['reconnects']} reconnects"
+            )
+            if health.get("detail"):
+                line += f" ({health['detail']})"
+        say(line + "\n")
+    say("books:\n")
+    if not doc["books"]:
+        say("  (no book checks yet)\n")
+    for book in doc["books"]:
+        say(
+            f"  {book['symbol']:<10} {book['verified']:>9,} verified"
+            f" {book['mismatched']:>5} mismatched {book['unverified']:>5} unverified"
+            f"  (last {_when(book['at'])})\n"
+        )
+    run = doc["last_reconciliation"]
+    if run is None:
+        say("last reconciliation: none yet\n")
+    else:
+        say(
+            f"last reconciliation: {run['id']} ({run['type']}) {run['status']} at"
+            f" {_when(run['at_wall'])}: {run['discrepancies']} discrepancies,"
+            f" {run['auto_corrected']} corrected, {run['manual_review']} to review\n"
+        )
+    say(f"open review items: {doc['open_review_items']}   open orders: {doc['open_orders']}\n")
+    disk = doc["disk"]
+    say(
+        f"disk: database {_megabytes(disk['database_bytes'])}, captures"
+        f" {_megabytes(disk['captures_bytes'])} in {disk['capture_files']} file(s)"
+        f" ({disk['captures']})\n"
+    )
+
+
+def status_command(args: argparse.Namespace, out: TextIO) -> int:
+    doc = status(args.db, args.captures)
+    if args.json:
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        print_status(doc, out)
+    return 0
+
+
+def parse_date(text: str) -> float:
+    """``YYYY-MM-DD`` (midnight UTC) or an ISO 8601 time, as epoch seconds."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            "--before", f"{text!r} is not a date; use YYYY-MM-DD or 2026-11-01T00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def prune(
+    db: Path, captures: Path, before: float, *, include_trades: bool, dry_run: bool
+) -> dict[str, int]:
+    """Delete what is older than ``before``; returns what went (or would), by table/file."""
+    if before > time.time():
+        raise ConfigError("--before", "is in the future; that would delete current rows")
+    gone: dict[str, int] = {}
+    conn = open_database(db)
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")  # the running engine's writer goes first
+        tables = dict(OPERATIONAL)
+        if include_trades:
+            tables.update(TRADES)
+        with conn:
+            for table, column in tables.items():  # names from the constants above only
+                where = f"{column} < ?"
+                args: tuple[object, ...] = (before,)
+                if table == "reconciliation_events":  # a run with an open item stays
+                    where += " AND id NOT IN (SELECT reconciliation_id FROM review_queue)"
+                count = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args)
+                gone[table] = count.fetchone()[0]
+                if not dry_run:
+                    conn.execute(f"DELETE FROM {table} WHERE {where}", args)
+            if include_trades:
+                closed = "updated_wall < ? AND status IN (?, ?, ?)"
+                row = conn.execute(
+                    f"SELECT count(*) FROM orders WHERE {closed}", (before, *FINAL_STATES)
+                )
+                gone["orders"] = row.fetchone()[0]
+                resolved = "created_wall < ? AND status != 'open'"
+                row = conn.execute(f"SELECT count(*) FROM review_queue WHERE {resolved}", (before,))
+                gone["review_queue"] = row.fetchone()[0]
+                if not dry_run:
+                    conn.execute(f"DELETE FROM orders WHERE {closed}", (before, *FINAL_STATES))
+                    conn.execute(f"DELETE FROM review_queue WHERE {resolved}", (before,))
+        if not dry_run:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    files = 0
+    if captures.is_dir():
+        for path in sorted(captures.glob("*.gfcap")):
+            if path.stat().st_mtime < before:  # its last record is older than DATE
+                files += 1
+                if not dry_run:
+                    path.unlink()
+    gone["capture files"] = files
+    return gone
+
+
+def prune_command(args: argparse.Namespace, out: TextIO) -> int:
+    before = parse_date(args.before)
+    gone = prune(
+        args.db,
+        args.captures,
+        before,
+        include_trades=args.include_trades,
+        dry_run=args.dry_run,
+    )
+    verb = "would delete" if args.dry_run else "deleted"
+    out.write(f"{verb}, older than {_when(before)}:\n")
+    for name, count in gone.items():
+        if count:
+            out.write(f"  {name:<22} {count:>9,}\n")
+    if not any(gone.values()):
+        out.write("  nothing\n")
+    if not args.include_trades:
+        out.write(
+            "kept: orders, fills, ledger, adjustments, reconciliation runs, reviews"
+            " (--include-trades to prune those too)\n"
+        )
+    return 0
