@@ -4,7 +4,8 @@ Without ``--config`` it runs the embedded default: galfriday's simulator on loop
 engine pointed at it with the simulator's test credentials (a paper account), and the demo
 strategy. With ``--config`` it runs against the URLs of the file, real Kraken included, with
 credentials from the environment. This module (with the CLI) is the only place where the engine
-and the simulator meet; the engine itself never imports the simulator.
+and the simulator meet (with the soak, which checks one against the other); the engine itself
+never imports the simulator.
 
 It prints a one-line health summary every 10 seconds and stops cleanly, exit 0, on Ctrl-C or
 SIGTERM (or after ``--duration`` seconds).
