@@ -43,6 +43,8 @@ from galfriday.reconcile.service import ReconcileConfig
 __all__ = ["run"]
 
 SUMMARY_EVERY = 10.0
+LOG_ROTATION = "20 MB"
+LOG_RETENTION = 10
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -55,6 +57,16 @@ def _configure_logging(args: argparse.Namespace) -> None:
             sys.stderr,
             level=level,
             format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}",
+        )
+    if args.log_file:
+        logger.add(
+            args.log_file,
+            level=level,
+            serialize=args.log_json,
+            rotation=LOG_ROTATION,
+            retention=LOG_RETENTION,
+            compression="gz",
+            enqueue=True,  # written by loguru's thread, never by the trio thread
         )
     logger.enable("galfriday")
 

@@ -40,6 +40,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-capture", action="store_true", help="do not capture the session")
     parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="also log to this file, rotated at 20 MB, the 10 newest kept (gzip)",
+    )
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:

@@ -202,3 +202,15 @@ def test_a_killed_run_leaves_its_capture_readable_to_the_last_fraction_of_a_seco
     replay_db = tmp_path / "replay.db"
     assert cli.main(["replay", str(path), "--db", str(replay_db), "--salvage"]) == 0
     assert "no end record" in capsys.readouterr().out
+
+
+def test_a_log_file_gets_the_same_lines_and_is_rotated_by_loguru(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "galfriday.log"
+    process = _run("--db", str(tmp_path / "l.db"), "--duration", "3", "--log-file", str(log))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-2000:]
+    text = log.read_text()
+    assert "engine started" in text and "stopped" in text
+    from galfriday.app import LOG_RETENTION, LOG_ROTATION
+
+    assert (LOG_ROTATION, LOG_RETENTION) == ("20 MB", 10)  # what the README promises
