@@ -13,7 +13,13 @@ import trio
 import trio.testing
 
 from galfriday.errors import OrderRejected
-from galfriday.events import HealthChanged, OrderStatus, OrderUpdate
+from galfriday.events import (
+    ConnectionState,
+    ConnectionStateChanged,
+    HealthChanged,
+    OrderStatus,
+    OrderUpdate,
+)
 from galfriday.kraken.auth import decode_secret
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
@@ -214,3 +220,27 @@ async def test_market_data_only_needs_no_keys(tmp_path: Path) -> None:
             assert engine.private is None and engine.gateway is None
             assert engine.marketdata.books["ETH/USD"].verified
     _ = Fault  # the fault catalogue stays importable here for future end-to-end cases
+
+
+async def test_an_oversized_frame_is_refused_and_the_connection_comes_back(
+    tmp_path: Path,
+) -> None:
+    from galfriday.live.connection import MAX_FRAME
+
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=50)) as sim, engine_on(sim, db) as engine:
+        states = engine.bus.subscribe(ConnectionStateChanged)
+        [session] = sim.sessions["public"]
+        huge = b'{"channel":"book","type":"update","data":[{"symbol":"' + b"X" * MAX_FRAME + b'"}]}'
+        session.push(huge, data=False)
+        reasons = []
+        with trio.fail_after(20):
+            async for event in states:
+                assert isinstance(event, ConnectionStateChanged)
+                if event.connection == "public":
+                    reasons.append(event.reason)
+                    if event.new is ConnectionState.SUBSCRIBED:
+                        break
+        assert any("1009" in r or "MESSAGE_TOO_BIG" in r for r in reasons), reasons
+        await engine.audit.flush()
+        assert _count(db, "decode_errors") == 0  # refused by the socket, not decoded
