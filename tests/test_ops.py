@@ -14,8 +14,7 @@ from galfriday import cli
 from galfriday.audit.store import AuditRow, AuditStore
 
 DAY = 86_400.0
-NOW = time.time()
-OLD = NOW - 40 * DAY
+OLD_AGE = 40 * DAY
 
 
 def _order(order_id: str, status: str, at: float) -> AuditRow:
@@ -36,6 +35,9 @@ def _order(order_id: str, status: str, at: float) -> AuditRow:
 
 
 def _database(path: Path) -> Path:
+    """Rows from 40 days ago and from 5 seconds ago (now: when the test runs)."""
+    NOW = time.time()
+    OLD = NOW - OLD_AGE
     store = AuditStore(path)
     rows = [
         AuditRow("connection_events", {"at_wall": at, "connection": "public",
@@ -110,8 +112,9 @@ def test_prune_keeps_the_account_history_unless_asked(
     old, new = captures / "old.gfcap", captures / "new.gfcap"
     old.write_bytes(b"1")
     new.write_bytes(b"2")
-    os.utime(old, (OLD, OLD))
-    before = time.strftime("%Y-%m-%d", time.gmtime(NOW - 30 * DAY))
+    aged = time.time() - OLD_AGE
+    os.utime(old, (aged, aged))
+    before = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * DAY))
     args = ["prune", "--before", before, "--db", str(db), "--captures", str(captures)]
 
     assert cli.main([*args, "--dry-run"]) == 0
