@@ -420,23 +420,14 @@ def _check_detection(report: SoakReport, db: sqlite3.Connection, sim: Simulator)
     def times(sql: str, *args: object) -> list[float]:
         return [float(r[0]) for r in _rows(db, sql, *args)]
 
+    def entered(state: ConnectionState) -> dict[str, list[float]]:
+        """Per connection, when it entered ``state``."""
+        sql = "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?"
+        return {conn: times(sql, conn, state.value) for conn in ("public", "private")}
+
     applied = _first_hits(sim.faults.applied)
-    reconnects = {
-        conn: times(
-            "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?",
-            conn,
-            ConnectionState.SUBSCRIBED.value,
-        )
-        for conn in ("public", "private")
-    }
-    drops = {
-        conn: times(
-            "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?",
-            conn,
-            ConnectionState.DISCONNECTED.value,
-        )
-        for conn in ("public", "private")
-    }
+    reconnects = entered(ConnectionState.SUBSCRIBED)
+    drops = entered(ConnectionState.DISCONNECTED)
     rows: list[tuple[str, tuple[int, int, int], str]] = []
 
     gaps = [(r, t) for r, t in applied if r.fault is Fault.DROP_FRAMES and r.target == "private"]
