@@ -152,7 +152,7 @@ def _engine_config(sim: Simulator, folder: Path) -> EngineConfig:
         health_interval=2.0,
         reconcile=ReconcileConfig(interval=60.0, retry_base=5.0),
         nonce_path=folder / "nonce",
-        rest_tier="pro",
+        rest_tier="intermediate",  # the simulator keeps Kraken's intermediate counter
         capture=CaptureConfig(folder=folder / "captures"),
     )
 

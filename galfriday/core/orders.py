@@ -127,6 +127,19 @@ class OrderTracker:
         """The ``exec_id`` of every fill remembered for deduplication."""
         return frozenset(str(key) for key in self._fills.remembered())
 
+    def would_change(self, report: ExecutionReport) -> bool:
+        """True if ``report`` carries news: a fill not seen, a status further along, a larger
+        cumulative, or an order not known. (Applying a report is idempotent either way.)"""
+        order = self._orders.get(report.order_id or "")
+        if order is None:
+            return True
+        if report.exec_type == "trade" and not self.knows_fill(report.exec_id):
+            return True
+        target = _target_status(report)
+        if target is not None and _RANK[target] > _RANK[order.status]:
+            return True
+        return report.cum_qty is not None and report.cum_qty > order.cum_qty
+
     def knows_fill(self, exec_id: str | None) -> bool:
         """True if a fill with this ``exec_id`` was applied (and is still remembered)."""
         return exec_id is not None and exec_id in self._fills

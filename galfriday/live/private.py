@@ -258,17 +258,20 @@ class PrivateStream:
             ]
             if stale:
                 await self.refresh_stale(stale)
-                for order_id in stale:
-                    self._last_news[order_id] = now
 
     async def refresh_stale(self, order_ids: list[str]) -> None:
-        """Query orders that have gone quiet (a tape operation)."""
+        """Query orders that have gone quiet or vanished (a tape operation). A query that
+        fails is tried again at the stale-order watcher's next pass, not a minute later."""
         with self.tape.op("stale_orders", order_ids=order_ids) as op:
             logger.info("querying {} stale orders over REST", len(order_ids))
+            now = trio.current_time()
             try:
                 await self.query_orders(op.args["order_ids"])
             except GalfridayError as exc:
-                logger.warning("stale order query failed: {}", exc)
+                logger.warning("stale order query failed (tried again soon): {}", exc)
+                now -= self.config.stale_after
+            for order_id in order_ids:
+                self._last_news[order_id] = now
 
     # --- processing ------------------------------------------------------------------------
 
@@ -365,11 +368,10 @@ class PrivateStream:
                 if isinstance(message, wire.ExecutionsMessage):
                     # A sequence number can repeat with new content (a late frame of an
                     # earlier subscription took it; Kraken does not document whether the
-                    # counter is per subscription): a fill is money, so one never seen counts.
+                    # counter is per subscription): a report with news still counts. The
+                    # tracker is idempotent (fills by exec_id, status only forward).
                     for report in message.data:
-                        if report.exec_type == "trade" and not self.orders.knows_fill(
-                            report.exec_id
-                        ):
+                        if self.orders.would_change(report):
                             self._apply_report(report, frame.received_wall)
                 return None
             if verdict.verdict is Verdict.GAP and verdict.missing is not None:

@@ -154,6 +154,9 @@ class Session:
                         held, self._held = self._held, None
                         await self._write(held)
                 else:
+                    if self._held is not None:  # a reordered frame never passes a reply
+                        held, self._held = self._held, None
+                        await self._write(held)
                     await self._write(frame)
 
     async def _write(self, frame: bytes) -> None:

@@ -227,3 +227,15 @@ def test_missed_and_late_fills_add_up_to_the_exchange_cumulative() -> None:
     tracker.apply(_trade("T2", "0.1", "100"), 4.0)  # a new one goes on top
     order = tracker.get("O1")
     assert order is not None and order.cum_qty == D("0.7") and order.cum_cost == D("70")
+
+
+def test_would_change_tells_news_from_repeats() -> None:
+    tracker = OrderTracker()
+    _new_order(tracker, "1.0")
+    assert not tracker.would_change(_report("new", order_status="new"))
+    assert not tracker.would_change(_report("pending_new", order_status="pending_new"))
+    assert tracker.would_change(_trade("T1", "0.5", "100"))
+    tracker.apply(_trade("T1", "0.5", "100"), 2.0)
+    assert not tracker.would_change(_trade("T1", "0.5", "100"))
+    assert tracker.would_change(_report("filled", order_status="filled", cum_qty=D("1.0")))
+    assert tracker.would_change(_report("new", order_id="O2"))  # an order not known

@@ -196,6 +196,34 @@ async def test_an_order_first_seen_in_a_snapshots_trades_ends_in_its_final_state
         _assert_matches_ground_truth(feed, sim)
 
 
+async def test_a_failed_order_query_is_tried_again_at_the_next_pass(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with (
+        open_simulator(QUIET) as sim,
+        private_feed(sim, stale_after=600, stale_check_every=5) as feed,
+    ):
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+        sim.flush_private()
+        updates = feed.bus.subscribe(OrderUpdate)
+        with trio.fail_after(5):
+            await updates.receive()
+        sim.frame_fault(Fault.DROP_FRAMES, "private", 1)
+        assert sim.cancel_order(order.order_id)  # the stream never says
+        sim.flush_private()
+        sim.rest_fault(Fault.REST_UNAVAILABLE, 50)  # every retry of the query fails
+        await feed.stream.refresh_stale([order.order_id])
+        assert feed.stream.orders.get(order.order_id).status is OrderStatus.NEW
+        sim.faults.clear_rest()
+        start = trio.current_time()
+        with trio.fail_after(60):
+            async for event in updates:
+                assert isinstance(event, OrderUpdate)
+                if event.order.status is OrderStatus.CANCELED:
+                    break
+        assert trio.current_time() - start <= 10  # the next pass, not stale_after (600 s)
+
+
 async def test_a_silent_cancel_is_found_by_the_stale_order_query(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
