@@ -295,6 +295,15 @@ class ResyncStarted(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class RecoveryFinished(Event, frozen=True, kw_only=True):
+    """The private stream's recovery after a gap ended: resubscribed with fresh snapshots and
+    backfilled from REST (``complete`` False: part of it failed; reconciliation checks)."""
+
+    stream: str
+    reason: str
+    complete: bool
+
+
 # --- reconciliation and operations ---------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ from galfriday.events import (
     GapDetected,
     OrderAnomaly,
     OrderUpdate,
+    RecoveryFinished,
 )
 from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
@@ -76,6 +77,7 @@ class PrivateConfig:
     stale_after: float = 60.0
     stale_check_every: float = 10.0
     snap_trades: bool = True
+    snapshot_wait: float = 10.0  # a recovery waits this long for fresh snapshots, then backfills
     symbols: tuple[str, ...] = ()  # pairs whose positions (base holdings) are audited
 
 
@@ -116,6 +118,8 @@ class PrivateStream:
         self._last_news: dict[str, float] = {}
         self._recovering = False
         self._snapshotted: set[str] = set()
+        self._awaited: set[str] = set()  # channels whose fresh snapshot a recovery awaits
+        self._resnapshotted = trio.Event()
         self._pending: dict[int, _Pending] = {}
         self.snapshots = trio.Event()  # set once both channels have sent their first snapshot
 
@@ -143,6 +147,11 @@ class PrivateStream:
         for params in (executions, balances):
             await session.send(rq.subscribe(params, session.next_req_id()))
 
+    @property
+    def recovering(self) -> bool:
+        """A recovery (resubscription and REST backfill) is under way."""
+        return self._recovering
+
     async def recover(self, reason: str) -> None:
         """Resubscribe both channels (fresh snapshots) and backfill from REST."""
         if self._recovering:
@@ -154,6 +163,7 @@ class PrivateStream:
         self._recovering = True
         self.recoveries += 1
         announce_resync(self.bus, self._audit, "private", None, reason, self.recoveries, wall)
+        complete = False
         try:
             session = self._session
             if session is not None:
@@ -163,12 +173,26 @@ class PrivateStream:
                     await session.send(rq.unsubscribe(params, session.next_req_id()))
                 for tracker in self.sequences.values():
                     tracker.reset()
+                self._awaited, self._resnapshotted = set(CHANNELS), trio.Event()
                 await self._subscribe(session)
+                # The backfill deduplicates against what the snapshots bring, and whoever
+                # reacts to the end of the recovery (reconciliation) sees a settled stream.
+                with trio.move_on_after(self.config.snapshot_wait):
+                    await self._resnapshotted.wait()
+                if self._awaited:
+                    logger.warning("private recovery: no fresh {} snapshot", sorted(self._awaited))
             await self.backfill()
+            complete = True
         except GalfridayError as exc:
             logger.warning("private recovery incomplete: {}", exc)
         finally:
             self._recovering = False
+            self._awaited = set()
+            self.bus.publish(
+                RecoveryFinished(
+                    stream="private", reason=reason, complete=complete, received_at=wall
+                )
+            )
 
     async def backfill(self) -> None:
         """Fill what the stream missed from REST, deduplicated against what we have."""
@@ -360,6 +384,10 @@ class PrivateStream:
         if message.type == "snapshot":
             tracker.reset()
             self._snapshotted.add(channel)
+            if channel in self._awaited:
+                self._awaited.discard(channel)
+                if not self._awaited:
+                    self._resnapshotted.set()
         reason = None
         if message.sequence is not None:
             verdict = tracker.observe(message.sequence)

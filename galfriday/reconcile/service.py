@@ -1,8 +1,9 @@
 """The reconciliation service: when to reconcile, fetching the exchange's view, acting on it.
 
 :meth:`ReconcileService.run` runs one reconciliation at start-up, then on a schedule (hourly by
-default), after every private-stream reconnect or sequence gap (it listens on the bus), and on
-demand (:meth:`trigger`); never two at once. A run:
+default), after every private-stream reconnect and after the recovery from a sequence gap has
+finished (it listens on the bus; reconciling during the recovery would defer everything the
+fresh snapshots touch), and on demand (:meth:`trigger`); never two at once. A run:
 
 1. fetches the exchange's view over REST (``Balance``, ``OpenOrders``, ``ClosedOrders`` and
    ``TradesHistory`` for the last 24 h, ``QueryOrders`` for orders we hold open that those
@@ -43,8 +44,8 @@ from galfriday.events import (
     Alert,
     ConnectionState,
     ConnectionStateChanged,
-    GapDetected,
     ReconciliationReport,
+    RecoveryFinished,
     Severity,
 )
 from galfriday.kraken.rest import KrakenRest
@@ -140,9 +141,10 @@ class ReconcileService:
 
     async def _listen(self) -> None:
         seen_private = False
-        async with self.bus.subscribe(ConnectionStateChanged, GapDetected, capacity=256) as events:
+        subscription = self.bus.subscribe(ConnectionStateChanged, RecoveryFinished, capacity=256)
+        async with subscription as events:
             async for event in events:
-                if isinstance(event, GapDetected):
+                if isinstance(event, RecoveryFinished):
                     self.trigger("gap")
                 elif (
                     isinstance(event, ConnectionStateChanged)

@@ -255,3 +255,31 @@ async def test_a_ledger_entry_newer_than_the_balance_answer_is_not_used_to_expla
         assert not _rows(db, "SELECT * FROM position_adjustments")
         # (The fill itself is reported as missing internally, for a person to look at.)
         assert "fill_missing_internally" in run["report"]
+
+
+async def test_a_gap_is_reconciled_after_the_stream_has_recovered(tmp_path: Path) -> None:
+    # Reconciling while the gap's recovery resubscribes would compare against a stream in
+    # the middle of its new snapshots: every subject it touches is deferred and the run
+    # checks nothing. The run waits for the recovery, then sees the recovered account.
+    db = tmp_path / "a.db"
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, db, rest_rate_limited=False) as engine,
+    ):
+        assert engine.gateway is not None and engine.account is not None
+        reports = engine.bus.subscribe(ReconciliationReport, capacity=100)
+        sim.frame_fault(Fault.DROP_FRAMES, "private", 2)
+        for _ in range(3):
+            await engine.gateway.place("BTC/USD", "sell", D("0.001"), order_type="market")
+        with trio.fail_after(20):
+            async for report in reports:
+                assert isinstance(report, ReconciliationReport)
+                if report.kind == "gap":
+                    break
+        assert engine.account.recoveries == 1
+        assert not engine.account.recovering  # the run started after the recovery ended
+        assert (report.status, report.discrepancies) == ("clean", 0)
+        await engine.audit.flush()
+        [run] = _rows(db, "SELECT report FROM reconciliation_events WHERE type = 'gap'")
+        assert '"deferred":[]' in run["report"]
+        assert engine.account.portfolio.balances == sim.ground_truth().balances
