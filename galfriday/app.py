@@ -31,6 +31,7 @@ from galfriday.config import CaptureSection, Config, credentials, load_config
 from galfriday.errors import ConfigError
 from galfriday.events import Severity
 from galfriday.kraken.auth import decode_secret
+from galfriday.kraken.ratelimit import TIERS, Tier
 from galfriday.live.alerts import WebhookConfig
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
@@ -96,6 +97,7 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         silence_timeout=config.engine.silence_timeout,
         health_interval=config.engine.health_interval,
         rest_tier=config.kraken.tier,
+        rest_counter=_rest_counter(config),
         reconcile=_reconcile_config(config) if config.reconcile.enabled else None,
         capture=_capture_config(args, config),
         webhook=WebhookConfig(
@@ -106,6 +108,14 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         if config.alerts.webhook
         else None,
     )
+
+
+def _rest_counter(config: Config) -> Tier | None:
+    kraken = config.kraken
+    if kraken.counter_max is None and kraken.counter_decay is None:
+        return None
+    tier = TIERS[kraken.tier]
+    return Tier(kraken.counter_max or tier.maximum, kraken.counter_decay or tier.decay_per_second)
 
 
 def nonce_file(database: Path) -> Path:

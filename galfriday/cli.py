@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--chaos-seed", type=int, default=1, help="seed of the fault schedule")
     sim.add_argument(
+        "--rest-counter",
+        type=_counter,
+        default=(20.0, 0.5),
+        metavar="MAX:DECAY",
+        help="the key's REST call counter: maximum and decay a second (default 20:0.5, "
+        "Kraken's intermediate tier)",
+    )
+    sim.add_argument(
         "--from-capture",
         type=Path,
         action="append",
@@ -235,6 +243,14 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not in 0..65535")
     return port
+
+
+def _counter(text: str) -> tuple[float, float]:
+    maximum, _, decay = text.partition(":")
+    try:
+        return float(maximum), float(decay)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MAX:DECAY, e.g. 20:0.5") from None
 
 
 def _decode(files: Sequence[Path], quiet: bool, out: TextIO) -> int:

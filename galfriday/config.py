@@ -12,6 +12,8 @@ Example (the README carries the same)::
     ws_private = "wss://ws-auth.kraken.com/v2"
     rest = "https://api.kraken.com"
     tier = "intermediate"            # starter | intermediate | pro
+    # counter_max = 20               # override the tier's REST call counter, should Kraken
+    # counter_decay = 0.5            # change it (its page: "API Rate Limits")
 
     [engine]
     mode = "read-only"               # trade | read-only | market-data
@@ -78,6 +80,8 @@ class KrakenSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ws_private: str = "wss://ws-auth.kraken.com/v2"
     rest: str = "https://api.kraken.com"
     tier: str = "intermediate"
+    counter_max: float | None = None  # override the tier's REST call counter maximum...
+    counter_decay: float | None = None  # ...and its decay a second
 
 
 class EngineSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -166,6 +170,10 @@ def check(config: Config) -> None:
             raise ConfigError("engine.symbols", f"{symbol!r} is not a WS v2 symbol like BTC/USD")
     if kraken.tier not in TIERS:
         raise ConfigError("kraken.tier", f"must be one of {sorted(TIERS)}")
+    if kraken.counter_max is not None and not 2 <= kraken.counter_max < 1e9:
+        raise ConfigError("kraken.counter_max", "must be a number from 2, e.g. 20")
+    if kraken.counter_decay is not None and not 0 < kraken.counter_decay < 1e9:
+        raise ConfigError("kraken.counter_decay", "must be a positive number a second, e.g. 0.5")
     for name in ("ws_public", "ws_private"):
         if not getattr(kraken, name).startswith(("ws://", "wss://")):
             raise ConfigError(f"kraken.{name}", "must be a ws:// or wss:// URL")

@@ -111,6 +111,9 @@ def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
         ('[engine]\nmode = "yolo"\n', "engine.mode"),
         ('[kraken]\nrest = "ftp://x"\n', "kraken.rest"),
         ('[kraken]\ntier = "gold"\n', "kraken.tier"),
+        ("[kraken]\ncounter_max = 1\n", "kraken.counter_max"),
+        ("[kraken]\ncounter_decay = 0\n", "kraken.counter_decay"),
+        ('[kraken]\ncounter_decay = "fast"\n', "kraken.counter_decay"),
         ("not toml at all [", "galfriday.toml"),
     ],
 )
@@ -118,6 +121,15 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str) -> No
     with pytest.raises(ConfigError) as info:
         load_config(_config(tmp_path, text))
     assert info.value.field.startswith(field) or field in str(info.value)
+
+
+def test_the_call_counter_can_be_overridden_field_by_field(tmp_path: Path) -> None:
+    from galfriday.app import _rest_counter
+    from galfriday.kraken.ratelimit import Tier
+
+    assert _rest_counter(load_config(_config(tmp_path, "[kraken]\n"))) is None
+    text = '[kraken]\ntier = "pro"\ncounter_max = 40\n'
+    assert _rest_counter(load_config(_config(tmp_path, text))) == Tier(40, 1.0)
 
 
 def test_bad_config_is_one_line_and_exit_2(

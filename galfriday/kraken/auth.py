@@ -4,8 +4,10 @@
 
 Nonces must strictly increase per API key, forever, across restarts. :class:`NonceGenerator`
 issues ``max(now in microseconds, last + 1)``; the shell persists :attr:`NonceGenerator.last`
-(:func:`load_nonce_floor` / :func:`save_nonce_floor`) before a signed request is sent, so a
-restart, even with a clock that went backwards, starts above every nonce already used.
+(:func:`load_key_state` / :func:`save_key_state`) before a signed request is sent, so a
+restart, even with a clock that went backwards, starts above every nonce already used. The same
+file keeps the REST client's estimate of Kraken's call counter as of that nonce (Kraken's
+counter outlives the process; a crash loop that forgot it would be refused).
 
 Pure except the two small file helpers, which the shell calls off the trio thread.
 """
@@ -17,11 +19,19 @@ import binascii
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from galfriday.errors import ConfigError
 
-__all__ = ["NonceGenerator", "decode_secret", "load_nonce_floor", "save_nonce_floor", "sign"]
+__all__ = [
+    "KeyState",
+    "NonceGenerator",
+    "decode_secret",
+    "load_key_state",
+    "save_key_state",
+    "sign",
+]
 
 
 def decode_secret(secret_b64: str) -> bytes:
@@ -69,28 +79,42 @@ class NonceGenerator:
         return self.last
 
 
-def load_nonce_floor(path: Path) -> int:
-    """The persisted highest nonce, or 0 if there is none yet.
+@dataclass(frozen=True)
+class KeyState:
+    """What a restart must know of its API key: the highest nonce used, and the estimated
+    call counter just after that nonce's call (its wall time is the nonce, in µs)."""
+
+    nonce: int = 0
+    counter: float = 0.0
+
+
+def load_key_state(path: Path) -> KeyState:
+    """The persisted key state (``NONCE`` or ``NONCE COUNTER``), or zeros if there is none yet.
 
     Raises:
-        ConfigError: the file exists but does not hold a single integer.
+        ConfigError: the file exists but does not hold that.
     """
     try:
-        text = path.read_text().strip()
+        fields = path.read_text().split()
     except FileNotFoundError:
-        return 0
+        return KeyState()
     try:
-        return int(text)
-    except ValueError as exc:
+        if len(fields) == 1:  # written before the counter was kept
+            return KeyState(int(fields[0]))
+        nonce, counter = int(fields[0]), float(fields[1])
+        if len(fields) != 2 or not 0.0 <= counter < 1e6:  # also refuses nan and inf
+            raise ValueError(path)
+        return KeyState(nonce, counter)
+    except (ValueError, IndexError) as exc:
         raise ConfigError(str(path), "is not a nonce file; delete it or point elsewhere") from exc
 
 
-def save_nonce_floor(path: Path, nonce: int) -> None:
-    """Persist ``nonce`` atomically (write a temporary file, fsync, rename), mode 0600."""
+def save_key_state(path: Path, state: KeyState) -> None:
+    """Persist ``state`` atomically (write a temporary file, fsync, rename), mode 0600."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, str(nonce).encode())
+        os.write(fd, f"{state.nonce} {state.counter:.3f}".encode())
         os.fsync(fd)
     finally:
         os.close(fd)

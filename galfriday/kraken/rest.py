@@ -5,7 +5,7 @@ The one Kraken module that does I/O. Rules:
 - Private calls are signed (:func:`~galfriday.kraken.auth.sign`) with a nonce issued under a
   lock held until the response arrives, so nonces reach Kraken in increasing order even with
   concurrent callers (one key, one queue). The highest nonce is persisted before sending when a
-  ``nonce_path`` is given.
+  ``nonce_path`` is given, with the call counter's estimate, which a restart carries over.
 - Kraken's error strings become typed exceptions (:func:`~galfriday.errors.kraken_error`);
   an HTTP error status becomes :class:`~galfriday.errors.ServiceUnavailable`; a transport error
   or timeout becomes :class:`~galfriday.errors.ConnectionBroken`.
@@ -41,8 +41,8 @@ from galfriday.errors import (
     ServiceUnavailable,
     kraken_error,
 )
-from galfriday.kraken.auth import NonceGenerator, load_nonce_floor, save_nonce_floor, sign
-from galfriday.kraken.ratelimit import TIERS, CallCounter
+from galfriday.kraken.auth import KeyState, NonceGenerator, load_key_state, save_key_state, sign
+from galfriday.kraken.ratelimit import TIERS, CallCounter, Tier
 
 __all__ = ["KrakenRest", "RestCall", "RestConfig"]
 
@@ -62,6 +62,7 @@ class RestConfig:
     api_key: str | None = None
     secret: bytes | None = None
     tier: str = "intermediate"
+    counter: Tier | None = None  # the tier's call counter unless given
     timeout: float = 10.0
     retries: int = 3
     retry_base: float = 0.5
@@ -102,12 +103,14 @@ class KrakenRest:
             transport=transport,
             headers={"User-Agent": "galfriday"},
         )
-        floor = config.nonce_floor
-        if config.nonce_path is not None:  # every nonce an earlier run used stays below
-            floor = max(floor, load_nonce_floor(config.nonce_path))
-        self._nonces = NonceGenerator(floor)
+        # Every nonce an earlier run used stays below ours, and its call counter carries over
+        # (at the first call: the counter runs on the trio clock).
+        self._carried = KeyState()
+        if config.nonce_path is not None:
+            self._carried = load_key_state(config.nonce_path)
+        self._nonces = NonceGenerator(max(config.nonce_floor, self._carried.nonce))
         self._lock = trio.Lock()
-        self._counter = CallCounter(TIERS[config.tier])
+        self._counter = CallCounter(config.counter or TIERS[config.tier])
         self._on_call = on_call
         self.calls = 0
 
@@ -155,8 +158,17 @@ class KrakenRest:
         self, method: str, params: Mapping[str, object], private: bool, attempt: int
     ) -> Any:
         waited = 0.0
-        if private and self.config.rate_limited:
-            waited = self._counter.wait_for(method, trio.current_time())
+        if private:
+            now = trio.current_time()
+            if self._carried.counter:
+                seconds_ago = time.time() - self._carried.nonce / 1e6
+                self._counter.carry_over(self._carried.counter, seconds_ago, now)
+                self._carried = KeyState()
+            if self.config.rate_limited:
+                waited = self._counter.wait_for(method, now)
+            # Reserved before waiting: a concurrent caller sees this call already counted
+            # and queues behind it (Kraken counts every attempt, refused or not).
+            self._counter.spend(method, now + waited)
             if waited:
                 await trio.sleep(waited)
         started, clock = time.time(), trio.current_time()
@@ -178,8 +190,6 @@ class KrakenRest:
             raise ConnectionBroken(f"{method}: {type(exc).__name__}") from exc
         finally:
             self.calls += 1
-            if private:
-                self._counter.spend(method, trio.current_time())
             if self._on_call is not None:
                 duration = trio.current_time() - clock
                 self._on_call(RestCall(method, started, duration, outcome, attempt, waited))
@@ -191,7 +201,8 @@ class KrakenRest:
             raise LocalError(f"{method} needs an API key and secret")
         nonce = self._nonces.next(time.time_ns())
         if config.nonce_path is not None:
-            await trio.to_thread.run_sync(save_nonce_floor, config.nonce_path, nonce)
+            state = KeyState(nonce, self._counter.value(trio.current_time()))  # this call in
+            await trio.to_thread.run_sync(save_key_state, config.nonce_path, state)
         body = urlencode({"nonce": nonce, **_plain(params)})
         path = f"/0/private/{method}"
         headers = {

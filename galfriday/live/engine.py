@@ -51,6 +51,7 @@ from galfriday.capture.writer import CaptureConfig, CaptureWriter
 from galfriday.core.reconnect import BackoffPolicy
 from galfriday.errors import GalfridayError
 from galfriday.events import HealthChanged
+from galfriday.kraken.ratelimit import Tier
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
 from galfriday.kraken.symbols import AssetPair, SymbolMap
 from galfriday.live.alerts import WebhookConfig, run_webhook
@@ -91,6 +92,7 @@ class EngineConfig:
     webhook: WebhookConfig | None = None
     nonce_path: Path | None = None
     rest_tier: str = "intermediate"
+    rest_counter: Tier | None = None  # the tier's call counter unless given
     rest_retry_base: float = 0.5
     rest_rate_limited: bool = True
     capture: CaptureConfig | None = None
@@ -149,6 +151,7 @@ class Engine:
                 api_key=config.api_key,
                 secret=config.api_secret,
                 tier=config.rest_tier,
+                counter=config.rest_counter,
                 nonce_path=config.nonce_path,
                 retry_base=config.rest_retry_base,
                 rate_limited=config.rest_rate_limited,

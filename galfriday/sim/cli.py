@@ -79,6 +79,7 @@ def sim_config(args: argparse.Namespace) -> SimConfig:
         api_secret=os.environ.get(SECRET_ENV) or DEFAULT_API_SECRET,
         chaos_per_minute=args.chaos,
         chaos_seed=args.chaos_seed,
+        rest_counter=args.rest_counter,
     )
     config.check()
     return config

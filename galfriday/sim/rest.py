@@ -4,8 +4,9 @@ Envelope ``{"error": [...], "result": ...}`` with HTTP 200 even for errors, as K
 numbers as strings; REST names (``XXBT``, ``ZUSD``, ``XXBTZUSD``). Private calls are checked
 in Kraken's order: ``API-Key`` (``EAPI:Invalid key``), ``API-Sign`` (``EAPI:Invalid
 signature``), a nonce above the last one of the key (``EAPI:Invalid nonce``), then the key's
-call counter (``EAPI:Rate limit exceeded``; max 20, decaying 0.5 a second, ledger and trade
-history queries cost 2, AddOrder and CancelOrder are outside it).
+call counter (``EAPI:Rate limit exceeded``; by default max 20, decaying 0.5 a second: Kraken's
+intermediate tier; ledger and trade history queries cost 2 and so does ``ClosedOrders`` (the
+stricter reading), AddOrder and CancelOrder are outside it).
 
 ``AssetPairs`` answers under the name asked for when it is a ``BASE/QUOTE`` name and under
 the canonical REST name otherwise; PROTOCOL.md leaves the slash case unverified, and clients
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 import trio
+from loguru import logger
 
 from galfriday.kraken.auth import sign
 from galfriday.sim.account import SimOrder
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["RestApi"]
 
 PAGE: Final = 50
-COUNTER_MAX: Final = 20.0
-COUNTER_DECAY: Final = 0.5
 EXPENSIVE: Final = frozenset({"Ledgers", "TradesHistory", "ClosedOrders", "QueryTrades"})
 UNCOUNTED: Final = frozenset({"AddOrder", "CancelOrder"})
 _ENCODER: Final = msgspec.json.Encoder(decimal_format="string")
@@ -154,6 +154,7 @@ class RestApi:
             self.sim.flush_private()
             return _ok(result)
         except ApiError as exc:
+            logger.info("refused {} {}: {}", scope, name, exc.code)
             return _err(exc.code)
 
     def _drift(self, request: HttpRequest) -> HttpResponse:
@@ -203,12 +204,17 @@ class RestApi:
         if name in UNCOUNTED:
             return
         now = trio.current_time()
-        self._counter = max(0.0, self._counter - (now - self._counter_at) * COUNTER_DECAY)
+        maximum, decay = self.sim.config.rest_counter
+        self._counter = max(0.0, self._counter - (now - self._counter_at) * decay)
         self._counter_at = now
         cost = 2.0 if name in EXPENSIVE else 1.0
-        if self._counter + cost > COUNTER_MAX:
+        if self._counter + cost > maximum:
             raise ApiError("EAPI:Rate limit exceeded")
         self._counter += cost
+
+    def set_counter(self, value: float) -> None:
+        """Set the key's call counter to ``value`` now (as an earlier client left it)."""
+        self._counter, self._counter_at = value, trio.current_time()
 
     # --- public ----------------------------------------------------------------------------
 

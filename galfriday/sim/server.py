@@ -89,6 +89,7 @@ class SimConfig:
     token_ttl: float = 900.0
     chaos_per_minute: float = 0.0
     chaos_seed: int = 1
+    rest_counter: tuple[float, float] = (20.0, 0.5)  # the key's call counter: max, decay/s
 
     def check(self) -> None:
         """Raises ConfigError for a setting that cannot work."""
@@ -111,6 +112,9 @@ class SimConfig:
             raise ConfigError("--rate", "must be above 0 and at most 100000 events/s")
         if self.chaos_per_minute < 0:
             raise ConfigError("--chaos", "must be 0 or more faults a minute")
+        maximum, decay = self.rest_counter
+        if not (2 <= maximum < 1e9 and 0 < decay < 1e9):  # also refuses nan and inf
+            raise ConfigError("--rest-counter", "needs MAX:DECAY with MAX >= 2 and DECAY > 0")
         decode_secret(self.api_secret)
 
 

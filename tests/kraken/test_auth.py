@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from galfriday.errors import ConfigError
 from galfriday.kraken.auth import (
+    KeyState,
     NonceGenerator,
     decode_secret,
-    load_nonce_floor,
-    save_nonce_floor,
+    load_key_state,
+    save_key_state,
     sign,
 )
 
@@ -57,16 +58,25 @@ def test_nonce_strictly_increases_whatever_the_clock_does(clock: list[int]) -> N
 
 def test_nonce_stays_increasing_across_a_restart_with_a_clock_gone_back(tmp_path: Path) -> None:
     path = tmp_path / "nonce"
-    first = NonceGenerator(load_nonce_floor(path))
+    first = NonceGenerator(load_key_state(path).nonce)
     used = first.next(2_000_000_000_000_000_000)
-    save_nonce_floor(path, first.last)
-    restarted = NonceGenerator(load_nonce_floor(path))
+    save_key_state(path, KeyState(first.last, 3.5))
+    state = load_key_state(path)
+    assert state == KeyState(used, 3.5)
+    restarted = NonceGenerator(state.nonce)
     assert restarted.next(1_000_000_000_000_000_000) > used
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_corrupt_nonce_file_is_a_config_error(tmp_path: Path) -> None:
+def test_a_nonce_file_from_before_the_counter_was_kept_still_reads(tmp_path: Path) -> None:
     path = tmp_path / "nonce"
-    path.write_text("garbage")
+    path.write_text("1700000000000000")
+    assert load_key_state(path) == KeyState(1_700_000_000_000_000, 0.0)
+
+
+@pytest.mark.parametrize("text", ["garbage", "", "12 x", "12 nan", "12 inf", "12 -1", "1 2 3"])
+def test_corrupt_nonce_file_is_a_config_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "nonce"
+    path.write_text(text)
     with pytest.raises(ConfigError, match="nonce file"):
-        load_nonce_floor(path)
+        load_key_state(path)

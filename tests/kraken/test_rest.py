@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 
 from galfriday.errors import ConnectionBroken, LocalError, OrderRejected, ServiceUnavailable
-from galfriday.kraken.auth import decode_secret, load_nonce_floor
+from galfriday.kraken.auth import KeyState, decode_secret, load_key_state, save_key_state
 from galfriday.kraken.ratelimit import TIERS, CallCounter
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
 from galfriday.sim.faults import Fault
@@ -119,34 +120,73 @@ async def test_local_counter_keeps_bursts_under_krakens_limit(
         assert sum(c.waited for c in calls) > 30  # it paced itself instead of being refused
 
 
+async def test_the_call_counter_is_kept_with_the_nonce(tmp_path: Path) -> None:
+    path = tmp_path / "nonce"
+    async with open_simulator(QUIET) as sim, _client(sim, nonce_path=path) as rest:
+        await rest.private("Balance")
+        first = load_key_state(path)
+        assert first.counter == pytest.approx(1.0, abs=0.01)  # this call included
+        await rest.private("Ledgers")
+        second = load_key_state(path)
+        assert second.nonce > first.nonce
+        assert 2.0 < second.counter <= 3.0  # ledger queries count 2; a little decay between
+
+
+async def test_a_restart_carries_the_call_counter_over(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Kraken's counter for the key does not restart with us: a crash loop that forgot it
+    # would be refused (and the key restricted) a few restarts in.
+    path = tmp_path / "nonce"
+    save_key_state(path, KeyState(nonce=time.time_ns() // 1000, counter=20.0))  # full, just now
+    calls: list[RestCall] = []
+    async with open_simulator(QUIET) as sim, _client(sim, calls, nonce_path=path) as rest:
+        sim.rest.set_counter(20.0)  # the exchange's side of the same story
+        await rest.private("Balance")
+    [call] = calls
+    assert call.outcome == "ok"
+    assert 5.0 < call.waited <= 6.0  # (20 + 1 - 18 margin) / 0.5 a second, less what decayed
+
+
+async def test_concurrent_callers_share_the_counter_and_are_never_refused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Each caller reserves its share of the counter before it waits, so thirty callers at
+    # once queue behind each other instead of all seeing an empty counter.
+    calls: list[RestCall] = []
+    async with (
+        open_simulator(QUIET) as sim,
+        _client(sim, calls) as rest,
+        trio.open_nursery() as nursery,
+    ):
+        for _ in range(30):
+            nursery.start_soon(rest.private, "Balance")
+    assert [c.outcome for c in calls] == ["ok"] * 30
+    assert max(c.waited for c in calls) > 20  # the last waited for (30 - 18) / 0.5 s of decay
+
+
 async def test_private_call_without_credentials_is_a_local_error() -> None:
     async with KrakenRest(RestConfig(base_url="http://127.0.0.1:9")) as rest:
         with pytest.raises(LocalError):
             await rest.private("Balance")
 
 
-async def test_nonce_floor_is_persisted_before_each_private_call(tmp_path: object) -> None:
-    from pathlib import Path
-
-    path = Path(str(tmp_path)) / "nonce"
+async def test_nonce_floor_is_persisted_before_each_private_call(tmp_path: Path) -> None:
+    path = tmp_path / "nonce"
     async with open_simulator(QUIET) as sim, _client(sim, nonce_path=path) as rest:
         await rest.private("Balance")
-        first = load_nonce_floor(path)
+        first = load_key_state(path).nonce
         await rest.private("Balance")
-        assert load_nonce_floor(path) > first > 0
+        assert load_key_state(path).nonce > first > 0
 
 
-async def test_a_restart_continues_above_the_persisted_nonce(tmp_path: object) -> None:
-    from pathlib import Path
-
-    from galfriday.kraken.auth import save_nonce_floor
-
-    path = Path(str(tmp_path)) / "nonce"
+async def test_a_restart_continues_above_the_persisted_nonce(tmp_path: Path) -> None:
+    path = tmp_path / "nonce"
     ahead = (time.time_ns() // 1000) + 3_600_000_000  # used by a run whose clock was ahead
-    save_nonce_floor(path, ahead)
+    save_key_state(path, KeyState(nonce=ahead, counter=0.0))
     async with open_simulator(QUIET) as sim, _client(sim, nonce_path=path) as rest:
         await rest.private("Balance")  # the simulator refuses a nonce that goes backwards
-        assert load_nonce_floor(path) == ahead + 1
+        assert load_key_state(path).nonce == ahead + 1
 
 
 def test_counter_decays_and_weights_expensive_calls() -> None:
@@ -157,3 +197,13 @@ def test_counter_decays_and_weights_expensive_calls() -> None:
     assert counter.wait_for("Ledgers", 0.0) == pytest.approx(4.0)
     assert counter.wait_for("AddOrder", 0.0) == 0.0
     assert counter.wait_for("Balance", 2.0) == pytest.approx(0.0)
+
+
+def test_a_counter_carried_over_has_decayed_for_the_time_in_between() -> None:
+    counter = CallCounter(TIERS["intermediate"])
+    counter.carry_over(18.0, seconds_ago=4.0, now=100.0)
+    assert counter.value(100.0) == pytest.approx(16.0)
+    counter.carry_over(18.0, seconds_ago=-60.0, now=100.0)  # our clock went back: no decay
+    assert counter.value(100.0) == pytest.approx(18.0)
+    counter.carry_over(18.0, seconds_ago=3600.0, now=100.0)
+    assert counter.value(100.0) == 0.0
