@@ -92,6 +92,9 @@ class ExchangeView(msgspec.Struct, frozen=True, kw_only=True):
     balances: dict[str, Decimal]
     orders: dict[str, ExchangeOrder] = {}  # open, and closed within the window
     fills: frozenset[str] = frozenset()  # exec ids within the window
+    # Orders and trades that changed on the exchange just before the run: the stream's report
+    # of them may still be on its way, so a disagreement about them waits for the next run.
+    recent: frozenset[str] = frozenset()
 
 
 class InternalView(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,7 +166,9 @@ def reconcile(
 
     Subjects in ``internal.unsettled`` are left out of this run (and listed as deferred):
     comparing them would compare the stream's newer news with the exchange's older answer,
-    and "correct" a right figure to a stale one.
+    and "correct" a right figure to a stale one. Orders and trades in ``exchange.recent`` that
+    disagree are deferred too, rather than queued for review: the stream's report of them
+    may still be on its way.
     """
     unsettled = internal.unsettled
     deferred: tuple[str, ...] = ()
@@ -233,9 +238,16 @@ def reconcile(
                     reason=f"difference {theirs - ours} within {limits.balance}",
                 )
         record(item, fix)
+    waiting: list[str] = []
     for item in _orders(internal.orders, exchange.orders, at):
-        record(item)
+        if item.subject in exchange.recent:
+            waiting.append(item.subject)
+        else:
+            record(item)
     for exec_id in sorted(exchange.fills - internal.fills):
+        if exec_id in exchange.recent:
+            waiting.append(exec_id)
+            continue
         record(
             Discrepancy(
                 kind="fill_missing_internally",
@@ -251,7 +263,7 @@ def reconcile(
         explained=tuple(explained),
         corrections=tuple(corrections),
         review=tuple(review),
-        deferred=deferred,
+        deferred=tuple(sorted({*deferred, *waiting})),
     )
 
 

@@ -75,6 +75,9 @@ class ReconcileConfig:
     retry_base: float = 30.0
     alert_after_failures: int = 3
     review_poll: float = 5.0
+    # An order opened or closed, or a trade made, this close before a run may still be on its
+    # way over the stream: a disagreement about it waits for the next run instead of review.
+    settle: float = 5.0
     thresholds: Thresholds = field(default_factory=Thresholds)
     limits: Limits = field(default_factory=Limits)
 
@@ -196,34 +199,33 @@ class ReconcileService:
         return True
 
     async def _exchange_view(self, now: float) -> tuple[ExchangeView, list[LedgerEntry], set[str]]:
-        """The exchange's balances, orders, fills and the ledger entries the stream missed;
-        and the assets with ledger entries from after ``now`` (when Balance was asked: the
-        answer may or may not include them, so those assets wait for the next run)."""
+        """The exchange's balances, orders, fills (with those that changed within ``settle``
+        seconds before ``now`` or later marked recent: the stream's report of them may still be
+        on its way) and the ledger entries the stream missed; and the assets with ledger
+        entries from after ``now`` (when Balance was asked: the answer may or may not include
+        them, so those assets wait for the next run)."""
         rest, names = self.rest, self.symbols
         balances = {
             names.ws_asset(a): Decimal(str(v)) for a, v in (await rest.private("Balance")).items()
         }
-        orders: dict[str, ExchangeOrder] = {}
-        open_orders = await rest.private("OpenOrders")
-        closed = await rest.private("ClosedOrders", start=int(now - DAY))
-        for info_map in (open_orders.get("open", {}), closed.get("closed", {})):
-            for order_id, info in info_map.items():
-                orders[order_id] = _exchange_order(order_id, info, names)
+        infos: dict[str, dict[str, Any]] = {}
+        infos.update((await rest.private("OpenOrders")).get("open", {}))
+        infos.update((await rest.private("ClosedOrders", start=int(now - DAY))).get("closed", {}))
         ours_open = [o.order_id for o in self.account.orders.open_orders()]
-        lacking = [i for i in ours_open if i not in orders]
+        lacking = [i for i in ours_open if i not in infos]
         for start in range(0, len(lacking), 50):
-            queried = await rest.private("QueryOrders", txid=",".join(lacking[start : start + 50]))
-            for order_id, info in queried.items():
-                orders[order_id] = _exchange_order(order_id, info, names)
-        trades = await rest.private("TradesHistory", start=int(now - DAY))
+            txid = ",".join(lacking[start : start + 50])
+            infos.update(await rest.private("QueryOrders", txid=txid))
+        orders = {
+            order_id: _exchange_order(order_id, info, names) for order_id, info in infos.items()
+        }
+        trades = (await rest.private("TradesHistory", start=int(now - DAY))).get("trades", {})
+        recent = _recent(infos, trades, now - self.config.settle)
+        view = ExchangeView(
+            balances=balances, orders=orders, fills=frozenset(trades), recent=frozenset(recent)
+        )
         if self._ledger_since is None:
-            return (
-                ExchangeView(
-                    balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
-                ),
-                [],
-                set(),
-            )
+            return view, [], set()
         ledgers = await rest.private("Ledgers", start=int(self._ledger_since))
         portfolio = self.account.portfolio
         missed = []
@@ -248,9 +250,6 @@ class ReconcileService:
                     kind=str(e.get("type", "")),
                 )
             )
-        view = ExchangeView(
-            balances=balances, orders=orders, fills=frozenset(trades.get("trades", {}))
-        )
         return view, missed, late
 
     def _internal_view(self) -> InternalView:
@@ -495,6 +494,21 @@ def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:
     cursor = store.db.execute("SELECT * FROM review_queue WHERE status = 'resolved'")
     columns = [c[0] for c in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _recent(orders: dict[str, Any], trades: dict[str, Any], since: float) -> set[str]:
+    """Orders opened or closed, and trades (and their orders) made, at or after ``since``."""
+    recent = {
+        order_id
+        for order_id, info in orders.items()
+        if float(info.get("closetm") or info.get("opentm") or 0) >= since
+    }
+    for trade_id, trade in trades.items():
+        if float(trade.get("time") or 0) >= since:
+            recent.add(trade_id)
+            if trade.get("ordertxid"):
+                recent.add(str(trade["ordertxid"]))
+    return recent
 
 
 def _exchange_order(order_id: str, info: dict[str, Any], names: SymbolMap) -> ExchangeOrder:

@@ -188,3 +188,32 @@ def test_what_the_stream_changed_during_the_fetch_is_deferred_not_corrected() ->
     assert result.deferred == ("A", "BTC", "USD")
     assert [d.subject for d in result.discrepancies] == ["ETH/USD"]  # the settled one only
     assert result.explained == ()
+
+
+def test_a_fill_the_stream_may_still_be_bringing_is_deferred_not_reported() -> None:
+    # The exchange can be ahead of the stream: an order that filled a moment before the run
+    # has its report still in flight. Its order and its trade wait for the next run; a
+    # recent order the stream already has is simply compared.
+    internal = InternalView(
+        balances=_view(USD="100"),
+        orders={
+            "A": InternalOrder(order_id="A", status="new"),
+            "B": InternalOrder(order_id="B", status="filled", filled=D("0.2")),
+        },
+        fills=frozenset({"T1", "T4"}),
+    )
+    exchange = ExchangeView(
+        balances=_view(USD="100"),
+        orders={
+            "A": ExchangeOrder(order_id="A", status="closed", filled=D("0.1")),
+            "B": ExchangeOrder(order_id="B", status="closed", filled=D("0.2")),
+            "N": ExchangeOrder(order_id="N", status="open"),
+        },
+        fills=frozenset({"T1", "T2", "T3", "T4"}),
+        recent=frozenset({"A", "B", "N", "T2", "T4"}),
+    )
+    result = reconcile(internal, exchange)
+    assert result.deferred == ("A", "N", "T2")
+    assert [(d.kind, d.subject) for d in result.discrepancies] == [
+        ("fill_missing_internally", "T3")  # an older trade the stream never brought
+    ]
