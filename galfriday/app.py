@@ -139,6 +139,7 @@ def _reconcile_config(config: Config) -> ReconcileConfig:
     rec = config.reconcile
     return ReconcileConfig(
         interval=rec.interval_minutes * 60,
+        settle=rec.settle_seconds,
         thresholds=Thresholds(
             critical=rec.critical_above, high=rec.high_from, medium=rec.medium_from
         ),

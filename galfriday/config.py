@@ -24,6 +24,7 @@ Example (the README carries the same)::
 
     [reconcile]
     interval_minutes = 60
+    settle_seconds = 5               # an order or trade this recent waits for the stream
     correct_position_up_to = "0.01"  # units; larger differences go to review
     correct_balance_up_to = "0.001"
 
@@ -97,6 +98,7 @@ class EngineSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class ReconcileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = True
     interval_minutes: float = 60.0
+    settle_seconds: float = 5.0
     critical_above: Decimal = Decimal("0.10")
     high_from: Decimal = Decimal("0.05")
     medium_from: Decimal = Decimal("0.01")
@@ -184,6 +186,8 @@ def check(config: Config) -> None:
     rec = config.reconcile
     if rec.interval_minutes <= 0:
         raise ConfigError("reconcile.interval_minutes", "must be positive")
+    if not 0 <= rec.settle_seconds <= 300:
+        raise ConfigError("reconcile.settle_seconds", "must be 0 to 300 seconds, e.g. 5")
     if not 0 < rec.medium_from <= rec.high_from <= rec.critical_above:
         raise ConfigError("reconcile", "needs 0 < medium_from <= high_from <= critical_above")
     if rec.correct_position_up_to < 0 or rec.correct_balance_up_to < 0:

@@ -112,6 +112,7 @@ def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
         ('[kraken]\nrest = "ftp://x"\n', "kraken.rest"),
         ('[kraken]\ntier = "gold"\n', "kraken.tier"),
         ("[kraken]\ncounter_max = 1\n", "kraken.counter_max"),
+        ("[reconcile]\nsettle_seconds = -1\n", "reconcile.settle_seconds"),
         ("[kraken]\ncounter_decay = 0\n", "kraken.counter_decay"),
         ('[kraken]\ncounter_decay = "fast"\n', "kraken.counter_decay"),
         ("not toml at all [", "galfriday.toml"),
