@@ -501,14 +501,22 @@ def _recent(orders: dict[str, Any], trades: dict[str, Any], since: float) -> set
     recent = {
         order_id
         for order_id, info in orders.items()
-        if float(info.get("closetm") or info.get("opentm") or 0) >= since
+        if _seconds(info.get("closetm") or info.get("opentm")) >= since
     }
     for trade_id, trade in trades.items():
-        if float(trade.get("time") or 0) >= since:
+        if _seconds(trade.get("time")) >= since:
             recent.add(trade_id)
             if trade.get("ordertxid"):
                 recent.add(str(trade["ordertxid"]))
     return recent
+
+
+def _seconds(value: object) -> float:
+    """An exchange timestamp; one that cannot be read counts as long ago (compared as usual)."""
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
 
 
 def _exchange_order(order_id: str, info: dict[str, Any], names: SymbolMap) -> ExchangeOrder:

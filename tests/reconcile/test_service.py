@@ -311,3 +311,16 @@ async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: P
         await _reconcile(engine)
         found = _rows(db, "SELECT kind, subject FROM discrepancies")
         assert {"kind": "fill_missing_internally", "subject": order.trades[0]} in found
+
+
+def test_recent_means_opened_closed_or_traded_since_and_garbled_times_count_as_old() -> None:
+    from galfriday.reconcile.service import _recent
+
+    orders = {
+        "A": {"opentm": 10, "closetm": "100.5"},
+        "B": {"opentm": 90},
+        "C": {"closetm": "garbled"},
+        "E": {"opentm": D("100.0")},
+    }
+    trades = {"T": {"time": 101, "ordertxid": "D"}, "U": {"time": None, "ordertxid": "F"}}
+    assert _recent(orders, trades, 100.0) == {"A", "E", "T", "D"}
