@@ -22,10 +22,14 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
         └── ConnectionBroken        lost: reset, timeout, silence, bad close code
 
 Rules: translate foreign exceptions once, at the boundary (``raise MalformedFrame(...) from
-exc``); never put a secret into an exception message.
+exc``; :func:`reading` for REST answers read field by field); never put a secret into an
+exception message.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "AuthenticationError",
@@ -45,6 +49,7 @@ __all__ = [
     "RemoteProtocolError",
     "ServiceUnavailable",
     "kraken_error",
+    "reading",
 ]
 
 _RAW_PREVIEW = 200
@@ -92,6 +97,16 @@ class InvalidRequest(LocalError):
 
 class ExchangeError(GalfridayError):
     """The exchange, or the wire between us, sent something wrong."""
+
+
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Reading a REST answer that lacks the fields Kraken documents raises
+    :class:`ExchangeError` (naming ``what``), not a ``KeyError`` from deep in a task."""
+    try:
+        yield
+    except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+        raise ExchangeError(f"unreadable answer to {what}: {type(exc).__name__} {exc}") from exc
 
 
 class MalformedFrame(ExchangeError):

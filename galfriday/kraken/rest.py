@@ -40,6 +40,7 @@ from galfriday.errors import (
     RateLimitError,
     ServiceUnavailable,
     kraken_error,
+    reading,
 )
 from galfriday.kraken.auth import KeyState, NonceGenerator, load_key_state, save_key_state, sign
 from galfriday.kraken.ratelimit import TIERS, CallCounter, Tier
@@ -229,11 +230,13 @@ class KrakenRest:
 
     async def websocket_token(self) -> str:
         result = await self.private("GetWebSocketsToken")
-        return str(result["token"])
+        with reading("GetWebSocketsToken"):
+            return str(result["token"])
 
     async def balance(self) -> dict[str, Decimal]:
         result = await self.private("Balance")
-        return {asset: Decimal(str(value)) for asset, value in result.items()}
+        with reading("Balance"):
+            return {asset: Decimal(str(value)) for asset, value in result.items()}
 
 
 def _plain(params: Mapping[str, object]) -> dict[str, str]:

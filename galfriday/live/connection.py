@@ -44,7 +44,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
 from galfriday.core.reconnect import BackoffPolicy, ReconnectPlanner
-from galfriday.errors import ConnectionBroken, KrakenApiError, MalformedFrame
+from galfriday.errors import ConnectionBroken, ExchangeError, KrakenApiError, MalformedFrame
 from galfriday.errors import ConnectionClosed as ClosedInOrder
 from galfriday.events import ConnectionState, ConnectionStateChanged
 from galfriday.kraken import requests as rq
@@ -82,7 +82,7 @@ class ConnectionConfig:
 
 
 _LOST: Final = (
-    KrakenApiError,  # e.g. the token request refused: retried with backoff, logged as an error
+    ExchangeError,  # e.g. the token refused, or unreadable: retried with backoff, logged
     ConnectionBroken,
     ClosedInOrder,
     OSError,

@@ -49,7 +49,7 @@ from galfriday.capture.tape import CaptureTape, Redactor, Tape
 from galfriday.capture.transport import CaptureTransport
 from galfriday.capture.writer import CaptureConfig, CaptureWriter
 from galfriday.core.reconnect import BackoffPolicy
-from galfriday.errors import GalfridayError
+from galfriday.errors import GalfridayError, reading
 from galfriday.events import HealthChanged
 from galfriday.kraken.ratelimit import Tier
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
@@ -257,16 +257,21 @@ class Engine:
             except GalfridayError as exc:
                 logger.warning("AssetPairs unavailable ({}); using the fallback names", exc)
                 return
-        infos = {
-            name: AssetPair(
-                altname=info.get("altname", name),
-                base=info["base"],
-                quote=info["quote"],
-                wsname=info.get("wsname"),
-            )
-            for name, info in pairs.items()
-            if "base" in info and "quote" in info
-        }
+        try:
+            with reading("AssetPairs"):
+                infos = {
+                    name: AssetPair(
+                        altname=info.get("altname", name),
+                        base=info["base"],
+                        quote=info["quote"],
+                        wsname=info.get("wsname"),
+                    )
+                    for name, info in pairs.items()
+                    if "base" in info and "quote" in info
+                }
+        except GalfridayError as exc:
+            logger.warning("{}; using the fallback names", exc)
+            return
         self.symbols.merge(SymbolMap.from_asset_pairs(infos))
 
     async def _monitor_health(self) -> None:

@@ -16,7 +16,7 @@ from typing import Final
 
 from loguru import logger
 
-from galfriday.errors import ConnectionBroken, kraken_error
+from galfriday.errors import ConnectionBroken, kraken_error, reading
 from galfriday.kraken import requests as rq
 from galfriday.kraken.rest import KrakenRest
 from galfriday.kraken.symbols import SymbolMap
@@ -95,7 +95,8 @@ class OrderGateway:
             params["oflags"] = "post"
         result = await self.rest.private("AddOrder", **params)
         self.via_rest += 1
-        order_id = str(result["txid"][0])
+        with reading("AddOrder"):
+            order_id = str(result["txid"][0])
         await self._placed(order_id, order)
         return order_id
 
@@ -120,9 +121,10 @@ class OrderGateway:
                 return order.order_id
         for method, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
             result = await self.rest.private(method, cl_ord_id=cl_ord_id)
-            for order_id, info in (result.get(key) or {}).items():
-                if info.get("cl_ord_id") == cl_ord_id:
-                    return str(order_id)
+            with reading(method):
+                for order_id, info in (result.get(key) or {}).items():
+                    if info.get("cl_ord_id") == cl_ord_id:
+                        return str(order_id)
         return None
 
     async def cancel(self, order_id: str) -> None:

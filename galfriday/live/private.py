@@ -36,7 +36,7 @@ from galfriday.capture.tape import Tape, op_wall
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
-from galfriday.errors import ConnectionBroken, GalfridayError
+from galfriday.errors import ConnectionBroken, GalfridayError, reading
 from galfriday.events import (
     BalanceChange,
     ConnectionState,
@@ -181,7 +181,8 @@ class PrivateStream:
                     await self._resnapshotted.wait()
                 if self._awaited:
                     logger.warning("private recovery: no fresh {} snapshot", sorted(self._awaited))
-            await self.backfill()
+            with reading("the recovery's REST backfill"):
+                await self.backfill()
             complete = True
         except GalfridayError as exc:
             logger.warning("private recovery incomplete: {}", exc)
@@ -290,7 +291,8 @@ class PrivateStream:
             logger.info("querying {} stale orders over REST", len(order_ids))
             now = trio.current_time()
             try:
-                await self.query_orders(op.args["order_ids"])
+                with reading("QueryOrders"):
+                    await self.query_orders(op.args["order_ids"])
             except GalfridayError as exc:
                 logger.warning("stale order query failed (tried again soon): {}", exc)
                 now -= self.config.stale_after

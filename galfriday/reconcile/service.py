@@ -39,7 +39,7 @@ from loguru import logger
 from galfriday.audit.store import AuditStore
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
-from galfriday.errors import GalfridayError
+from galfriday.errors import GalfridayError, reading
 from galfriday.events import (
     Alert,
     ConnectionState,
@@ -171,9 +171,9 @@ class ReconcileService:
         clock = trio.current_time()
         calls_before = self.rest.calls
         try:
-            with self.account.watching() as moved:
+            with self.account.watching() as moved, reading("the reconciliation's REST calls"):
                 exchange, missed, late = await self._exchange_view(started)
-        except GalfridayError as exc:
+        except GalfridayError as exc:  # an outage, or an answer that cannot be read
             self._failed(run_id, kind, started, clock, calls_before, exc)
             return False
         internal = msgspec.structs.replace(self._internal_view(), unsettled=frozenset(moved | late))

@@ -244,3 +244,30 @@ async def test_an_oversized_frame_is_refused_and_the_connection_comes_back(
         assert any("1009" in r or "MESSAGE_TOO_BIG" in r for r in reasons), reasons
         await engine.audit.flush()
         assert _count(db, "decode_errors") == 0  # refused by the socket, not decoded
+
+
+async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, tmp_path / "a.db") as engine,
+    ):
+        real, garbled_answers = engine.rest.private, []
+
+        async def garbled(method: str, **params: object) -> object:
+            if method == "GetWebSocketsToken" and not garbled_answers:
+                garbled_answers.append(method)
+                return {"tokn": "?"}  # Kraken changed a field name
+            return await real(method, **params)
+
+        monkeypatch.setattr(engine.rest, "private", garbled)
+        states = engine.bus.subscribe(ConnectionStateChanged, capacity=1000)
+        await sim.drop_connections("private")
+        with trio.fail_after(30):
+            async for event in states:
+                assert isinstance(event, ConnectionStateChanged)
+                if event.connection == "private" and event.new is ConnectionState.SUBSCRIBED:
+                    break
+        assert garbled_answers and engine.private is not None
+        assert engine.private.metrics.errors >= 1  # counted as a lost connection, then back

@@ -8,10 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
-from galfriday.events import Alert, BalanceChange, ReconciliationReport, Severity
+from galfriday.events import (
+    Alert,
+    BalanceChange,
+    ReconciliationReport,
+    RecoveryFinished,
+    Severity,
+)
 from galfriday.live.engine import Engine
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
@@ -324,3 +331,58 @@ def test_recent_means_opened_closed_or_traded_since_and_garbled_times_count_as_o
     }
     trades = {"T": {"time": 101, "ordertxid": "D"}, "U": {"time": None, "ordertxid": "F"}}
     assert _recent(orders, trades, 100.0) == {"A", "E", "T", "D"}
+
+
+async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        assert engine.reconciler is not None
+        real = engine.rest.private
+
+        async def garbled(method: str, **params: object) -> Any:
+            if method == "Ledgers":
+                return {"ledger": {"L1": {"asset": "ZUSD", "amount": "1"}}}  # no time, balance
+            return await real(method, **params)
+
+        monkeypatch.setattr(engine.rest, "private", garbled)
+        assert not await engine.reconciler.run_once("manual")
+        monkeypatch.setattr(engine.rest, "private", real)
+        assert await engine.reconciler.run_once("manual")  # still running, and fine again
+        await engine.audit.flush()
+        failed = _rows(db, "SELECT error FROM reconciliation_events WHERE status = 'failed'")
+        assert len(failed) == 1 and "unreadable answer" in failed[0]["error"]
+
+
+async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, tmp_path / "a.db") as engine,
+    ):
+        account = engine.account
+        assert account is not None and engine.gateway is not None
+        book = sim.exchange.books["BTC/USD"]
+        resting = await engine.gateway.place(
+            "BTC/USD", "buy", D("0.001"), book.spec.price((book.best("bids") or 0) - 100)
+        )
+        real = engine.rest.private
+
+        async def garbled(method: str, **params: object) -> Any:
+            if method == "QueryOrders":
+                return {resting: {"status": "open"}}  # no descr, no vol
+            if method == "TradesHistory":
+                return {"trades": {"T1": {"pair": "XXBTZUSD"}}}
+            return await real(method, **params)
+
+        monkeypatch.setattr(engine.rest, "private", garbled)
+        finished = engine.bus.subscribe(RecoveryFinished)
+        await account.refresh_stale([resting])  # logged, tried again at the next pass
+        await account.recover("test")
+        event = finished.receive_nowait()
+        assert isinstance(event, RecoveryFinished) and not event.complete
+        monkeypatch.setattr(engine.rest, "private", real)
+        await account.refresh_stale([resting])  # and the engine carries on
+        assert engine.started.is_set() and account.recoveries == 1
