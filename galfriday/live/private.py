@@ -117,11 +117,12 @@ class PrivateStream:
         self._session: Session | None = None
         self._last_news: dict[str, float] = {}
         self._recovering = False
-        self._snapshotted: set[str] = set()
-        self._awaited: set[str] = set()  # channels whose fresh snapshot a recovery awaits
-        self._resnapshotted = trio.Event()
         self._pending: dict[int, _Pending] = {}
-        self.snapshots = trio.Event()  # set once both channels have sent their first snapshot
+        # Channels whose snapshot the latest subscription still awaits; ``_fresh`` is set when
+        # none is left, ``snapshots`` the first time that happens (start-up waits on it).
+        self._awaited: set[str] = set()
+        self._fresh = trio.Event()
+        self.snapshots = trio.Event()
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class PrivateStream:
         await self._subscribe(session)
 
     async def _subscribe(self, session: Session) -> None:
+        self._awaited, self._fresh = set(CHANNELS), trio.Event()
         token = self.token or ""
         executions = rq.SubscriptionParams(
             channel="executions",
@@ -173,12 +175,11 @@ class PrivateStream:
                     await session.send(rq.unsubscribe(params, session.next_req_id()))
                 for tracker in self.sequences.values():
                     tracker.reset()
-                self._awaited, self._resnapshotted = set(CHANNELS), trio.Event()
                 await self._subscribe(session)
                 # The backfill deduplicates against what the snapshots bring, and whoever
                 # reacts to the end of the recovery (reconciliation) sees a settled stream.
                 with trio.move_on_after(self.config.snapshot_wait):
-                    await self._resnapshotted.wait()
+                    await self._fresh.wait()
                 if self._awaited:
                     logger.warning("private recovery: no fresh {} snapshot", sorted(self._awaited))
             with reading("the recovery's REST backfill"):
@@ -188,7 +189,6 @@ class PrivateStream:
             logger.warning("private recovery incomplete: {}", exc)
         finally:
             self._recovering = False
-            self._awaited = set()
             self.bus.publish(
                 RecoveryFinished(
                     stream="private", reason=reason, complete=complete, received_at=wall
@@ -385,11 +385,11 @@ class PrivateStream:
         tracker = self.sequences[channel]
         if message.type == "snapshot":
             tracker.reset()
-            self._snapshotted.add(channel)
             if channel in self._awaited:
                 self._awaited.discard(channel)
                 if not self._awaited:
-                    self._resnapshotted.set()
+                    self._fresh.set()
+                    self.snapshots.set()
         reason = None
         if message.sequence is not None:
             verdict = tracker.observe(message.sequence)
@@ -436,8 +436,6 @@ class PrivateStream:
                 ]
         else:
             self._balances(message, frame.received_wall)
-        if len(self._snapshotted) == len(CHANNELS):
-            self.snapshots.set()
         return reason
 
     @contextmanager

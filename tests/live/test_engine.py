@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +50,24 @@ async def engine_on(sim: Simulator, db: Path, **config: object) -> AsyncIterator
     )
     async with open_engine(engine_config) as engine:
         yield engine
+
+
+def garble_rest(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, answers: Mapping[str, object], once: bool
+) -> list[str]:
+    """Answer the named private REST methods with ``answers`` (only the first call of each if
+    ``once``) instead of asking the exchange; returns the methods answered so far.
+    ``monkeypatch.undo()`` restores the real calls."""
+    real, served = engine.rest.private, []
+
+    async def private(method: str, **params: object) -> object:
+        if method in answers and not (once and method in served):
+            served.append(method)
+            return answers[method]
+        return await real(method, **params)
+
+    monkeypatch.setattr(engine.rest, "private", private)
+    return served
 
 
 def _count(db: Path, table: str) -> int:
@@ -253,15 +271,8 @@ async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(
         open_simulator(SimConfig(rate=20)) as sim,
         engine_on(sim, tmp_path / "a.db") as engine,
     ):
-        real, garbled_answers = engine.rest.private, []
-
-        async def garbled(method: str, **params: object) -> object:
-            if method == "GetWebSocketsToken" and not garbled_answers:
-                garbled_answers.append(method)
-                return {"tokn": "?"}  # Kraken changed a field name
-            return await real(method, **params)
-
-        monkeypatch.setattr(engine.rest, "private", garbled)
+        # Kraken changed a field name, for one answer:
+        garbled = garble_rest(monkeypatch, engine, {"GetWebSocketsToken": {"tokn": "?"}}, once=True)
         states = engine.bus.subscribe(ConnectionStateChanged, capacity=1000)
         await sim.drop_connections("private")
         with trio.fail_after(30):
@@ -269,5 +280,5 @@ async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(
                 assert isinstance(event, ConnectionStateChanged)
                 if event.connection == "private" and event.new is ConnectionState.SUBSCRIBED:
                     break
-        assert garbled_answers and engine.private is not None
+        assert garbled and engine.private is not None
         assert engine.private.metrics.errors >= 1  # counted as a lost connection, then back

@@ -5,8 +5,10 @@ from decimal import Decimal
 import trio
 import trio.testing
 
+from galfriday.bus import Subscription
 from galfriday.events import FillEvent, GapDetected, OrderStatus, OrderUpdate
 from galfriday.live.connection import Frame
+from galfriday.sim.account import SimOrder
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, Simulator, open_simulator
@@ -37,6 +39,19 @@ async def _settle(feed: PrivateFeed, sim: Simulator) -> None:
             ):
                 return
             await events.receive()
+
+
+async def _cancel_silently(feed: PrivateFeed, sim: Simulator) -> tuple[SimOrder, Subscription]:
+    """A resting order the stream reports, then canceled on the exchange without a word."""
+    order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+    sim.flush_private()
+    updates = feed.bus.subscribe(OrderUpdate)
+    with trio.fail_after(5):
+        await updates.receive()
+    sim.frame_fault(Fault.DROP_FRAMES, "private", 1)
+    assert sim.cancel_order(order.order_id)  # the stream never says
+    sim.flush_private()
+    return order, updates
 
 
 def _assert_matches_ground_truth(feed: PrivateFeed, sim: Simulator) -> None:
@@ -203,14 +218,7 @@ async def test_a_failed_order_query_is_tried_again_at_the_next_pass(
         open_simulator(QUIET) as sim,
         private_feed(sim, stale_after=600, stale_check_every=5) as feed,
     ):
-        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
-        sim.flush_private()
-        updates = feed.bus.subscribe(OrderUpdate)
-        with trio.fail_after(5):
-            await updates.receive()
-        sim.frame_fault(Fault.DROP_FRAMES, "private", 1)
-        assert sim.cancel_order(order.order_id)  # the stream never says
-        sim.flush_private()
+        order, updates = await _cancel_silently(feed, sim)
         sim.rest_fault(Fault.REST_UNAVAILABLE, 50)  # every retry of the query fails
         await feed.stream.refresh_stale([order.order_id])
         assert feed.stream.orders.get(order.order_id).status is OrderStatus.NEW
@@ -231,14 +239,7 @@ async def test_a_silent_cancel_is_found_by_the_stale_order_query(
         open_simulator(QUIET) as sim,
         private_feed(sim, stale_after=30, stale_check_every=5) as feed,
     ):
-        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
-        sim.flush_private()
-        updates = feed.bus.subscribe(OrderUpdate)
-        with trio.fail_after(5):
-            await updates.receive()
-        sim.frame_fault(Fault.DROP_FRAMES, "private", 1)
-        assert sim.cancel_order(order.order_id)
-        sim.flush_private()
+        _, updates = await _cancel_silently(feed, sim)
         start = trio.current_time()
         with trio.fail_after(120):
             while True:

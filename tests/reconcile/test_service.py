@@ -23,7 +23,7 @@ from galfriday.live.engine import Engine
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
-from tests.live.test_engine import engine_on
+from tests.live.test_engine import engine_on, garble_rest
 
 D = Decimal
 
@@ -339,16 +339,10 @@ async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
         assert engine.reconciler is not None
-        real = engine.rest.private
-
-        async def garbled(method: str, **params: object) -> Any:
-            if method == "Ledgers":
-                return {"ledger": {"L1": {"asset": "ZUSD", "amount": "1"}}}  # no time, balance
-            return await real(method, **params)
-
-        monkeypatch.setattr(engine.rest, "private", garbled)
+        ledger = {"ledger": {"L1": {"asset": "ZUSD", "amount": "1"}}}  # no time, no balance
+        garble_rest(monkeypatch, engine, {"Ledgers": ledger}, once=False)
         assert not await engine.reconciler.run_once("manual")
-        monkeypatch.setattr(engine.rest, "private", real)
+        monkeypatch.undo()
         assert await engine.reconciler.run_once("manual")  # still running, and fine again
         await engine.audit.flush()
         failed = _rows(db, "SELECT error FROM reconciliation_events WHERE status = 'failed'")
@@ -368,21 +362,16 @@ async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_eng
         resting = await engine.gateway.place(
             "BTC/USD", "buy", D("0.001"), book.spec.price((book.best("bids") or 0) - 100)
         )
-        real = engine.rest.private
-
-        async def garbled(method: str, **params: object) -> Any:
-            if method == "QueryOrders":
-                return {resting: {"status": "open"}}  # no descr, no vol
-            if method == "TradesHistory":
-                return {"trades": {"T1": {"pair": "XXBTZUSD"}}}
-            return await real(method, **params)
-
-        monkeypatch.setattr(engine.rest, "private", garbled)
+        answers = {
+            "QueryOrders": {resting: {"status": "open"}},  # no descr, no vol
+            "TradesHistory": {"trades": {"T1": {"pair": "XXBTZUSD"}}},
+        }
+        garble_rest(monkeypatch, engine, answers, once=False)
         finished = engine.bus.subscribe(RecoveryFinished)
         await account.refresh_stale([resting])  # logged, tried again at the next pass
         await account.recover("test")
         event = finished.receive_nowait()
         assert isinstance(event, RecoveryFinished) and not event.complete
-        monkeypatch.setattr(engine.rest, "private", real)
+        monkeypatch.undo()
         await account.refresh_stale([resting])  # and the engine carries on
         assert engine.started.is_set() and account.recoveries == 1
