@@ -7,14 +7,41 @@ answers ``EAPI:Rate limit exceeded`` and keeps the key restricted for a while.
 :class:`CallCounter` mirrors it with a safety margin and tells the caller how long to wait
 before a call. Kraken's counter outlives our process, so the REST client keeps its estimate
 with the nonce and a restart carries it over (:meth:`CallCounter.carry_over`).
+
+:class:`CallQueue` decides who calls next. Calls wait in priority classes (:class:`Priority`):
+orders and cancels, then connection recovery (the WebSocket token), then a recovery's backfill,
+then background work (reconciliation, stale-order queries). The rules:
+
+- strict priority: a call is granted only when no call of a higher class is waiting, and in
+  order of arrival within a class; a lower class never spends budget a higher one waits for;
+- headroom: backfill and background calls may only fill the counter to ``headroom`` below
+  what the higher classes may use, so a token or an order never waits behind them;
+- one signed call at a time (nonces must reach Kraken in increasing order): a call is granted
+  only when the previous one is done;
+- a call's cost is counted when it is granted, never reserved ahead (a queue of reservations
+  made a token wait 4 to 10 s behind reconciliation calls that had not even started).
+
+Pure: time comes in as ``now``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+import itertools
+from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["EXPENSIVE_METHODS", "TIERS", "UNCOUNTED_METHODS", "CallCounter", "Tier"]
+__all__ = [
+    "EXPENSIVE_METHODS",
+    "TIERS",
+    "UNCOUNTED_METHODS",
+    "CallCounter",
+    "CallQueue",
+    "Priority",
+    "Ticket",
+    "Tier",
+    "default_priority",
+]
 
 # Kraken: "ledger/trade history calls" add 2. Whether the closed-orders history is one of them
 # is not stated (PROTOCOL.md 4.5); counted as 2, so either reading stays under the limit.
@@ -82,3 +109,100 @@ class CallCounter:
         """Kraken said we are over: assume the counter is full."""
         self._value = self.tier.maximum
         self._at = now
+
+
+_EPSILON: Final = 1e-9
+_MIN_WAIT: Final = 0.001  # never ask to be woken at a time that rounds to now
+
+
+class Priority(enum.IntEnum):
+    """REST priority classes, most urgent first."""
+
+    ORDER = 0  # AddOrder, CancelOrder, ...
+    RECOVERY = 1  # the WebSocket token of a (re)connect
+    BACKFILL = 2  # a private recovery's REST backfill
+    BACKGROUND = 3  # reconciliation, stale-order queries, everything else
+
+
+def default_priority(method: str) -> Priority:
+    """The class of ``method`` when the caller does not say."""
+    if method in UNCOUNTED_METHODS:
+        return Priority.ORDER
+    if method == "GetWebSocketsToken":
+        return Priority.RECOVERY
+    return Priority.BACKGROUND
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One call waiting for (or holding) its turn."""
+
+    number: int
+    method: str
+    priority: Priority
+    cost: float
+    granted: bool = False
+
+
+@dataclass
+class CallQueue:
+    """Who may make the next signed call, and when (see the module docstring).
+
+    Args:
+        counter: the local copy of Kraken's call counter.
+        headroom: counter units kept free for orders and recovery.
+        limited: False to grant without counting (a replay, where no exchange is behind).
+    """
+
+    counter: CallCounter
+    headroom: float = 3.0
+    limited: bool = True
+    _waiting: list[Ticket] = field(default_factory=list)
+    _in_flight: Ticket | None = None
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
+
+    def enqueue(self, method: str, priority: Priority) -> Ticket:
+        ticket = Ticket(next(self._numbers), method, priority, self.counter.cost(method))
+        self._waiting.append(ticket)
+        self._waiting.sort(key=lambda t: (t.priority, t.number))
+        return ticket
+
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def pump(self, now: float) -> float | None:
+        """Grant the next call if it may go now. Returns when to look again: ``now`` or later
+        for a call waiting on the counter, None when nothing waits or only for a call in flight."""
+        if self._in_flight is not None or not self._waiting:
+            return None
+        ticket = self._waiting[0]
+        wait = self._wait(ticket, now) if self.limited else 0.0
+        if wait > 0:
+            return now + wait
+        self._waiting.pop(0)
+        ticket.granted = True
+        self._in_flight = ticket
+        if self.limited:
+            self.counter.spend(ticket.method, now)
+        return None
+
+    def done(self, ticket: Ticket) -> None:
+        """The granted call has its answer (or failed); the next may go."""
+        if self._in_flight is ticket:
+            self._in_flight = None
+
+    def cancel(self, ticket: Ticket) -> None:
+        """The caller gave up (cancelled): out of the queue, or its turn handed back."""
+        if ticket in self._waiting:
+            self._waiting.remove(ticket)
+        self.done(ticket)
+
+    def _wait(self, ticket: Ticket, now: float) -> float:
+        counter = self.counter
+        ceiling = counter.tier.maximum - counter.margin
+        if ticket.priority >= Priority.BACKFILL:
+            ceiling -= self.headroom
+        excess = counter.value(now) + ticket.cost - ceiling
+        if excess <= _EPSILON:  # floating-point dust: it fits
+            return 0.0
+        return max(_MIN_WAIT, excess / counter.tier.decay_per_second)

@@ -2,10 +2,14 @@
 
 The one Kraken module that does I/O. Rules:
 
-- Private calls are signed (:func:`~galfriday.kraken.auth.sign`) with a nonce issued under a
-  lock held until the response arrives, so nonces reach Kraken in increasing order even with
-  concurrent callers (one key, one queue). The highest nonce is persisted before sending when a
+- Private calls are signed (:func:`~galfriday.kraken.auth.sign`) one at a time, each after the
+  previous one has its answer, so nonces reach Kraken in increasing order even with concurrent
+  callers (one key, one queue). The highest nonce is persisted before sending when a
   ``nonce_path`` is given, with the call counter's estimate, which a restart carries over.
+- Who goes next is the :class:`~galfriday.kraken.ratelimit.CallQueue`'s decision: orders and
+  cancels, then the WebSocket token, then a recovery's backfill, then background work
+  (:class:`~galfriday.kraken.ratelimit.Priority`; a method's class by default, or the class a
+  caller sets for a block with :func:`rest_priority`).
 - Kraken's error strings become typed exceptions (:func:`~galfriday.errors.kraken_error`);
   an HTTP error status becomes :class:`~galfriday.errors.ServiceUnavailable`; a transport error
   or timeout becomes :class:`~galfriday.errors.ConnectionBroken`.
@@ -13,15 +17,18 @@ The one Kraken module that does I/O. Rules:
   the token. ``AddOrder`` and ``CancelOrder`` are never retried blindly; the order gateway
   decides, with client order ids.
 - A local :class:`~galfriday.kraken.ratelimit.CallCounter` delays calls so normal operation
-  never sees ``EAPI:Rate limit exceeded``.
+  never sees ``EAPI:Rate limit exceeded``; the counter keeps headroom for orders and the token.
 - Every call is reported to ``on_call`` as a :class:`RestCall` (method, timing, outcome). No
   key, secret, signature, nonce or token is ever part of it, nor of a log line or exception.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -43,9 +50,17 @@ from galfriday.errors import (
     reading,
 )
 from galfriday.kraken.auth import KeyState, NonceGenerator, load_key_state, save_key_state, sign
-from galfriday.kraken.ratelimit import TIERS, CallCounter, Tier
+from galfriday.kraken.ratelimit import (
+    TIERS,
+    CallCounter,
+    CallQueue,
+    Priority,
+    Ticket,
+    Tier,
+    default_priority,
+)
 
-__all__ = ["KrakenRest", "RestCall", "RestConfig"]
+__all__ = ["KrakenRest", "RestCall", "RestConfig", "rest_priority"]
 
 SAFE_TO_RETRY: Final = frozenset(
     {
@@ -55,6 +70,18 @@ SAFE_TO_RETRY: Final = frozenset(
     }
 )  # fmt: skip
 _DECODER: Final = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+_PRIORITY: ContextVar[Priority | None] = ContextVar("galfriday_rest_priority", default=None)
+
+
+@contextmanager
+def rest_priority(level: Priority) -> Iterator[None]:
+    """Private calls made inside the block (by this task and the tasks it starts) wait in
+    ``level`` instead of their method's default class."""
+    token = _PRIORITY.set(level)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
 
 
 @dataclass(frozen=True)
@@ -110,8 +137,9 @@ class KrakenRest:
         if config.nonce_path is not None:
             self._carried = load_key_state(config.nonce_path)
         self._nonces = NonceGenerator(max(config.nonce_floor, self._carried.nonce))
-        self._lock = trio.Lock()
         self._counter = CallCounter(config.counter or TIERS[config.tier])
+        self._queue = CallQueue(self._counter, limited=config.rate_limited)
+        self._turns = trio.lowlevel.ParkingLot()
         self._on_call = on_call
         self.calls = 0
 
@@ -159,25 +187,14 @@ class KrakenRest:
         self, method: str, params: Mapping[str, object], private: bool, attempt: int
     ) -> Any:
         waited = 0.0
+        ticket: Ticket | None = None
         if private:
-            now = trio.current_time()
-            if self._carried.counter:
-                seconds_ago = time.time() - self._carried.nonce / 1e6
-                self._counter.carry_over(self._carried.counter, seconds_ago, now)
-                self._carried = KeyState()
-            if self.config.rate_limited:
-                waited = self._counter.wait_for(method, now)
-            # Reserved before waiting: a concurrent caller sees this call already counted
-            # and queues behind it (Kraken counts every attempt, refused or not).
-            self._counter.spend(method, now + waited)
-            if waited:
-                await trio.sleep(waited)
+            ticket, waited = await self._turn(method)
         started, clock = time.time(), trio.current_time()
         outcome = "ok"
         try:
             if private:
-                async with self._lock:
-                    response = await self._send_private(method, params)
+                response = await self._send_private(method, params)
             else:
                 response = await self._http.get(f"/0/public/{method}", params=_plain(params))
             return self._result(response)
@@ -190,10 +207,34 @@ class KrakenRest:
             outcome = type(exc).__name__
             raise ConnectionBroken(f"{method}: {type(exc).__name__}") from exc
         finally:
+            if ticket is not None:
+                self._queue.done(ticket)
+                self._turns.unpark_all()
             self.calls += 1
             if self._on_call is not None:
                 duration = trio.current_time() - clock
                 self._on_call(RestCall(method, started, duration, outcome, attempt, waited))
+
+    async def _turn(self, method: str) -> tuple[Ticket, float]:
+        """Wait until the call queue grants ``method`` its turn; (the ticket, seconds waited)."""
+        began = trio.current_time()
+        if self._carried.counter:
+            seconds_ago = time.time() - self._carried.nonce / 1e6
+            self._counter.carry_over(self._carried.counter, seconds_ago, began)
+            self._carried = KeyState()
+        ticket = self._queue.enqueue(method, _PRIORITY.get() or default_priority(method))
+        try:
+            while True:
+                wake = self._queue.pump(trio.current_time())
+                if ticket.granted:
+                    return ticket, trio.current_time() - began
+                self._turns.unpark_all()  # the turn may have gone to a parked caller
+                with trio.move_on_at(math.inf if wake is None else wake):
+                    await self._turns.park()
+        except BaseException:
+            self._queue.cancel(ticket)
+            self._turns.unpark_all()
+            raise
 
     async def _send_private(self, method: str, params: Mapping[str, object]) -> httpx.Response:
         config = self.config
