@@ -1,9 +1,11 @@
 """One supervised WebSocket connection, kept alive forever.
 
-:meth:`Connection.run` connects, lets its owner subscribe (``on_connect``), reads frames until
-the connection fails, then waits as :class:`~galfriday.core.reconnect.ReconnectPlanner` says
-and starts again, until cancelled. Each state change (DISCONNECTED, CONNECTING, CONNECTED,
-AUTHENTICATED, SUBSCRIBED) is published on the bus and audited.
+:meth:`Connection.run` prepares (``prepare``: the private connection fetches its token here,
+before the socket opens), connects, lets its owner subscribe (``on_connect``), reads frames
+until the connection fails, tells the owner (``on_disconnect``), then waits as
+:class:`~galfriday.core.reconnect.ReconnectPlanner` says and starts again, until cancelled.
+Each state change (DISCONNECTED, CONNECTING, CONNECTED, AUTHENTICATED, SUBSCRIBED) is
+published on the bus and audited.
 
 Rules:
 
@@ -11,19 +13,21 @@ Rules:
   (trio-websocket stops answering pings when its queue fills). A full channel is an overrun:
   counted, audited, and the connection is dropped so every subscription is rebuilt from fresh
   snapshots.
-- Connect and handshake share ``connect_timeout``.
-- A silence watchdog: no frame of any kind (heartbeats included) for ``silence_timeout``
-  seconds and the connection is dropped. When nothing has been sent or received for
-  ``ping_interval`` seconds an application ``ping`` goes out, so Kraken's one-minute idle
-  close never fires.
+- Preparing has ``prepare_timeout``; connect and handshake share ``connect_timeout``; the
+  owner's subscriptions must be sent within ``subscribe_timeout``. Nothing slow (a REST call
+  waiting its turn) runs while the socket is open but not yet subscribed.
+- A silence watchdog, from the moment the subscriptions are sent: no frame of any kind
+  (heartbeats included) for ``silence_timeout`` seconds and the connection is dropped. When
+  nothing has been sent or received for ``ping_interval`` seconds an application ``ping``
+  goes out, so Kraken's one-minute idle close never fires.
 - ``status`` frames are peeked at: while the exchange says ``maintenance``, reconnects are at
   least five seconds apart.
 - The connection owns its TCP stream and closes it on every exit path (trio-websocket alone
   leaks the socket of an abnormally closed client connection).
 - Capture: frames sent, state changes (with the error or close code that caused them) and
-  overruns go on the tape; ``on_connect`` runs as the ``connect`` operation. (Frames received
-  are recorded by their processor, when it takes them, so a capture holds them in the order
-  their effects happened.)
+  overruns go on the tape; ``prepare`` runs as the ``prepare`` operation and ``on_connect`` as
+  the ``connect`` operation. (Frames received are recorded by their processor, when it takes
+  them, so a capture holds them in the order their effects happened.)
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class ConnectionConfig:
     name: str
     url: str
     connect_timeout: float = 10.0
+    prepare_timeout: float = 30.0
+    subscribe_timeout: float = 30.0
     silence_timeout: float = 10.0
     ping_interval: float = 15.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
@@ -140,6 +146,7 @@ class LiveSession:
 
 
 OnConnect = Callable[[Session], Awaitable[None]]
+Prepare = Callable[[], Awaitable[None]]
 
 
 class Connection:
@@ -153,11 +160,16 @@ class Connection:
         bus: Bus,
         audit: Callable[..., None] | None = None,
         tape: Tape | None = None,
+        *,
+        prepare: Prepare | None = None,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.tape = tape or Tape()
         self._frames = frames
         self._on_connect = on_connect
+        self._prepare = prepare
+        self._on_disconnect = on_disconnect
         self._bus = bus
         self._audit = audit
         self.state = ConnectionState.DISCONNECTED
@@ -209,6 +221,9 @@ class Connection:
         host = parts.hostname or "localhost"
         port = parts.port or (443 if parts.scheme == "wss" else 80)
         self._set_state(ConnectionState.CONNECTING)
+        if self._prepare is not None:
+            with self.tape.op("prepare", conn=config.name), trio.fail_after(config.prepare_timeout):
+                await self._prepare()
         with trio.fail_after(config.connect_timeout):
             if parts.scheme == "wss":
                 stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
@@ -236,10 +251,11 @@ class Connection:
                     nursery.start_soon(self._pinger, session)
                     nursery.start_soon(self._subscribe, session)
                     nursery.start_soon(self._watch_kick)
-                    nursery.start_soon(self._watch_silence)
                     await self._read(ws)
                 finally:
                     self._session = None
+                    if self._on_disconnect is not None:
+                        self._on_disconnect()
                     nursery.cancel_scope.cancel()
                     with trio.move_on_after(1) as scope:
                         scope.shield = True
@@ -249,9 +265,14 @@ class Connection:
                 await stream.aclose()
 
     async def _subscribe(self, session: Session) -> None:
-        with self.tape.op("connect", conn=self.config.name):
+        """The owner's subscriptions (within ``subscribe_timeout``), then the silence watch."""
+        name, limit = self.config.name, self.config.subscribe_timeout
+        with trio.move_on_after(limit) as scope, self.tape.op("connect", conn=name):
             await self._on_connect(session)
+        if scope.cancelled_caught:
+            raise ConnectionBroken(f"{name}: subscriptions not done within {limit}s")
         self._set_state(ConnectionState.SUBSCRIBED)
+        await self._watch_silence()
 
     async def _watch_silence(self) -> None:
         """No frame for ``silence_timeout`` seconds drops the connection (one timer for the

@@ -183,6 +183,8 @@ class Engine:
                 self.bus,
                 audit=self.write,
                 tape=tape,
+                prepare=self._private_prepare,
+                on_disconnect=self._private_disconnected,
             )
             self.account = PrivateStream(
                 replace(config.private, symbols=self.pairs),
@@ -193,6 +195,7 @@ class Engine:
                 symbols=self.symbols,
                 tape=tape,
             )
+            self.account.request_reconnect = self.private.reconnect
             self.gateway = OrderGateway(self.account, self.rest, self.symbols)
         self.reconciler: ReconcileService | None = None
         if self.account is not None and config.reconcile is not None:
@@ -246,6 +249,14 @@ class Engine:
     async def _private_connected(self, session: Session) -> None:
         if self.account is not None:
             await self.account.on_connect(session)
+
+    async def _private_prepare(self) -> None:
+        if self.account is not None:
+            await self.account.prepare()
+
+    def _private_disconnected(self) -> None:
+        if self.account is not None:
+            self.account.disconnected()
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -392,7 +403,10 @@ async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
                 yield running
             keepers.cancel_scope.cancel()
     finally:
-        await trio.to_thread.run_sync(engine.store.close)
+        # A clean stop leaves every row in the database file itself: the store's close
+        # (checkpoint, WAL truncated) runs even when the block is left by a cancellation.
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(engine.store.close)
 
 
 @asynccontextmanager

@@ -1,9 +1,9 @@
 """The private stream: orders, fills and balances, with gap recovery and REST fallback.
 
-:class:`PrivateStream` is the private connection's subscription hook (a fresh token from REST
-on every connect, then ``executions`` with open orders and the last fills, and ``balances``)
-and the processor of its frames. Each channel's top-level ``sequence`` goes through a
-:class:`~galfriday.core.sequencing.SequenceTracker`:
+:class:`PrivateStream` is the private connection's preparation and subscription hook (a fresh
+token from REST before every connect, then ``executions`` with open orders and the last fills,
+and ``balances``) and the processor of its frames. Each channel's top-level ``sequence`` goes
+through a :class:`~galfriday.core.sequencing.SequenceTracker`:
 
 - a duplicate is dropped;
 - a gap is published, audited, and recovered: both channels are subscribed again (their
@@ -11,10 +11,19 @@ and the processor of its frames. Each channel's top-level ``sequence`` goes thro
   ``QueryOrders`` for order states, ``Ledgers`` for the ledger). Everything is deduplicated
   (fills by ``exec_id``, ledger by ``ledger_id``), so nothing is lost and nothing counts twice.
 
+Tokens: a token is only guaranteed while a private subscription uses it, so every subscription
+after the socket's first (a recovery's) gets a fresh one; a subscribe refused for its token
+(``EAPI:Invalid token``, ``ESession:Invalid session``) gets a fresh token and is sent again,
+up to ``resubscribe_attempts`` times, then the connection is rebuilt.
+
 Stale orders: an open order without news for ``stale_after`` seconds is queried over REST, and
 so, at once, is every open order an ``executions`` snapshot leaves out (it closed while the
 stream was down, and its final report is not in the snapshot).
 Every change is audited (orders, order events, fills, ledger, balances, positions).
+
+:attr:`PrivateStream.live` is set while the stream is subscribed with fresh snapshots; work that
+only makes sense on a live stream (reconciliation) waits for it (:meth:`wait_live`). No frame
+can stop the stream: a frame that raises is counted, logged and audited as a decode error.
 
 Replay: recoveries and stale-order queries are tape operations and everything they record is
 stamped with the operation's time, so ``galfriday replay`` reproduces them from a capture.
@@ -36,7 +45,7 @@ from galfriday.capture.tape import Tape, op_wall
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
-from galfriday.errors import ConnectionBroken, GalfridayError, reading
+from galfriday.errors import ConnectionBroken, GalfridayError, OrderRejected, reading
 from galfriday.events import (
     BalanceChange,
     ConnectionState,
@@ -48,7 +57,8 @@ from galfriday.events import (
 )
 from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
-from galfriday.kraken.rest import KrakenRest
+from galfriday.kraken.ratelimit import Priority
+from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.connection import Frame, Session
 from galfriday.live.health import ConnectionMetrics
@@ -79,6 +89,7 @@ class PrivateConfig:
     snap_trades: bool = True
     snapshot_wait: float = 10.0  # a recovery waits this long for fresh snapshots, then backfills
     symbols: tuple[str, ...] = ()  # pairs whose positions (base holdings) are audited
+    resubscribe_attempts: int = 3  # refused subscribes (new token each) before a reconnect
 
 
 class PrivateStream:
@@ -106,10 +117,13 @@ class PrivateStream:
         self.sequences = {channel: SequenceTracker() for channel in CHANNELS}
         self.decoder = wire.FrameDecoder()
         self.token: str | None = None
+        self._token_fresh = False  # fetched and not yet used for a subscription
+        self.request_reconnect: Callable[[str], None] | None = None  # set by the engine
         self.gaps = 0
         self.duplicates = 0
         self.unexplained_moves = 0
         self.vanished: list[str] = []  # open orders a snapshot left out, to query over REST
+        self.unknown_orders: set[str] = set()  # open orders the exchange says it does not know
         self._watchers: list[set[str]] = []
         self.recoveries = 0
         self.malformed = 0
@@ -123,31 +137,86 @@ class PrivateStream:
         self._awaited: set[str] = set()
         self._fresh = trio.Event()
         self.snapshots = trio.Event()
+        self._live = trio.Event()
+        self._subscribes: dict[int, str] = {}  # req_id of a subscribe -> its channel
+        self.refused: list[tuple[str, str]] = []  # (channel, error) of refused subscribes
+        self._refusals = 0
+        self.failed_frames = 0
 
     # --- subscriptions ---------------------------------------------------------------------
 
-    async def on_connect(self, session: Session) -> None:
-        """A fresh token, then ``executions`` and ``balances`` with snapshots."""
-        self._session = None
+    async def prepare(self) -> None:
+        """Fetch a token for the next connection (before its socket opens: nothing slow may
+        run while an open socket waits for its subscriptions)."""
         self.token = await self.rest.websocket_token()
+        self._token_fresh = True
+
+    async def on_connect(self, session: Session) -> None:
+        """``executions`` and ``balances`` with snapshots, with the token just prepared."""
+        self._session = None
+        if not self._token_fresh:
+            await self.prepare()
         session.set_state(ConnectionState.AUTHENTICATED)
         self._session = session
+        self._refusals = 0
         for tracker in self.sequences.values():
             tracker.reset()
-        await self._subscribe(session)
+        await self._subscribe(session, CHANNELS)
 
-    async def _subscribe(self, session: Session) -> None:
-        self._awaited, self._fresh = set(CHANNELS), trio.Event()
+    def disconnected(self) -> None:
+        """The socket is gone: no session, not live, until the next connection's snapshots."""
+        self._session = None
+        self._live = trio.Event()
+        self._subscribes.clear()
+
+    @property
+    def live(self) -> bool:
+        """Subscribed, with fresh snapshots of both channels."""
+        return self._live.is_set()
+
+    async def wait_live(self) -> None:
+        """Wait until the stream is :attr:`live`."""
+        await self._live.wait()
+
+    async def _subscribe(self, session: Session, channels: tuple[str, ...]) -> None:
+        self._awaited, self._fresh = set(channels), trio.Event()
+        self._token_fresh = False
         token = self.token or ""
-        executions = rq.SubscriptionParams(
-            channel="executions",
-            token=token,
-            snap_orders=True,
-            snap_trades=self.config.snap_trades,
-        )
-        balances = rq.SubscriptionParams(channel="balances", token=token, snapshot=True)
-        for params in (executions, balances):
-            await session.send(rq.subscribe(params, session.next_req_id()))
+        for channel in channels:
+            if channel == "executions":
+                params = rq.SubscriptionParams(
+                    channel="executions",
+                    token=token,
+                    snap_orders=True,
+                    snap_trades=self.config.snap_trades,
+                )
+            else:
+                params = rq.SubscriptionParams(channel="balances", token=token, snapshot=True)
+            req_id = session.next_req_id()
+            self._subscribes[req_id] = channel
+            await session.send(rq.subscribe(params, req_id))
+
+    async def resubscribe_refused(self) -> None:
+        """Subscribe again the channels whose subscribe was refused for its token (a fresh
+        token first); other refusals are only logged. Past ``resubscribe_attempts`` refusals
+        in a row the connection is rebuilt."""
+        refused, self.refused = self.refused, []
+        channels = tuple(c for c, error in refused if _token_refused(error))
+        session = self._session
+        if not channels or session is None:
+            return
+        self._refusals += 1
+        if self._refusals > self.config.resubscribe_attempts:
+            if self.request_reconnect is not None:
+                self.request_reconnect(f"private subscribe refused {self._refusals - 1} times")
+            return
+        with self.tape.op("resubscribe", channels=list(channels)) as op:
+            logger.warning(
+                "private subscribe refused for its token; a fresh token for {}",
+                ", ".join(op.args["channels"]),
+            )
+            await self.prepare()
+            await self._subscribe(session, tuple(op.args["channels"]))
 
     @property
     def recovering(self) -> bool:
@@ -175,14 +244,17 @@ class PrivateStream:
                     await session.send(rq.unsubscribe(params, session.next_req_id()))
                 for tracker in self.sequences.values():
                     tracker.reset()
-                await self._subscribe(session)
+                # With no subscription left, the token is no longer guaranteed.
+                with rest_priority(Priority.RECOVERY):
+                    await self.prepare()
+                await self._subscribe(session, CHANNELS)
                 # The backfill deduplicates against what the snapshots bring, and whoever
                 # reacts to the end of the recovery (reconciliation) sees a settled stream.
                 with trio.move_on_after(self.config.snapshot_wait):
                     await self._fresh.wait()
                 if self._awaited:
                     logger.warning("private recovery: no fresh {} snapshot", sorted(self._awaited))
-            with reading("the recovery's REST backfill"):
+            with reading("the recovery's REST backfill"), rest_priority(Priority.BACKFILL):
                 await self.backfill()
             complete = True
         except GalfridayError as exc:
@@ -263,13 +335,23 @@ class PrivateStream:
             self._last_news[order_id] = trio.current_time()
 
     async def query_orders(self, order_ids: list[str]) -> None:
-        """Bring orders up to date from REST ``QueryOrders``."""
+        """Bring orders up to date from REST ``QueryOrders``. An order the exchange does not
+        know (``EOrder:Invalid order``) is noted in :attr:`unknown_orders` and audited as an
+        anomaly; it is not queried again (reconciliation puts it in front of a person)."""
         wall = op_wall()
-        for start in range(0, len(order_ids), 50):
-            chunk = order_ids[start : start + 50]
-            result = await self.rest.private("QueryOrders", txid=",".join(chunk), trades=True)
-            for order_id, info in result.items():
-                self._apply_report(_order_report(order_id, info), wall)
+        result, unknown = await query_orders(self.rest, order_ids, trades=True)
+        for order_id, info in result.items():
+            self._apply_report(_order_report(order_id, info), wall)
+        for order_id in sorted(unknown - self.unknown_orders):
+            logger.warning("order {} is unknown to the exchange", order_id)
+            self._audit(
+                "order_anomalies",
+                at_wall=wall,
+                kind="order_unknown_to_exchange",
+                order_id=order_id,
+                detail="QueryOrders: EOrder:Invalid order",
+            )
+        self.unknown_orders |= unknown
 
     async def watch_stale_orders(self) -> None:
         """Query over REST the open orders that have had no news for ``stale_after``."""
@@ -280,6 +362,7 @@ class PrivateStream:
                 o.order_id
                 for o in self.orders.open_orders()
                 if now - self._last_news.get(o.order_id, now) >= self.config.stale_after
+                and o.order_id not in self.unknown_orders
             ]
             if stale:
                 await self.refresh_stale(stale)
@@ -319,10 +402,29 @@ class PrivateStream:
                 if self.vanished:
                     nursery.start_soon(self.refresh_stale, self.vanished)
                     self.vanished = []
+                if self.refused:
+                    nursery.start_soon(self.resubscribe_refused)
             nursery.cancel_scope.cancel()
 
     def process(self, frame: Frame) -> str | None:
-        """Apply one frame; returns a reason when the stream needs recovery."""
+        """Apply one frame; returns a reason when the stream needs recovery. Never raises: a
+        frame that breaks something of ours is counted, logged and audited, and skipped."""
+        try:
+            return self._process(frame)
+        except Exception as exc:  # one bad frame must never stop the account stream
+            self.failed_frames += 1
+            logger.exception("private frame failed: {}", frame.raw[:200])
+            self._audit(
+                "decode_errors",
+                at_wall=frame.received_wall,
+                connection=frame.connection,
+                path="$",
+                reason=f"{type(exc).__name__}: {exc}"[:500],
+                raw=frame.raw[:200],
+            )
+            return None
+
+    def _process(self, frame: Frame) -> str | None:
         message = decode_or_audit(self.decoder, frame, self._audit)
         if message is None:
             self.malformed += 1
@@ -333,10 +435,16 @@ class PrivateStream:
             channel = "executions" if isinstance(message, wire.ExecutionsMessage) else "balances"
             return self._sequenced(channel, message, frame)
         if isinstance(message, wire.Response):
-            pending = self._pending.get(message.req_id) if message.req_id is not None else None
+            req_id = message.req_id
+            pending = self._pending.get(req_id) if req_id is not None else None
             if pending is not None:
                 pending.response = message
                 pending.done.set()
+            elif req_id is not None and req_id in self._subscribes:
+                channel = self._subscribes.pop(req_id)
+                if not message.ok:
+                    logger.warning("private subscribe {} refused: {}", channel, message.error)
+                    self.refused.append((channel, message.error or ""))
             elif not message.ok and message.method != "pong":
                 logger.warning("private request refused: {} {}", message.method, message.error)
         return None
@@ -356,10 +464,10 @@ class PrivateStream:
             ConnectionBroken: no authenticated socket, or no reply in time.
         """
         response = await self._request(build, wait)
-        refused = (response.error or "").lower()
-        if not response.ok and ("invalid token" in refused or "invalid session" in refused):
+        if not response.ok and _token_refused(response.error or ""):
             logger.warning("the private token was refused; fetching a fresh one")
-            self.token = await self.rest.websocket_token()
+            with rest_priority(Priority.ORDER):
+                self.token = await self.rest.websocket_token()
             response = await self._request(build, wait)
         return response
 
@@ -390,6 +498,8 @@ class PrivateStream:
                 if not self._awaited:
                     self._fresh.set()
                     self.snapshots.set()
+                    if self._session is not None:
+                        self._live.set()
         reason = None
         if message.sequence is not None:
             verdict = tracker.observe(message.sequence)
@@ -564,6 +674,37 @@ class PrivateStream:
                     quantity=balance,
                     updated_wall=wall,
                 )
+
+
+async def query_orders(
+    rest: KrakenRest, order_ids: list[str], *, trades: bool = False
+) -> tuple[dict[str, Any], set[str]]:
+    """``QueryOrders`` for any number of ids (50 a call): (answers by id, ids the exchange
+    does not know). A batch refused with ``EOrder:Invalid order`` is asked again one id at a
+    time, so one unknown order never hides the others."""
+    found: dict[str, Any] = {}
+    unknown: set[str] = set()
+    for start in range(0, len(order_ids), 50):
+        chunk = order_ids[start : start + 50]
+        try:
+            found.update(await rest.private("QueryOrders", txid=",".join(chunk), trades=trades))
+            continue
+        except OrderRejected:
+            if len(chunk) == 1:
+                unknown.update(chunk)
+                continue
+        for order_id in chunk:
+            try:
+                found.update(await rest.private("QueryOrders", txid=order_id, trades=trades))
+            except OrderRejected:
+                unknown.add(order_id)
+    return found, unknown
+
+
+def _token_refused(error: str) -> bool:
+    """Kraken refused the token (it invalidated it, or it was no longer guaranteed)."""
+    text = error.lower()
+    return "invalid token" in text or "invalid session" in text
 
 
 def _trade_report(exec_id: str, trade: dict[str, Any], symbols: SymbolMap) -> wire.ExecutionReport:

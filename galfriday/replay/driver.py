@@ -390,6 +390,17 @@ class Replayer:
                         await on_connect(session)
 
                 action = connect
+        elif op.name == "prepare" and account is not None and args.get("conn") == "private":
+            # Live, the connection opens this operation around its owner's preparation.
+            prepare = account.prepare
+
+            async def prepared() -> None:
+                with self.tape.op("prepare", conn="private"):
+                    await prepare()
+
+            action = prepared
+        elif op.name == "resubscribe" and account is not None:
+            action = account.resubscribe_refused
         elif op.name == "pairs":
             action = engine.load_pairs
         elif op.name == "resync":

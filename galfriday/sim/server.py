@@ -17,7 +17,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -140,7 +140,8 @@ class GroundTruth(msgspec.Struct, frozen=True):
 @dataclass
 class _Token:
     created: float
-    used: bool = False
+    users: int = 0  # private subscriptions that use it now
+    retired: bool = False  # it was used, and no subscription uses it any more
 
 
 class Simulator:
@@ -163,6 +164,7 @@ class Simulator:
         self._wall0 = time.time()
         self._dead_man: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
+        self.frozen_until = 0.0  # trio time: a freeze (see :meth:`freeze`) lasts until then
         self._instrument = frames.instrument_frame(
             config.pairs,
             {a: 10 if a != "USD" else 4 for p in config.pairs for a in (p.base, p.quote)},
@@ -207,6 +209,7 @@ class Simulator:
         async def on_stream(stream: trio.SocketStream) -> None:
             self.connections += 1
             self.connect_times.append(trio.current_time())
+            await self.thawed()  # accepted by the kernel; served once the freeze ends
             try:
                 async with trio.open_nursery() as nursery:
                     request = await wrap_server_stream(
@@ -405,18 +408,31 @@ class Simulator:
         return token
 
     def check_token(self, token: str | None) -> str | None:
-        """Kraken's error for an unusable token, else None."""
+        """Kraken's error for an unusable token, else None.
+
+        A token must be used within ``token_ttl`` of its creation and stays valid while a
+        private subscription uses it; once none does, it is refused (Kraken guarantees a
+        token only "once a private subscription has been made and is maintained").
+        """
         state = self._tokens.get(token or "")
-        if state is None:
+        if state is None or state.retired:
             return "EAPI:Invalid token"
-        if not state.used and trio.current_time() - state.created > self.config.token_ttl:
+        if not state.users and trio.current_time() - state.created > self.config.token_ttl:
             return "EAPI:Invalid token"
         return None
 
     def use_token(self, token: str) -> None:
+        """A private subscription now uses ``token``."""
         state = self._tokens.get(token)
         if state is not None:
-            state.used = True
+            state.users += 1
+
+    def release_token(self, token: str) -> None:
+        """A private subscription that used ``token`` ended (unsubscribed, or its socket)."""
+        state = self._tokens.get(token)
+        if state is not None and state.users > 0:
+            state.users -= 1
+            state.retired = state.users == 0
 
     # --- faults (the test API) ---------------------------------------------------------------
 
@@ -432,6 +448,40 @@ class Simulator:
                 )
             await session.drop(code)
         return len(sessions)
+
+    def freeze(self, seconds: float) -> None:
+        """Stop the whole exchange for ``seconds``, as a stopped process would: every socket
+        silent, new connections and REST calls waiting until it ends."""
+        self.frozen_until = max(self.frozen_until, trio.current_time() + seconds)
+        for kind in ("public", "private"):
+            for session in self.sessions[kind]:
+                session.stalled_until = self.frozen_until
+        self.faults.record(Fault.FREEZE, "exchange", self.wall(), f"seconds={seconds}")
+
+    async def thawed(self) -> None:
+        """Return once the freeze on now (if any) has ended."""
+        if trio.current_time() < self.frozen_until:
+            await trio.sleep_until(self.frozen_until)
+
+    def hold_orders(self, seconds: float, count: int = 1) -> None:
+        """The next ``count`` WebSocket ``add_order`` requests reach the matching engine (and
+        get their reply) ``seconds`` late, even if their socket is gone by then."""
+        self.faults.queue_hold(count, seconds)
+        self.faults.record(
+            Fault.HOLD_ORDERS, "private", self.wall(), f"count={count} seconds={seconds}"
+        )
+
+    def later(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run ``action`` after ``seconds`` (in the simulator's own nursery)."""
+        if self._nursery is None:
+            action()
+            return
+
+        async def run() -> None:
+            await trio.sleep(seconds)
+            action()
+
+        self._nursery.start_soon(run)
 
     def stall(self, target: str, seconds: float) -> None:
         """Keep ``target`` connections open but silent (no frames, no heartbeats)."""
@@ -513,6 +563,10 @@ class Simulator:
             self.rest_fault(fault, r.randint(1, 2), r.uniform(5, 15))
         elif fault is Fault.INVALIDATE_TOKEN:
             self.invalidate_tokens()
+        elif fault is Fault.FREEZE:
+            self.freeze(r.uniform(5, 15))
+        elif fault is Fault.HOLD_ORDERS:
+            self.hold_orders(r.uniform(6, 20), r.randint(1, 2))
         elif fault is Fault.SYSTEM_STATUS:
             self.set_system_status(r.choice(("maintenance", "cancel_only")))
             await trio.sleep(r.uniform(5, 15))

@@ -96,6 +96,7 @@ class Session:
         # public: (channel, symbol, depth-or-interval-or-trigger) ; private: channel -> sequence
         self.subscriptions: set[tuple[str, str, object]] = set()
         self.sequences: dict[str, int] = {}
+        self.tokens: dict[str, str] = {}  # private channel -> the token it was subscribed with
         self.last_sent = trio.current_time()
         self.last_received = trio.current_time()
         self.stalled_until = 0.0
@@ -204,6 +205,10 @@ class Session:
                             self._error("unknown", "EGeneral:Internal error", None, self.sim.wall())
                 except ConnectionClosed:
                     pass
+                finally:
+                    for token in self.tokens.values():
+                        self.sim.release_token(token)
+                    self.tokens.clear()
                 nursery.cancel_scope.cancel()
 
     async def drop(self, code: int | None) -> None:
@@ -250,7 +255,13 @@ class Session:
             "cancel_all",
             "cancel_all_orders_after",
         ):
-            if self._authorised(method, params, req_id, wall):
+            if not self._authorised(method, params, req_id, wall):
+                return
+            hold = self.sim.faults.next_order_hold() if method == "add_order" else 0.0
+            if hold:
+                # In the matching engine's queue: placed (and answered) late, socket or not.
+                self.sim.later(hold, lambda: self._trade_late(method, params, req_id))
+            else:
                 self._trade(method, params, req_id, wall)
         else:
             self.push(
@@ -377,11 +388,13 @@ class Session:
             if self.sequences.pop(channel, None) is None:
                 self._error(method, "Subscription Not Found", req_id, wall)
             else:
+                self.sim.release_token(self.tokens.pop(channel, ""))
                 self._ack(method, req_id, wall, channel=channel)
             return
         if channel in self.sequences:
             self._error(method, "Already subscribed", req_id, wall)
             return
+        self.tokens[channel] = params.token or ""
         self.sim.use_token(params.token or "")
         self.sequences[channel] = 0
         account = self.sim.exchange.account
@@ -412,6 +425,10 @@ class Session:
                 sequence=self.next_sequence(channel),
             )
         self.push(frames.encode(message))
+
+    def _trade_late(self, method: str, params: _Params, req_id: int | None) -> None:
+        self._trade(method, params, req_id, self.sim.wall())
+        self.sim.flush_private()
 
     def _trade(self, method: str, params: _Params, req_id: int | None, wall: float) -> None:
         sim = self.sim

@@ -88,14 +88,20 @@ async def private_feed(sim: Any, **private: Any) -> AsyncIterator[PrivateFeed]:
     async def on_connect(session: Any) -> None:
         await holder["stream"].on_connect(session)
 
+    async def prepare() -> None:
+        await holder["stream"].prepare()
+
     conn = Connection(
         ConnectionConfig(name="private", url=sim.urls.ws_private, seed=1),
         send,
         on_connect,
         bus,
         audit=audit,
+        prepare=prepare,
+        on_disconnect=lambda: holder["stream"].disconnected(),
     )
     stream = PrivateStream(PrivateConfig(**private), bus, conn.metrics, rest, audit=audit)
+    stream.request_reconnect = conn.reconnect
     holder["stream"] = stream
     async with rest, trio.open_nursery() as nursery:
         await nursery.start(stream.run, receive)

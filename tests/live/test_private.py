@@ -6,7 +6,14 @@ import trio
 import trio.testing
 
 from galfriday.bus import Subscription
-from galfriday.events import FillEvent, GapDetected, OrderStatus, OrderUpdate
+from galfriday.events import (
+    ConnectionState,
+    ConnectionStateChanged,
+    FillEvent,
+    GapDetected,
+    OrderStatus,
+    OrderUpdate,
+)
 from galfriday.live.connection import Frame
 from galfriday.sim.account import SimOrder
 from galfriday.sim.exchange import OrderRequest
@@ -251,3 +258,33 @@ async def test_a_silent_cancel_is_found_by_the_stale_order_query(
         assert any(
             c for c in feed.audit.table("order_events") if c["status"] == OrderStatus.CANCELED
         )
+
+
+async def test_a_recovery_resubscribes_with_a_fresh_token() -> None:
+    # After unsubscribing both channels the old token is no longer guaranteed (the simulator
+    # refuses it, as Kraken may): the recovery must not come back with no channel.
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        old = feed.stream.token
+        await feed.stream.recover("test")
+        assert feed.stream.token != old
+        assert feed.stream.live
+        assert feed.stream.refused == []
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+        sim.flush_private()
+        updates = feed.bus.subscribe(OrderUpdate)
+        with trio.fail_after(5):
+            while (await updates.receive()).order.order_id != order.order_id:
+                pass
+
+
+async def test_the_stream_is_live_only_between_fresh_snapshots_and_a_drop() -> None:
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        assert feed.stream.live
+        dropped = feed.bus.subscribe(ConnectionStateChanged)
+        await sim.drop_connections("private")
+        with trio.fail_after(5):
+            while (await dropped.receive()).new is not ConnectionState.DISCONNECTED:
+                pass
+        assert not feed.stream.live
+        with trio.fail_after(10):
+            await feed.stream.wait_live()

@@ -73,6 +73,32 @@ async def test_used_token_keeps_working_past_15_minutes(
         assert (await client.response("cancel_all", 5)).ok
 
 
+async def test_a_token_is_refused_once_no_subscription_uses_it() -> None:
+    # Kraken guarantees a token only while a private subscription made with it is maintained.
+    async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
+        tok = await token(sim)
+        assert (await _subscribe(client, "balances", tok)).ok
+        await client.send(
+            method="unsubscribe", req_id=2, params={"channel": "balances", "token": tok}
+        )
+        assert (await client.response("unsubscribe", 2)).ok
+        again = await _subscribe(client, "balances", tok)
+        assert not again.ok and again.error == "EAPI:Invalid token"
+
+
+async def test_a_token_stays_valid_while_another_subscription_uses_it() -> None:
+    async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
+        tok = await token(sim)
+        assert (await _subscribe(client, "balances", tok)).ok
+        assert (await _subscribe(client, "executions", tok)).ok
+        await client.send(
+            method="unsubscribe", req_id=2, params={"channel": "balances", "token": tok}
+        )
+        assert (await client.response("unsubscribe", 2)).ok
+        await client.send(method="cancel_all", req_id=5, params={"token": tok})
+        assert (await client.response("cancel_all", 5)).ok
+
+
 async def test_executions_snapshot_then_order_life_with_sequences() -> None:
     async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
         tok = await token(sim)

@@ -1,0 +1,115 @@
+"""The private stream's tokens, with REST answered by an httpx.MockTransport (no sockets)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import msgspec
+
+from galfriday.bus import Bus
+from galfriday.events import ConnectionState
+from galfriday.kraken.rest import KrakenRest, RestConfig
+from galfriday.live.connection import Frame
+from galfriday.live.health import ConnectionMetrics
+from galfriday.live.private import PrivateConfig, PrivateStream
+
+
+class RecordingSession:
+    """A socket that keeps what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self._req_id = 0
+
+    def next_req_id(self) -> int:
+        self._req_id += 1
+        return self._req_id
+
+    async def send(self, frame: bytes | str) -> None:
+        self.sent.append(json.loads(frame))
+
+    def set_state(self, state: ConnectionState, reason: str = "") -> None:
+        pass
+
+    def subscribes(self) -> list[tuple[str, str, int]]:
+        """(channel, token, req_id) of every subscribe sent."""
+        return [
+            (m["params"]["channel"], m["params"]["token"], m["req_id"])  # type: ignore[index]
+            for m in self.sent
+            if m["method"] == "subscribe"
+        ]
+
+
+def _tokens() -> Iterator[str]:
+    number = 0
+    while True:
+        number += 1
+        yield f"token-{number}"
+
+
+def _stream(config: PrivateConfig | None = None) -> PrivateStream:
+    tokens = _tokens()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/0/private/GetWebSocketsToken"
+        return httpx.Response(
+            200, json={"error": [], "result": {"token": next(tokens), "expires": 900}}
+        )
+
+    rest = KrakenRest(
+        RestConfig(base_url="https://kraken.test", api_key="key", secret=b"secret"),
+        transport=httpx.MockTransport(answer),
+    )
+    return PrivateStream(config or PrivateConfig(), Bus(), ConnectionMetrics("private", 0.0), rest)
+
+
+def _refuse(stream: PrivateStream, req_id: int, error: str) -> None:
+    text = msgspec.json.encode(
+        {"method": "subscribe", "success": False, "error": error, "req_id": req_id}
+    ).decode()
+    stream.process(Frame(text, 0.0, 0.0, "private"))
+
+
+async def test_the_connect_uses_the_token_prepared_before_the_socket_opened() -> None:
+    stream, session = _stream(), RecordingSession()
+    await stream.prepare()
+    await stream.on_connect(session)
+    assert [(c, t) for c, t, _ in session.subscribes()] == [
+        ("executions", "token-1"),
+        ("balances", "token-1"),
+    ]
+
+
+async def test_a_subscribe_refused_for_its_token_is_sent_again_with_a_fresh_one() -> None:
+    stream, session = _stream(), RecordingSession()
+    await stream.prepare()
+    await stream.on_connect(session)
+    executions = session.subscribes()[0][2]
+    _refuse(stream, executions, "EAPI:Invalid token")
+    await stream.resubscribe_refused()
+    assert session.subscribes()[-1][:2] == ("executions", "token-2")
+    assert stream.token == "token-2"
+
+
+async def test_a_subscribe_refused_for_another_reason_is_not_retried() -> None:
+    stream, session = _stream(), RecordingSession()
+    await stream.prepare()
+    await stream.on_connect(session)
+    _refuse(stream, session.subscribes()[0][2], "Already subscribed")
+    await stream.resubscribe_refused()
+    assert len(session.subscribes()) == 2
+
+
+async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
+    stream, session = _stream(PrivateConfig(resubscribe_attempts=2)), RecordingSession()
+    reasons: list[str] = []
+    stream.request_reconnect = reasons.append
+    await stream.prepare()
+    await stream.on_connect(session)
+    for _ in range(3):
+        _refuse(stream, session.subscribes()[-1][2], "ESession:Invalid session")
+        await stream.resubscribe_refused()
+    assert len(session.subscribes()) == 4  # the connect's two, then two retries
+    assert reasons == ["private subscribe refused 2 times"]
