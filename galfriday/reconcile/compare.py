@@ -13,7 +13,8 @@ default :class:`Thresholds`:
 - above 10 %: critical; from 5 % to 10 %: high; from 1 % up to 5 %: medium; below 1 %: low.
 
 A position missing on either side is critical. An untracked order, an order in another state
-than ours, and a fill we never saw are high.
+than ours, an order we hold open that the exchange does not know, and a fill we never saw are
+high.
 
 Corrections (configurable limits): a position difference of at most 0.01 units and a balance
 difference of at most 0.001 units are set to the exchange's value; a position missing
@@ -95,6 +96,8 @@ class ExchangeView(msgspec.Struct, frozen=True, kw_only=True):
     # Orders and trades that changed on the exchange just before the run: the stream's report
     # of them may still be on its way, so a disagreement about them waits for the next run.
     recent: frozenset[str] = frozenset()
+    # Orders we asked about that the exchange does not know (QueryOrders: EOrder:Invalid order).
+    unknown: frozenset[str] = frozenset()
 
 
 class InternalView(msgspec.Struct, frozen=True, kw_only=True):
@@ -239,7 +242,7 @@ def reconcile(
                 )
         record(item, fix)
     waiting: list[str] = []
-    for item in _orders(internal.orders, exchange.orders, at):
+    for item in _orders(internal.orders, exchange.orders, at, exchange.unknown):
         if item.subject in exchange.recent:
             waiting.append(item.subject)
         else:
@@ -326,9 +329,23 @@ def _position(
 
 
 def _orders(
-    ours: Mapping[str, InternalOrder], theirs: Mapping[str, ExchangeOrder], at: float
+    ours: Mapping[str, InternalOrder],
+    theirs: Mapping[str, ExchangeOrder],
+    at: float,
+    unknown: frozenset[str] = frozenset(),
 ) -> list[Discrepancy]:
-    out = []
+    out = [
+        Discrepancy(
+            kind="order_unknown_to_exchange",
+            subject=order_id,
+            severity=Severity.HIGH,
+            internal=ours[order_id].status,
+            exchange=None,
+            received_at=at,
+        )
+        for order_id in sorted(unknown & set(ours))
+        if order_id not in theirs
+    ]
     for order_id in sorted(set(theirs) - set(ours)):
         order = theirs[order_id]
         if order.status in OPEN_STATES:

@@ -3,7 +3,8 @@
 :meth:`ReconcileService.run` runs one reconciliation at start-up, then on a schedule (hourly by
 default), after every private-stream reconnect and after the recovery from a sequence gap has
 finished (it listens on the bus; reconciling during the recovery would defer everything the
-fresh snapshots touch), and on demand (:meth:`trigger`); never two at once. A run:
+fresh snapshots touch), and on demand (:meth:`trigger`); never two at once, and never while
+the private stream is down. A run:
 
 1. fetches the exchange's view over REST (``Balance``, ``OpenOrders``, ``ClosedOrders`` and
    ``TradesHistory`` for the last 24 h, ``QueryOrders`` for orders we hold open that those
@@ -16,7 +17,9 @@ fresh snapshots touch), and on demand (:meth:`trigger`); never two at once. A ru
    alerts on the bus.
 
 A run that fails (REST down) is recorded as failed and retried with backoff (30 s, 60 s,
-120 s, ...); three failures in a row raise a critical alert. Decisions taken with
+120 s, ..., at most 10 minutes apart); three failures in a row raise a critical alert. An order
+we hold open that the exchange does not know is queried alone and goes to review, never fails
+a run. Decisions taken with
 ``galfriday review resolve`` are picked up from the database and applied within seconds.
 
 Replay: a run and a decision are tape operations; run and review ids derive from the session
@@ -50,7 +53,7 @@ from galfriday.events import (
 )
 from galfriday.kraken.rest import KrakenRest
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.private import PrivateStream
+from galfriday.live.private import PrivateStream, query_orders
 from galfriday.reconcile.compare import (
     ExchangeOrder,
     ExchangeView,
@@ -73,6 +76,7 @@ _JSON: Final = msgspec.json.Encoder(decimal_format="string")
 class ReconcileConfig:
     interval: float = 3600.0
     retry_base: float = 30.0
+    retry_max: float = 600.0
     alert_after_failures: int = 3
     review_poll: float = 5.0
     # An order opened or closed, or a trade made, this close before a run may still be on its
@@ -123,7 +127,11 @@ class ReconcileService:
         self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Reconcile at start-up (before reporting started), on schedule, on triggers; forever."""
+        """Reconcile at start-up (before reporting started), on schedule, on triggers; forever.
+
+        A run waits while the private stream is down (nothing to compare, and its REST calls
+        would only queue behind the reconnect); the reconnect itself triggers a run.
+        """
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen)
             if self._read is not None:
@@ -131,19 +139,25 @@ class ReconcileService:
             ok = await self.run_once("startup")
             task_status.started()
             while True:
-                wait = self.config.interval
-                if not ok:
-                    wait = self.config.retry_base * 2 ** (self.failures - 1)
+                wait = self.config.interval if ok else self.retry_delay()
                 with trio.move_on_after(wait):
                     await self._wake.wait()
+                await self.account.wait_live()
                 woken = self._wake.is_set()
                 reason = self._reason if woken else ("scheduled" if ok else "retry")
                 self._wake = trio.Event()
                 self._reason = "scheduled"
                 ok = await self.run_once(reason)
 
+    def retry_delay(self) -> float:
+        """Seconds before the next try after :attr:`failures` failed runs in a row:
+        ``retry_base`` doubling, at most ``retry_max``."""
+        exponent = min(self.failures - 1, 30)
+        return min(self.config.retry_max, self.config.retry_base * 2.0**exponent)
+
     async def _listen(self) -> None:
-        seen_private = False
+        """Every private (re)subscription after start-up, and the end of every gap recovery,
+        triggers a run (start-up has its own)."""
         subscription = self.bus.subscribe(ConnectionStateChanged, RecoveryFinished, capacity=256)
         async with subscription as events:
             async for event in events:
@@ -154,9 +168,7 @@ class ReconcileService:
                     and event.connection == "private"
                     and event.new is ConnectionState.SUBSCRIBED
                 ):
-                    if seen_private:
-                        self.trigger("reconnect")
-                    seen_private = True
+                    self.trigger("reconnect")
 
     # --- one run ---------------------------------------------------------------------------
 
@@ -213,16 +225,19 @@ class ReconcileService:
         infos.update((await rest.private("ClosedOrders", start=int(now - DAY))).get("closed", {}))
         ours_open = [o.order_id for o in self.account.orders.open_orders()]
         lacking = [i for i in ours_open if i not in infos]
-        for start in range(0, len(lacking), 50):
-            txid = ",".join(lacking[start : start + 50])
-            infos.update(await rest.private("QueryOrders", txid=txid))
+        queried, unknown = await query_orders(rest, lacking)
+        infos.update(queried)
         orders = {
             order_id: _exchange_order(order_id, info, names) for order_id, info in infos.items()
         }
         trades = (await rest.private("TradesHistory", start=int(now - DAY))).get("trades", {})
         recent = _recent(infos, trades, now - self.config.settle)
         view = ExchangeView(
-            balances=balances, orders=orders, fills=frozenset(trades), recent=frozenset(recent)
+            balances=balances,
+            orders=orders,
+            fills=frozenset(trades),
+            recent=frozenset(recent),
+            unknown=frozenset(unknown),
         )
         if self._ledger_since is None:
             return view, [], set()

@@ -7,7 +7,11 @@ a test can compare what was injected with what the client detected.
 
 Frame faults apply to the next data frames of one side (``"public"`` or ``"private"``):
 duplicate, drop (a private drop leaves a ``sequence`` gap), reorder (swap with the next),
-corrupt a book checksum. REST faults apply to the next private or public REST calls.
+corrupt a book checksum. REST faults apply to the next private or public REST calls. A freeze
+stops the whole exchange for a while, as a stopped process would (sockets open and silent, new
+connections and REST calls waiting). Held orders: the next WebSocket ``add_order`` requests
+reach the matching engine only after a delay, and their replies with them, even if the socket
+that carried them is gone by then.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class Fault(enum.StrEnum):
     DRIFT_DEPOSIT = "drift_deposit"
     DRIFT_WITHDRAWAL = "drift_withdrawal"
     DRIFT_ORDER = "drift_order"
+    FREEZE = "freeze"
+    HOLD_ORDERS = "hold_orders"
 
 
 FrameFault = Fault  # one of DUPLICATE_FRAMES, DROP_FRAMES, REORDER_FRAMES, CORRUPT_CHECKSUM
@@ -82,6 +88,7 @@ class Faults:
         default_factory=lambda: {"public": deque(), "private": deque()}
     )
     _rest: deque[_Pending] = field(default_factory=deque)
+    _holds: deque[_Pending] = field(default_factory=deque)
 
     def record(self, fault: Fault, target: str, at: float, detail: str = "") -> FaultRecord:
         entry = FaultRecord(fault, target, at, detail)
@@ -133,6 +140,20 @@ class Faults:
             self._rest.popleft()
         return pending.fault, pending.seconds
 
+    def queue_hold(self, count: int, seconds: float) -> None:
+        """Hold the next ``count`` WebSocket ``add_order`` requests ``seconds`` each."""
+        self._holds.append(_Pending(Fault.HOLD_ORDERS, count, seconds))
+
+    def next_order_hold(self) -> float:
+        """Seconds to hold the next ``add_order`` (0: none)."""
+        if not self._holds:
+            return 0.0
+        pending = self._holds[0]
+        pending.left -= 1
+        if pending.left <= 0:
+            self._holds.popleft()
+        return pending.seconds
+
     def injected(self, fault: Fault | None = None) -> list[FaultRecord]:
         return [r for r in self.records if fault is None or r.fault is fault]
 
@@ -153,6 +174,8 @@ def target_for(fault: Fault, rng: random.Random) -> str:
         return "public"
     if fault in (Fault.INVALIDATE_TOKEN,):
         return "private"
-    if fault is Fault.SYSTEM_STATUS:
+    if fault in (Fault.SYSTEM_STATUS, Fault.FREEZE):
         return "exchange"
+    if fault is Fault.HOLD_ORDERS:
+        return "private"
     return str(rng.choice(("public", "private")))

@@ -103,6 +103,7 @@ class RestApi:
         }
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        await self.sim.thawed()
         parts = urlsplit(request.target)
         if parts.path == "/sim/drift":
             return self._drift(request)

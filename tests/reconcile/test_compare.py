@@ -145,6 +145,19 @@ def test_orders_untracked_state_mismatch_and_missing_fills() -> None:
     assert result.corrections == () and len(result.review) == 3
 
 
+def test_an_open_order_the_exchange_does_not_know_goes_to_review() -> None:
+    internal = InternalView(balances={}, orders={"A": InternalOrder(order_id="A", status="new")})
+    exchange = ExchangeView(balances={}, unknown=frozenset({"A"}))
+    result = reconcile(internal, exchange)
+    [item] = result.review
+    assert (item.kind, item.subject, item.severity) == (
+        "order_unknown_to_exchange",
+        "A",
+        Severity.HIGH,
+    )
+    assert (item.internal, item.exchange) == ("new", None)
+
+
 _ASSETS = st.sampled_from(["BTC", "ETH", "USD", "EUR", "DOGE"])
 
 

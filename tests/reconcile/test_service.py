@@ -15,11 +15,13 @@ import trio.testing
 from galfriday.events import (
     Alert,
     BalanceChange,
+    OrderStatus,
     ReconciliationReport,
     RecoveryFinished,
     Severity,
 )
 from galfriday.live.engine import Engine
+from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
@@ -277,7 +279,8 @@ async def test_a_gap_is_reconciled_after_the_stream_has_recovered(tmp_path: Path
     # checks nothing. The run waits for the recovery, then sees the recovered account.
     db = tmp_path / "a.db"
     async with (
-        open_simulator(SimConfig(rate=20)) as sim,
+        # A key with a generous counter: the test is about order, not about pacing.
+        open_simulator(SimConfig(rate=20, rest_counter=(100.0, 10.0))) as sim,
         engine_on(sim, db, rest_rate_limited=False) as engine,
     ):
         assert engine.gateway is not None and engine.account is not None
@@ -375,3 +378,71 @@ async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_eng
         monkeypatch.undo()
         await account.refresh_stale([resting])  # and the engine carries on
         assert engine.started.is_set() and account.recoveries == 1
+
+
+async def test_an_order_the_exchange_does_not_know_is_reviewed_not_a_failed_run(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "a.db"
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, db, rest_rate_limited=False) as engine,
+    ):
+        assert engine.account is not None and engine.reconciler is not None
+        known = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.001"), D("1000.0")))
+        # An open order the tracker holds that the exchange never heard of (a leftover of an
+        # earlier account, say), beside a known one the run must still query.
+        await engine.account.placed(
+            "OXXXXX-XXXXX-XXXXXX",
+            symbol="BTC/USD",
+            side="buy",
+            order_type="limit",
+            qty="0.001",
+            limit_price="1000.0",
+            cl_ord_id=None,
+        )
+        sim.flush_private()
+        assert await engine.reconciler.run_once("manual")
+        await engine.audit.flush()
+        [item] = _rows(db, "SELECT kind, subject, status FROM review_queue")
+        assert item == {
+            "kind": "order_unknown_to_exchange",
+            "subject": "OXXXXX-XXXXX-XXXXXX",
+            "status": "open",
+        }
+        order = engine.account.orders.get(known.order_id)
+        assert order is not None and order.status is OrderStatus.NEW
+
+
+def test_the_retry_backoff_doubles_up_to_its_cap() -> None:
+    service = ReconcileService.__new__(ReconcileService)
+    service.config = ReconcileConfig(retry_base=30.0, retry_max=600.0)
+    delays = []
+    for failures in range(1, 9):
+        service.failures = failures
+        delays.append(service.retry_delay())
+    assert delays == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0, 600.0, 600.0]
+    service.failures = 10_000
+    assert service.retry_delay() == 600.0
+
+
+async def test_every_private_reconnect_is_reconciled_after_an_exchange_freeze(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    db = tmp_path / "a.db"
+    async with (
+        open_simulator(SimConfig(rate=5)) as sim,
+        engine_on(sim, db, silence_timeout=3.0) as engine,
+    ):
+        reports = engine.bus.subscribe(ReconciliationReport, capacity=100)
+        for _ in range(2):  # the first reconnect too, not only later ones
+            sim.freeze(20.0)
+            with trio.fail_after(120):
+                async for report in reports:
+                    assert isinstance(report, ReconciliationReport)
+                    if report.kind == "reconnect":
+                        break
+            assert report.status == "clean"
+        await engine.audit.flush()
+        kinds = [r["type"] for r in _rows(db, "SELECT type FROM reconciliation_events")]
+        assert kinds.count("reconnect") >= 2 and "failed" not in kinds
