@@ -12,6 +12,8 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
     ├── ExchangeError               the exchange (or the wire) sent something wrong
     │   ├── MalformedFrame          a WebSocket frame that does not decode; carries the path
     │   ├── RemoteProtocolError     a well-formed frame that breaks the protocol's rules
+    │   ├── OrderOutcomeUnknown     an order went out and neither its answer nor the order
+    │   │                           can be found: it may or may not be on the book
     │   └── KrakenApiError          an error string from Kraken (REST list or WS ``error``)
     │       ├── AuthenticationError EAPI:Invalid key/signature/nonce, EAPI:Invalid token, ...
     │       ├── RateLimitError      EAPI:Rate limit exceeded, EOrder:Rate limit exceeded, ...
@@ -20,6 +22,7 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
     └── ConnectionProblem           about a connection's life
         ├── ConnectionClosed        closed in order (by us, or a normal close frame)
         └── ConnectionBroken        lost: reset, timeout, silence, bad close code
+            └── RequestUnanswered   a request went out and got no answer: its effect is unknown
 
 Rules: translate foreign exceptions once, at the boundary (``raise MalformedFrame(...) from
 exc``; :func:`reading` for REST answers read field by field); never put a secret into an
@@ -44,9 +47,11 @@ __all__ = [
     "KrakenApiError",
     "LocalError",
     "MalformedFrame",
+    "OrderOutcomeUnknown",
     "OrderRejected",
     "RateLimitError",
     "RemoteProtocolError",
+    "RequestUnanswered",
     "ServiceUnavailable",
     "kraken_error",
     "reading",
@@ -130,6 +135,19 @@ class RemoteProtocolError(ExchangeError):
     """A frame that decodes but breaks the protocol (e.g. a price finer than its precision)."""
 
 
+class OrderOutcomeUnknown(ExchangeError):
+    """An order was sent, got no answer, and could not be found on the exchange within the
+    settle window: it may be on the book or not. It was not sent again.
+
+    Attributes:
+        cl_ord_id: the client order id it was sent with (look for it later).
+    """
+
+    def __init__(self, cl_ord_id: str, reason: str) -> None:
+        super().__init__(f"order {cl_ord_id}: outcome unknown ({reason}); not placed again")
+        self.cl_ord_id = cl_ord_id
+
+
 class KrakenApiError(ExchangeError):
     """Kraken answered with an error string such as ``EOrder:Insufficient funds``.
 
@@ -175,6 +193,10 @@ class ConnectionClosed(ConnectionProblem):
 
 class ConnectionBroken(ConnectionProblem):
     """The connection was lost: reset, timeout, silence, or an abnormal close code."""
+
+
+class RequestUnanswered(ConnectionBroken):
+    """A request went out (or may have) and no answer came: whether it took effect is unknown."""
 
 
 _RATE_LIMIT = frozenset(

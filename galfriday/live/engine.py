@@ -196,7 +196,9 @@ class Engine:
                 tape=tape,
             )
             self.account.request_reconnect = self.private.reconnect
-            self.gateway = OrderGateway(self.account, self.rest, self.symbols)
+            self.gateway = OrderGateway(
+                self.account, self.rest, self.symbols, audit=self.write, bus=self.bus
+            )
         self.reconciler: ReconcileService | None = None
         if self.account is not None and config.reconcile is not None:
             self.reconciler = ReconcileService(

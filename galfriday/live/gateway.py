@@ -1,41 +1,99 @@
 """Placing and cancelling orders: WebSocket first, REST as the fallback, never twice.
 
 Every order carries a client order id (``cl_ord_id``, a 32-hex short UUID unless the caller
-gives one). If the WebSocket request cannot be sent or gets no reply, the gateway first looks
-for that id among the orders the private stream knows, then in REST ``OpenOrders`` and
-``ClosedOrders``, and only then places it over REST with the same id, so a retry can never
-place an order twice. Kraken's refusals become
-:class:`~galfriday.errors.OrderRejected` (and siblings) whichever way the order went.
+gives one). The rule: nothing is sent to the exchange a second time unless the first attempt
+provably did not reach it.
+
+- Not connected: nothing went out over the socket, so the order is placed over REST.
+- Sent over the socket with no reply within ``reply_timeout``: the request may be in Kraken's
+  queue. The gateway closes that socket (the private connection is rebuilt, with a fresh
+  executions snapshot) and looks for the ``cl_ord_id`` through a settle window: in what the
+  private stream reports (the new snapshot included) and in REST ``OpenOrders`` /
+  ``ClosedOrders``. Found: that is the order. Not found: its outcome is *unknown*: it is
+  audited (``order_anomalies``), alerted, put in the review queue, and
+  :class:`~galfriday.errors.OrderOutcomeUnknown` is raised. It is never placed again.
+- Placed over REST with no answer (a timeout, an HTTP error): the same look-up, without a
+  socket to close. A Kraken error string is an answer: the order was refused.
+
+Cancels are idempotent: one that gets no WebSocket reply is sent again over REST, and
+``EOrder:Invalid order`` for an order that is already closed is success.
+Kraken's refusals become :class:`~galfriday.errors.OrderRejected` (and siblings) whichever way
+the order went.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
+import trio
 from loguru import logger
 
-from galfriday.errors import ConnectionBroken, kraken_error, reading
+from galfriday.bus import Bus
+from galfriday.errors import (
+    ConnectionBroken,
+    GalfridayError,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    RequestUnanswered,
+    ServiceUnavailable,
+    kraken_error,
+    reading,
+)
+from galfriday.events import Alert, Severity
 from galfriday.kraken import requests as rq
-from galfriday.kraken.rest import KrakenRest
+from galfriday.kraken.ratelimit import Priority
+from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.private import PrivateStream
+from galfriday.live.private import PrivateStream, query_orders
 
 __all__ = ["OrderGateway"]
 
-REPLY_TIMEOUT: Final = 5.0
+REPLY_TIMEOUT: Final = 8.0
+SETTLE: Final = 20.0  # how long an unanswered order is looked for
+LOOKUPS: Final = 2  # REST look-ups in the settle window (each costs 3 on the call counter)
+POLL: Final = 0.5  # how often the stream's view is checked meanwhile
+_CLOSED: Final = frozenset({"closed", "canceled", "expired"})
 
 
 class OrderGateway:
-    """Places and cancels orders for one account."""
+    """Places and cancels orders for one account.
 
-    def __init__(self, stream: PrivateStream, rest: KrakenRest, symbols: SymbolMap) -> None:
+    Args:
+        stream: the private stream (its socket, its order tracker).
+        rest: the REST client.
+        symbols: REST and WebSocket pair names.
+        audit: where anomalies, alerts and review items are written.
+        bus: where alerts are published.
+        reply_timeout: seconds to wait for a WebSocket reply.
+        settle: seconds to look for an unanswered order before calling it unknown.
+    """
+
+    def __init__(
+        self,
+        stream: PrivateStream,
+        rest: KrakenRest,
+        symbols: SymbolMap,
+        *,
+        audit: Callable[..., None] | None = None,
+        bus: Bus | None = None,
+        reply_timeout: float = REPLY_TIMEOUT,
+        settle: float = SETTLE,
+    ) -> None:
         self.stream = stream
         self.rest = rest
         self.symbols = symbols
+        self._audit = audit or (lambda table, **row: None)
+        self._bus = bus
+        self.reply_timeout = reply_timeout
+        self.settle = settle
         self.via_ws = 0
         self.via_rest = 0
+        self.unknown = 0
 
     async def place(
         self,
@@ -53,6 +111,7 @@ class OrderGateway:
         Raises:
             InvalidRequest: the order breaks Kraken's rules (nothing was sent).
             KrakenApiError: Kraken refused it.
+            OrderOutcomeUnknown: it went out, got no answer, and could not be found.
         """
         cl_ord_id = cl_ord_id or uuid.uuid4().hex
         order = rq.AddOrder(
@@ -65,12 +124,18 @@ class OrderGateway:
             post_only=post_only or None,
         )
         rq.add_order(order, "check", 0)  # validates before anything is sent
+        log = logger.bind(cl_ord_id=cl_ord_id)
         try:
             reply = await self.stream.request(
-                lambda token, req_id: rq.add_order(order, token, req_id), REPLY_TIMEOUT
+                lambda token, req_id: rq.add_order(order, token, req_id), self.reply_timeout
             )
+        except RequestUnanswered as exc:
+            log.warning("add_order got no reply ({}); looking for it before anything else", exc)
+            if self.stream.request_reconnect is not None:
+                self.stream.request_reconnect(f"add_order {cl_ord_id} unanswered")
+            return await self._establish(order, str(exc))
         except ConnectionBroken as exc:
-            logger.bind(cl_ord_id=cl_ord_id).warning("add_order over WS failed: {}", exc)
+            log.warning("add_order over WS not possible ({}); placing over REST", exc)
             return await self._place_over_rest(order)
         if not reply.ok:
             raise kraken_error(reply.error or "EGeneral:Unknown error")
@@ -78,10 +143,6 @@ class OrderGateway:
         return reply.result.order_id if reply.result and reply.result.order_id else ""
 
     async def _place_over_rest(self, order: rq.AddOrder) -> str:
-        known = await self._find(order.cl_ord_id or "")
-        if known is not None:
-            await self._placed(known, order)
-            return known  # it did reach Kraken: do not place it again
         params: dict[str, object] = {
             "pair": self.symbols.rest_pair(order.symbol),
             "type": order.side,
@@ -93,12 +154,59 @@ class OrderGateway:
             params["price"] = order.limit_price
         if order.post_only:
             params["oflags"] = "post"
-        result = await self.rest.private("AddOrder", **params)
+        try:
+            result = await self.rest.private("AddOrder", **params)
+        except ConnectionBroken as exc:  # a timeout or a reset: it may have arrived
+            return await self._establish(order, f"AddOrder over REST: {exc}")
+        except ServiceUnavailable as exc:
+            if not exc.code.startswith("EService:HTTP") and "Unreadable" not in exc.code:
+                raise  # Kraken's own answer: refused
+            return await self._establish(order, f"AddOrder over REST: {exc.code}")
         self.via_rest += 1
         with reading("AddOrder"):
             order_id = str(result["txid"][0])
         await self._placed(order_id, order)
         return order_id
+
+    async def _establish(self, order: rq.AddOrder, reason: str) -> str:
+        """Find an order whose request got no answer, through the settle window; otherwise
+        record it as unknown and raise. Never places it again."""
+        cl_ord_id = order.cl_ord_id or ""
+        polls = max(1, round(self.settle / POLL))
+        lookups = {round(polls * (n + 1) / LOOKUPS) - 1 for n in range(LOOKUPS)}
+        for poll in range(polls):
+            await trio.sleep(POLL)
+            found = self._known(cl_ord_id)
+            if found is None and poll in lookups:
+                found = await self._lookup(cl_ord_id)
+            if found is not None:
+                logger.bind(cl_ord_id=cl_ord_id).info("the unanswered order is {}", found)
+                await self._placed(found, order)
+                return found
+        self._record_unknown(order, reason)
+        raise OrderOutcomeUnknown(cl_ord_id, reason)
+
+    def _known(self, cl_ord_id: str) -> str | None:
+        """The order id the private stream knows ``cl_ord_id`` by, if any."""
+        for known in self.stream.orders.orders():
+            if known.cl_ord_id == cl_ord_id:
+                return known.order_id
+        return None
+
+    async def _lookup(self, cl_ord_id: str) -> str | None:
+        """The order id REST knows ``cl_ord_id`` by (open or closed), if any; a failed look-up
+        finds nothing (the next one, or the unknown verdict, follows)."""
+        try:
+            with rest_priority(Priority.ORDER):
+                for method, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
+                    result = await self.rest.private(method, cl_ord_id=cl_ord_id)
+                    with reading(method):
+                        for order_id, info in (result.get(key) or {}).items():
+                            if info.get("cl_ord_id") == cl_ord_id:
+                                return str(order_id)
+        except GalfridayError as exc:
+            logger.bind(cl_ord_id=cl_ord_id).warning("order look-up failed: {}", exc)
+        return None
 
     async def _placed(self, order_id: str, order: rq.AddOrder) -> None:
         """Make an order placed over REST known to the tracker at once: the private stream
@@ -114,41 +222,92 @@ class OrderGateway:
                 cl_ord_id=order.cl_ord_id,
             )
 
-    async def _find(self, cl_ord_id: str) -> str | None:
-        """The order id Kraken gave ``cl_ord_id``, from the stream or from REST, if any."""
-        for order in self.stream.orders.orders():
-            if order.cl_ord_id == cl_ord_id:
-                return order.order_id
-        for method, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
-            result = await self.rest.private(method, cl_ord_id=cl_ord_id)
-            with reading(method):
-                for order_id, info in (result.get(key) or {}).items():
-                    if info.get("cl_ord_id") == cl_ord_id:
-                        return str(order_id)
-        return None
+    def _record_unknown(self, order: rq.AddOrder, reason: str) -> None:
+        """Audit, alert and queue for review an order whose outcome is unknown."""
+        self.unknown += 1
+        cl_ord_id, wall = order.cl_ord_id or "", time.time()
+        described = f"{order.side} {order.order_qty} {order.symbol} {order.order_type}" + (
+            f" @ {order.limit_price}" if order.limit_price is not None else ""
+        )
+        message = (
+            f"order {cl_ord_id} ({described}): no answer and not found within"
+            f" {self.settle:.0f}s; it may be on the book; it was not placed again"
+        )
+        logger.bind(cl_ord_id=cl_ord_id).error("alert: {}", message)
+        self._audit(
+            "order_anomalies",
+            at_wall=wall,
+            kind="order_outcome_unknown",
+            order_id=None,
+            detail=f"cl_ord_id {cl_ord_id}: {reason}"[:500],
+        )
+        self._audit(
+            "alerts", at_wall=wall, severity=Severity.CRITICAL, source="gateway", message=message
+        )
+        self._audit(
+            "review_queue",
+            id=hashlib.sha256(f"gateway/{cl_ord_id}".encode()).hexdigest()[:10],
+            reconciliation_id="gateway",
+            kind="order_outcome_unknown",
+            subject=cl_ord_id,
+            severity=Severity.CRITICAL,
+            internal=described,
+            exchange=None,
+            created_wall=wall,
+            status="open",
+        )
+        if self._bus is not None:
+            self._bus.publish(
+                Alert(
+                    severity=Severity.CRITICAL, source="gateway", message=message, received_at=wall
+                )
+            )
 
     async def cancel(self, order_id: str) -> None:
-        """Cancel an order (WS, or REST when the socket is down).
+        """Cancel an order (WS, or REST when the socket is down or silent). Idempotent: an
+        order that is already closed counts as cancelled.
 
         Raises:
-            KrakenApiError: Kraken refused (``EOrder:Invalid order`` for unknown or closed).
+            KrakenApiError: Kraken refused (``EOrder:Invalid order`` for an unknown order).
         """
         try:
             reply = await self.stream.request(
                 lambda token, req_id: rq.cancel_order(token, req_id, order_ids=[order_id]),
-                REPLY_TIMEOUT,
+                self.reply_timeout,
             )
-        except ConnectionBroken:
-            await self.rest.private("CancelOrder", txid=order_id)
+        except ConnectionBroken:  # not sent, or unanswered: a cancel may be repeated
+            try:
+                await self.rest.private("CancelOrder", txid=order_id)
+            except OrderRejected as exc:
+                if not await self._closed(order_id, exc):
+                    raise
             return
         if not reply.ok:
-            raise kraken_error(reply.error or "EGeneral:Unknown error")
+            error = kraken_error(reply.error or "EGeneral:Unknown error")
+            if not (isinstance(error, OrderRejected) and await self._closed(order_id, error)):
+                raise error
+
+    async def _closed(self, order_id: str, refusal: OrderRejected) -> bool:
+        """True if a refused cancel refers to an order that is already closed."""
+        if "Invalid order" not in refusal.code:
+            return False
+        known = self.stream.orders.get(order_id)
+        if known is not None and known.status.final:
+            return True
+        found: dict[str, Any]
+        try:
+            with rest_priority(Priority.ORDER):
+                found, _ = await query_orders(self.rest, [order_id])
+        except GalfridayError:
+            return False
+        info = found.get(order_id)
+        return info is not None and str(info.get("status")) in _CLOSED
 
     async def arm_dead_man_switch(self, seconds: int) -> None:
         """Arm (or with 0, disarm) ``cancel_all_orders_after`` over the private socket."""
         reply = await self.stream.request(
             lambda token, req_id: rq.cancel_all_orders_after(seconds, token, req_id),
-            REPLY_TIMEOUT,
+            self.reply_timeout,
         )
         if not reply.ok:
             raise kraken_error(reply.error or "EGeneral:Unknown error")

@@ -45,7 +45,13 @@ from galfriday.capture.tape import Tape, op_wall
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
-from galfriday.errors import ConnectionBroken, GalfridayError, OrderRejected, reading
+from galfriday.errors import (
+    ConnectionBroken,
+    GalfridayError,
+    OrderRejected,
+    RequestUnanswered,
+    reading,
+)
 from galfriday.events import (
     BalanceChange,
     ConnectionState,
@@ -461,7 +467,8 @@ class PrivateStream:
         more try; the refused request was not executed, so it cannot happen twice.
 
         Raises:
-            ConnectionBroken: no authenticated socket, or no reply in time.
+            ConnectionBroken: no authenticated socket: nothing was sent.
+            RequestUnanswered: it was sent (or may have been) and no reply came in time.
         """
         response = await self._request(build, wait)
         if not response.ok and _token_refused(response.error or ""):
@@ -474,17 +481,21 @@ class PrivateStream:
     async def _request(self, build: Callable[[str, int], bytes], wait: float) -> wire.Response:
         session, token = self._session, self.token
         if session is None or token is None:
-            raise ConnectionBroken("private stream is not connected")
+            raise ConnectionBroken("private stream is not connected")  # nothing went out
         req_id = session.next_req_id()
+        frame = build(token, req_id)
         pending = self._pending[req_id] = _Pending()
         try:
-            await session.send(build(token, req_id))
+            try:
+                await session.send(frame)
+            except ConnectionBroken as exc:  # part of it may have left before the socket died
+                raise RequestUnanswered(f"request {req_id}: {exc}") from exc
             with trio.move_on_after(wait):
                 await pending.done.wait()
         finally:
             del self._pending[req_id]
         if pending.response is None:
-            raise ConnectionBroken(f"no reply to request {req_id} in {wait}s")
+            raise RequestUnanswered(f"no reply to request {req_id} in {wait}s")
         return pending.response
 
     def _sequenced(

@@ -12,13 +12,15 @@ import pytest
 import trio
 import trio.testing
 
-from galfriday.errors import OrderRejected
+from galfriday.errors import OrderOutcomeUnknown, OrderRejected
 from galfriday.events import (
+    Alert,
     ConnectionState,
     ConnectionStateChanged,
     HealthChanged,
     OrderStatus,
     OrderUpdate,
+    Severity,
 )
 from galfriday.kraken.auth import decode_secret
 from galfriday.live.engine import Engine, EngineConfig, open_engine
@@ -131,7 +133,7 @@ async def test_a_refused_token_is_renewed_and_the_request_goes_through(tmp_path:
         await engine.gateway.arm_dead_man_switch(60)  # the new token keeps working
 
 
-async def test_gateway_falls_back_to_rest_without_placing_twice(
+async def test_an_unanswered_order_is_looked_for_not_placed_again(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with (
@@ -139,13 +141,14 @@ async def test_gateway_falls_back_to_rest_without_placing_twice(
         engine_on(sim, tmp_path / "a.db") as engine,
     ):
         assert engine.gateway is not None
-        sim.stall("private", 30)  # the WS request gets no reply
+        sim.stall("private", 30)  # the WS request is executed, its reply never arrives
         book = sim.exchange.books["BTC/USD"]
         bid = book.spec.price((book.best("bids") or 0) - 100)
         order_id = await engine.gateway.place("BTC/USD", "buy", D("0.001"), bid, cl_ord_id="c1")
         placed = [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == "c1"]
-        assert [o.order_id for o in placed] == [order_id]  # the WS one; REST saw it and stopped
+        assert [o.order_id for o in placed] == [order_id]  # the WS one, found, not repeated
         assert len(sim.exchange.account.orders) == 1
+        assert engine.gateway.via_rest == 0
         assert engine.account is not None
         known = engine.account.orders.get(order_id)  # followed, though the stream is silent
         assert known is not None and known.cl_ord_id == "c1" and known.order_qty == D("0.001")
@@ -157,6 +160,74 @@ async def test_gateway_falls_back_to_rest_without_placing_twice(
                 if event.order.order_id == order_id and event.order.status.final:
                     break
         assert event.order.status is OrderStatus.CANCELED
+
+
+def _rest_methods(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT method FROM rest_calls ORDER BY id")]
+
+
+async def test_an_order_held_past_the_reply_timeout_is_found_and_placed_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The exchange holds the add_order (a slow matching engine) past the 8 s reply timeout,
+    # then executes it. The gateway must find that order, not place a second one over REST.
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=0.01)) as sim, engine_on(sim, db) as engine:
+        assert engine.gateway is not None
+        sim.hold_orders(12.0)
+        order_id = await engine.gateway.place(
+            "BTC/USD", "buy", D("0.001"), order_type="market", cl_ord_id="held"
+        )
+        mine = [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == "held"]
+        assert [o.order_id for o in mine] == [order_id]
+        await engine.audit.flush()
+        assert "AddOrder" not in _rest_methods(db)
+
+
+async def test_an_order_held_past_the_settle_window_is_unknown_never_placed_twice(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=0.01)) as sim, engine_on(sim, db) as engine:
+        assert engine.gateway is not None and engine.account is not None
+        alerts = engine.bus.subscribe(Alert)
+        sim.hold_orders(60.0)
+        with pytest.raises(OrderOutcomeUnknown) as info:
+            await engine.gateway.place(
+                "BTC/USD", "buy", D("0.001"), order_type="market", cl_ord_id="lost"
+            )
+        assert info.value.cl_ord_id == "lost"
+        alert = alerts.receive_nowait()
+        assert isinstance(alert, Alert) and alert.severity is Severity.CRITICAL
+        await trio.sleep(60)  # the held order reaches the book after all: once
+        mine = [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == "lost"]
+        assert len(mine) == 1
+        with trio.fail_after(30):
+            while engine.gateway._known("lost") is None:
+                await trio.sleep(0.5)
+        await engine.audit.flush()
+        assert "AddOrder" not in _rest_methods(db)
+        with sqlite3.connect(db) as conn:
+            review = conn.execute("SELECT kind, subject, status FROM review_queue").fetchall()
+            anomalies = conn.execute("SELECT kind FROM order_anomalies").fetchall()
+        assert review == [("order_outcome_unknown", "lost", "open")]
+        assert ("order_outcome_unknown",) in anomalies
+
+
+async def test_cancelling_an_order_twice_is_not_an_error(tmp_path: Path) -> None:
+    async with (
+        open_simulator(SimConfig(rate=0.01)) as sim,
+        engine_on(sim, tmp_path / "a.db") as engine,
+    ):
+        assert engine.gateway is not None and engine.account is not None
+        book = sim.exchange.books["BTC/USD"]
+        bid = book.spec.price((book.best("bids") or 0) - 100)
+        order_id = await engine.gateway.place("BTC/USD", "buy", D("0.001"), bid)
+        await engine.gateway.cancel(order_id)
+        await engine.gateway.cancel(order_id)  # already cancelled: success, not a refusal
+        with pytest.raises(OrderRejected):
+            await engine.gateway.cancel("ONEVER-EXIST-EDXXXX")
 
 
 async def test_dead_man_switch_is_armed_while_healthy_and_left_to_fire_when_not(
