@@ -8,8 +8,10 @@ snapshot. Every book message is verified. A checksum mismatch (or an invalid lev
 symbol gone silent) resyncs that symbol only: its book is flagged unverified on the bus, the
 symbol is unsubscribed and subscribed again, and deltas are dropped until the new snapshot.
 Resyncs of one symbol are capped (``max_resyncs`` in a row without a verified update); past
-the cap the symbol keeps publishing, unverified, and an alert is raised. Other symbols and the
-socket are never touched.
+the cap the symbol keeps publishing, unverified, an alert is raised (and audited), and after a
+quiet period (``retry_after``, doubling each time it gives up again, at most ``retry_max``) it
+tries again. Other symbols and the socket are never touched. No frame can stop the service: one
+that raises is counted, logged and audited as a decode error.
 
 Trades: ``trade_id`` is a per-symbol sequence; a jump is reported on the trade event
 (``gap_before``) and counted.
@@ -63,6 +65,8 @@ class MarketDataConfig:
     ohlc_intervals: tuple[int, ...] = (1,)
     publish_levels: int = 10
     max_resyncs: int = 5
+    retry_after: float = 60.0  # after giving up on a symbol's resyncs, try again this much later
+    retry_max: float = 900.0  # ...doubling each time, at most this
     pace: float = 0.05
     symbols_per_request: int = 10
 
@@ -76,6 +80,8 @@ class BookFeed:
     resyncing: bool = True  # waiting for a snapshot
     failed_resyncs: int = 0
     gave_up: bool = False
+    give_ups: int = 0  # times in a row it gave up
+    retry_at: float = 0.0  # monotonic time of the next try after giving up
     verified_count: int = 0
     mismatched: int = 0
     unverified: int = 0
@@ -95,6 +101,7 @@ class _TradeSequence:
 class _Stats:
     frames: int = 0
     malformed: int = 0
+    failed: int = 0
     unknown: int = 0
     errors: list[str] = field(default_factory=list)
     by_type: dict[type, int] = field(default_factory=dict)
@@ -129,6 +136,7 @@ class MarketData:
         self.ready = trio.Event()  # set once every symbol has had its first book snapshot
         self._session: Session | None = None
         self._last_report = 0.0
+        self._next_retry = float("inf")  # the earliest retry_at of a symbol given up on
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -194,21 +202,47 @@ class MarketData:
         if feed is None or feed.gave_up:
             return
         with self.tape.op("resync", symbol=symbol, reason=reason) as op:
-            await self._resync(symbol, reason, feed, op.wall)
+            await self._resync(symbol, reason, feed, op.wall, op.mono)
 
-    async def _resync(self, symbol: str, reason: str, feed: BookFeed, wall: float) -> None:
+    def _give_up(self, symbol: str, feed: BookFeed, wall: float, mono: float) -> None:
+        """Stop resyncing ``symbol`` for a quiet period (doubling each time), and alert."""
+        feed.gave_up = True
+        feed.give_ups += 1
+        config = self.config
+        quiet = min(config.retry_max, config.retry_after * 2.0 ** min(feed.give_ups - 1, 30))
+        feed.retry_at = mono + quiet
+        self._next_retry = min(self._next_retry, feed.retry_at)
+        message = (
+            f"{symbol}: {feed.failed_resyncs} resyncs failed; book stays unverified,"
+            f" next try in {quiet:.0f}s"
+        )
+        logger.bind(symbol=symbol).error(message)
+        self.bus.publish(
+            Alert(severity=Severity.HIGH, source="marketdata", message=message, received_at=wall)
+        )
+        self._audit(
+            "alerts", at_wall=wall, severity=Severity.HIGH, source="marketdata", message=message
+        )
+
+    def _due_retry(self, now: float) -> tuple[str, str] | None:
+        """A symbol given up on whose quiet period is over, to resync again."""
+        if now < self._next_retry:
+            return None
+        due = None
+        for symbol, feed in self.books.items():
+            if feed.gave_up and feed.retry_at <= now and due is None:
+                feed.gave_up, feed.failed_resyncs = False, 0
+                due = symbol
+        self._next_retry = min(
+            (f.retry_at for f in self.books.values() if f.gave_up), default=float("inf")
+        )
+        return (due, "retry after giving up") if due is not None else None
+
+    async def _resync(
+        self, symbol: str, reason: str, feed: BookFeed, wall: float, mono: float
+    ) -> None:
         if feed.failed_resyncs >= self.config.max_resyncs:
-            feed.gave_up = True
-            message = f"{symbol}: {feed.failed_resyncs} resyncs failed; book stays unverified"
-            logger.bind(symbol=symbol).error(message)
-            self.bus.publish(
-                Alert(
-                    severity=Severity.HIGH,
-                    source="marketdata",
-                    message=message,
-                    received_at=wall,
-                )
-            )
+            self._give_up(symbol, feed, wall, mono)
             return
         feed.failed_resyncs += 1
         feed.resyncs += 1
@@ -240,15 +274,36 @@ class MarketData:
                     await self.resync(*resync)
 
     def handle(self, frame: Frame) -> tuple[str, str] | None:
-        """What the loop does with one frame: :meth:`process`, and the periodic check report."""
+        """What the loop does with one frame: :meth:`process`, the periodic check report, and
+        a symbol given up on whose quiet period is over."""
         resync = self.process(frame)
-        if frame.received_mono - self._last_report >= CHECK_REPORT_SECONDS:
+        now = frame.received_mono
+        if now - self._last_report >= CHECK_REPORT_SECONDS:
             self.report_checks(frame.received_wall)
-            self._last_report = frame.received_mono
+            self._last_report = now
+        if resync is None and now >= self._next_retry:
+            resync = self._due_retry(now)
         return resync
 
     def process(self, frame: Frame) -> tuple[str, str] | None:
-        """Apply one frame; returns (symbol, reason) when that symbol needs a resync."""
+        """Apply one frame; returns (symbol, reason) when that symbol needs a resync. Never
+        raises: a frame that breaks something of ours is counted, logged, audited, skipped."""
+        try:
+            return self._process(frame)
+        except Exception as exc:  # one bad frame must never stop the market data
+            self.stats.failed += 1
+            logger.exception("public frame failed: {}", frame.raw[:200])
+            self._audit(
+                "decode_errors",
+                at_wall=frame.received_wall,
+                connection=frame.connection,
+                path="$",
+                reason=f"{type(exc).__name__}: {exc}"[:500],
+                raw=frame.raw[:200],
+            )
+            return None
+
+    def _process(self, frame: Frame) -> tuple[str, str] | None:
         self.stats.frames += 1
         message = decode_or_audit(self.decoder, frame, self._audit)
         if message is None:
@@ -300,7 +355,7 @@ class MarketData:
                     feed.verified_count += 1
                     feed.total_verified += 1
                     if not snapshot:
-                        feed.failed_resyncs = 0
+                        feed.failed_resyncs = feed.give_ups = 0
                 self._publish_book(symbol, feed, snapshot, data.timestamp, frame.received_wall)
                 continue
             feed.verified = False

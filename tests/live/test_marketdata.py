@@ -99,6 +99,32 @@ async def test_resyncs_are_capped_and_then_alerted() -> None:
             assert len(feed.audit.table("resyncs")) == 2
 
 
+async def test_a_symbol_given_up_on_tries_again_after_a_quiet_period() -> None:
+    async with open_simulator(SimConfig(rate=600)) as sim:
+        config = MarketDataConfig(
+            symbols=("BTC/USD",),
+            max_resyncs=2,
+            retry_after=1.0,
+            trades=False,
+            ticker=False,
+            ohlc_intervals=(),
+        )
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            events = feed.bus.subscribe(capacity=100_000)
+            await _verified_books(events, ("BTC/USD",))
+            sim.frame_fault(Fault.CORRUPT_CHECKSUM, "public", 10_000)
+            with trio.fail_after(20):
+                async for event in events:
+                    if isinstance(event, Alert):
+                        break
+            sim.faults.clear_frames()  # the feed is good again
+            assert [a["source"] for a in feed.audit.table("alerts")] == ["marketdata"]
+            await _verified_books(events, ("BTC/USD",))
+            feed_state = feed.marketdata.books["BTC/USD"]
+            assert not feed_state.gave_up and feed_state.verified
+            assert feed.audit.table("resyncs")[-1]["reason"] == "retry after giving up"
+
+
 async def test_symbols_can_be_added_and_removed_at_runtime() -> None:
     async with open_simulator(SimConfig(rate=600)) as sim:
         config = MarketDataConfig(symbols=("BTC/USD",))
@@ -154,3 +180,25 @@ async def test_malformed_and_unknown_frames_from_the_exchange_are_counted_and_sk
             assert feed.marketdata.stats.malformed == 1
             assert [r["path"] for r in feed.audit.table("decode_errors")] == ["$.data[0].symbol"]
             assert feed.connection.metrics.reconnects == 0
+
+
+def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
+    audited: list[tuple[str, dict[str, object]]] = []
+    md = MarketData(
+        MarketDataConfig(symbols=("BTC/USD",)),
+        Bus(),
+        ConnectionMetrics("public", 0.0),
+        audit=lambda table, **row: audited.append((table, row)),
+    )
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    md._ticker = broken  # type: ignore[method-assign]
+    ticker = (
+        '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":1,"ask":2}]}'
+    )
+    assert md.process(_frame(ticker)) is None
+    assert md.stats.failed == 1
+    [(table, row)] = audited
+    assert table == "decode_errors" and "RuntimeError: a bug of ours" in str(row["reason"])

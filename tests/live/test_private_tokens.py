@@ -113,3 +113,20 @@ async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
         await stream.resubscribe_refused()
     assert len(session.subscribes()) == 4  # the connect's two, then two retries
     assert reasons == ["private subscribe refused 2 times"]
+
+
+def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
+    stream = _stream()
+    audited: list[str] = []
+    stream._audit = lambda table, **row: audited.append(table)
+
+    def broken(*args: object) -> None:
+        raise ArithmeticError("a bug of ours")
+
+    stream._balances = broken  # type: ignore[method-assign]
+    update = (
+        '{"channel":"balances","type":"snapshot","sequence":1,'
+        '"data":[{"asset":"USD","balance":"1"}]}'
+    )
+    assert stream.process(Frame(update, 0.0, 0.0, "private")) is None
+    assert stream.failed_frames == 1 and audited == ["decode_errors"]
