@@ -192,6 +192,7 @@ async def test_an_order_held_past_the_settle_window_is_unknown_never_placed_twic
     async with open_simulator(SimConfig(rate=0.01)) as sim, engine_on(sim, db) as engine:
         assert engine.gateway is not None and engine.account is not None
         alerts = engine.bus.subscribe(Alert)
+        updates = engine.bus.subscribe(OrderUpdate, capacity=1000)
         sim.hold_orders(60.0)
         with pytest.raises(OrderOutcomeUnknown) as info:
             await engine.gateway.place(
@@ -203,9 +204,11 @@ async def test_an_order_held_past_the_settle_window_is_unknown_never_placed_twic
         await trio.sleep(60)  # the held order reaches the book after all: once
         mine = [o for o in sim.exchange.account.orders.values() if o.cl_ord_id == "lost"]
         assert len(mine) == 1
-        with trio.fail_after(30):
-            while engine.gateway._known("lost") is None:
-                await trio.sleep(0.5)
+        with trio.fail_after(30):  # and the stream reports it
+            async for update in updates:
+                assert isinstance(update, OrderUpdate)
+                if update.order.cl_ord_id == "lost":
+                    break
         await engine.audit.flush()
         assert "AddOrder" not in _rest_methods(db)
         with sqlite3.connect(db) as conn:

@@ -195,9 +195,7 @@ def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
         raise RuntimeError("a bug of ours")
 
     md._ticker = broken  # type: ignore[method-assign]
-    ticker = (
-        '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":1,"ask":2}]}'
-    )
+    ticker = '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":1,"ask":2}]}'
     assert md.process(_frame(ticker)) is None
     assert md.stats.failed == 1
     [(table, row)] = audited
