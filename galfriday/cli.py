@@ -219,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the database and captures here (default: a temporary "
         "folder, removed when every check passed)",
     )
+    soak.add_argument(
+        "--cpu-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy processes beside it (a small VPS busy with other work; default 0)",
+    )
     soak.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
 
     decode = commands.add_parser(

@@ -6,7 +6,7 @@ kinds, then another). The last stretch has no faults, so everything can recover;
 stops, a final reconciliation runs, and the soak checks and prints:
 
 - no unhandled exception (no ERROR log record, no task that died) and both connections
-  subscribed again;
+  subscribed again, each time within ``RESUBSCRIBE_LIMIT`` seconds of losing its subscription;
 - every book verified;
 - the engine's own orders, fills and balances equal the simulator's ground truth (orders a
   "foreign device" placed are not the engine's to adopt: each must be reported instead);
@@ -15,7 +15,9 @@ stops, a final reconciliation runs, and the soak checks and prints:
 - RSS growth bounded; connection attempts never above Kraken's 150 in 10 minutes.
 
 The exit code is 1 on any failed check. Everything runs on loopback; the database and
-captures go to ``--dir`` (a temporary folder by default, kept when a check fails).
+captures go to ``--dir`` (a temporary folder by default, kept when a check fails). With
+``--cpu-load N``, N busy processes (``python3 -c "while True: pass"``) run beside it, so the
+soak sees a small VPS that is busy with other work.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +59,7 @@ from galfriday.sim.server import (
     DRIFT_ORDER_USERREF,
     SimConfig,
     Simulator,
+    SimUrls,
 )
 
 __all__ = ["SoakConfig", "SoakReport", "run_soak", "soak_command"]
@@ -68,6 +72,9 @@ DETECT_WITHIN: Final = 60.0  # seconds after a fault in which its detection must
 # After the last fault: the longest wait for everything to be subscribed and verified again
 # (a reconnect's backoff is capped at 30 s, plus the subscriptions and snapshots).
 RECOVERY_LIMIT: Final = 45.0
+# A connection that lost its subscription (a drop, a stall, a freeze) has it again within this:
+# the longest fault here (a 15 s freeze or a 20 s stall), the 30 s backoff cap, a reconnect.
+RESUBSCRIBE_LIMIT: Final = 60.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class SoakConfig:
     minutes: float = 5.0
     seed: int = 1
     folder: Path | None = None
+    cpu_load: int = 0  # busy processes beside the soak
 
     @property
     def seconds(self) -> float:
@@ -92,8 +100,12 @@ class SoakConfig:
         return min(10.0, max(2.5, (self.seconds - self.quiet) / len(Fault)))
 
     def check(self) -> None:
-        if not 0.5 <= self.minutes <= 24 * 60:
+        if not 0.5 <= self.minutes <= 24 * 60:  # also refuses nan
             raise ConfigError("MINUTES", "must be between 0.5 and 1440")
+        if not 0 <= self.cpu_load <= 64:
+            raise ConfigError("--cpu-load", "must be 0 to 64 busy processes")
+        if self.folder is not None and self.folder.exists() and not self.folder.is_dir():
+            raise ConfigError("--dir", f"{self.folder} is a file; give a folder")
 
 
 @dataclass(frozen=True)
@@ -138,12 +150,11 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def _engine_config(sim: Simulator, folder: Path) -> EngineConfig:
-    assert sim.urls is not None
+def _engine_config(urls: SimUrls, folder: Path) -> EngineConfig:
     return EngineConfig(
-        ws_public=sim.urls.ws_public,
-        ws_private=sim.urls.ws_private,
-        rest=sim.urls.rest,
+        ws_public=urls.ws_public,
+        ws_private=urls.ws_private,
+        rest=urls.rest,
         database=folder / "soak.db",
         api_key=DEFAULT_API_KEY,
         api_secret=decode_secret(DEFAULT_API_SECRET),
@@ -219,6 +230,18 @@ async def _recovered(engine: Engine, seconds: float) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def cpu_load(processes: int) -> Iterator[None]:
+    """``processes`` busy Python processes for the duration of the block."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
 async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
     """The whole soak; the report holds every check (see the module docstring)."""
     report = SoakReport()
@@ -227,37 +250,8 @@ async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
     began = time.monotonic()
     sim = Simulator(SimConfig(rate=50, seed=config.seed))
     try:
-        async with trio.open_nursery() as outer:
-            await outer.start(sim.serve)
-            async with open_engine(_engine_config(sim, folder)) as engine:
-                assert engine.account is not None and engine.gateway is not None
-                rss_start = _rss_mb()
-                async with trio.open_nursery() as work:
-                    work.start_soon(
-                        run_demo,
-                        DemoConfig(period=2.0),
-                        engine.marketdata,
-                        engine.account,
-                        engine.gateway,
-                    )
-                    await _inject(sim, config, report)
-                    quiet = trio.current_time()
-                    recovered = await _recovered(engine, RECOVERY_LIMIT)
-                    report.figures["recovery_s"] = trio.current_time() - quiet
-                    await trio.sleep_until(quiet + config.quiet)  # the demo trades on
-                    work.cancel_scope.cancel()
-                for order in engine.account.orders.open_orders():  # a quiet account
-                    with contextlib.suppress(GalfridayError):
-                        await engine.gateway.cancel(order.order_id)
-                await trio.sleep(2)  # the last reports reach the stream
-                assert engine.reconciler is not None
-                final_ok = await engine.reconciler.run_once("manual")
-                await engine.audit.flush()
-                report.figures["rss_start_mb"] = rss_start
-                report.figures["rss_end_mb"] = _rss_mb()
-                _check_engine(report, engine, sim, recovered, final_ok)
-                truth_connects = list(sim.connect_times)
-            outer.cancel_scope.cancel()
+        with cpu_load(config.cpu_load):
+            truth_connects = await _soak(config, folder, sim, report)
     except Exception as exc:  # an engine task died: that is the finding
         report.check("no unhandled exception", False, "".join(traceback.format_exception(exc)))
         logger.remove(sink)
@@ -283,11 +277,47 @@ async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
     return report
 
 
+async def _soak(
+    config: SoakConfig, folder: Path, sim: Simulator, report: SoakReport
+) -> list[float]:
+    """Run the engine under faults, then the engine's own checks; the connect times."""
+    async with trio.open_nursery() as outer:
+        urls = await outer.start(sim.serve)
+        async with open_engine(_engine_config(urls, folder)) as engine:
+            account, gateway, reconciler = engine.account, engine.gateway, engine.reconciler
+            if account is None or gateway is None or reconciler is None:
+                raise GalfridayError("the soak's engine has no private side")
+            rss_start = _rss_mb()
+            async with trio.open_nursery() as work:
+                work.start_soon(
+                    run_demo, DemoConfig(period=2.0), engine.marketdata, account, gateway
+                )
+                await _inject(sim, config, report)
+                quiet = trio.current_time()
+                recovered = await _recovered(engine, RECOVERY_LIMIT)
+                report.figures["recovery_s"] = trio.current_time() - quiet
+                await trio.sleep_until(quiet + config.quiet)  # the demo trades on
+                work.cancel_scope.cancel()
+            for order in account.orders.open_orders():  # a quiet account
+                with contextlib.suppress(GalfridayError):
+                    await gateway.cancel(order.order_id)
+            await trio.sleep(2)  # the last reports reach the stream
+            final_ok = await reconciler.run_once("manual")
+            await engine.audit.flush()
+            report.figures["rss_start_mb"] = rss_start
+            report.figures["rss_end_mb"] = _rss_mb()
+            _check_engine(report, engine, sim, recovered, final_ok)
+            connects = list(sim.connect_times)
+        outer.cancel_scope.cancel()
+    return connects
+
+
 def _check_engine(
     report: SoakReport, engine: Engine, sim: Simulator, recovered: bool, final_ok: bool
 ) -> None:
     account = engine.account
-    assert account is not None
+    if account is None:
+        raise GalfridayError("the soak's engine has no private side")
     states = {
         c.config.name: c.state.value for c in (engine.public, engine.private) if c is not None
     }
@@ -391,8 +421,37 @@ def _check_database(report: SoakReport, path: Path, sim: Simulator) -> None:
             + "".join(f"\n    {s}" for s in short[:10]),
         )
         _check_detection(report, db, sim)
+        _check_resubscribed(report, db)
     finally:
         db.close()
+
+
+def _check_resubscribed(report: SoakReport, db: sqlite3.Connection) -> None:
+    """Each time a connection lost its subscription, it had it back within the limit."""
+    rows = _rows(
+        db, "SELECT connection, at_wall, old_state, new_state FROM connection_events ORDER BY id"
+    )
+    for name in ("public", "private"):
+        lost_at: float | None = None
+        waits: list[float] = []
+        for conn, at, old, new in rows:
+            if conn != name:
+                continue
+            if old == ConnectionState.SUBSCRIBED.value and lost_at is None:
+                lost_at = float(at)
+            elif new == ConnectionState.SUBSCRIBED.value and lost_at is not None:
+                waits.append(float(at) - lost_at)
+                lost_at = None
+        if lost_at is not None:
+            waits.append(float("inf"))  # never came back
+        worst = max(waits, default=0.0)
+        report.figures[f"{name}_resubscribed_max_s"] = worst
+        report.check(
+            f"{name} subscribed again after every loss",
+            worst <= RESUBSCRIBE_LIMIT,
+            f"{len(waits)} losses, back within {worst:.1f} s at most"
+            f" (limit {RESUBSCRIBE_LIMIT:.0f} s)",
+        )
 
 
 def _detected(
@@ -542,8 +601,9 @@ def _check_capture(report: SoakReport, folder: Path) -> None:
 
 
 def print_report(report: SoakReport, config: SoakConfig, out: TextIO) -> None:
+    load = f", {config.cpu_load} busy processes beside it" if config.cpu_load else ""
     print(
-        f"galfriday soak: {config.minutes:g} min, seed {config.seed},"
+        f"galfriday soak: {config.minutes:g} min, seed {config.seed}{load},"
         f" {report.seconds:.0f} s, faults injected {sum(report.injected.values())}"
         f" ({len(report.injected)} kinds)",
         file=out,
@@ -558,7 +618,9 @@ def print_report(report: SoakReport, config: SoakConfig, out: TextIO) -> None:
 
 def soak_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """``galfriday soak``; exit 0 when every check passed, 1 otherwise."""
-    config = SoakConfig(minutes=args.minutes, seed=args.seed, folder=args.dir)
+    config = SoakConfig(
+        minutes=args.minutes, seed=args.seed, folder=args.dir, cpu_load=args.cpu_load
+    )
     config.check()
     logger.remove()
     logger.add(
