@@ -276,7 +276,8 @@ class PrivateStream:
     async def backfill(self) -> None:
         """Fill what the stream missed from REST, deduplicated against what we have."""
         wall = op_wall()
-        trades = await self.rest.private("TradesHistory")
+        # One REST trade per WS fill: Kraken consolidates a taker's fills unless told not to.
+        trades = await self.rest.private("TradesHistory", consolidate_taker=False)
         for exec_id, trade in sorted(
             trades.get("trades", {}).items(), key=lambda kv: kv[1]["time"]
         ):
@@ -543,8 +544,9 @@ class PrivateStream:
                 reason = f"{channel} sequence gap {first}..{last}"
         self.metrics.channel_update(channel, "", frame.received_mono)
         if isinstance(message, wire.ExecutionsMessage):
+            snapshot = message.type == "snapshot"
             for report in message.data:
-                self._apply_report(report, frame.received_wall)
+                self._apply_report(report, frame.received_wall, snapshot=snapshot)
                 if report.order_id:
                     self._last_news[report.order_id] = frame.received_mono
             if message.type == "snapshot":
@@ -570,10 +572,12 @@ class PrivateStream:
         finally:
             self._watchers.remove(moved)
 
-    def _apply_report(self, report: wire.ExecutionReport, wall: float) -> None:
+    def _apply_report(
+        self, report: wire.ExecutionReport, wall: float, *, snapshot: bool = False
+    ) -> None:
         for watcher in self._watchers:
             watcher.add(report.order_id or "")
-        for event in self.orders.apply(report, wall):
+        for event in self.orders.apply(report, wall, snapshot=snapshot):
             self.bus.publish(event)
             if isinstance(event, OrderUpdate):
                 self._audit_order(event, wall)
@@ -698,7 +702,11 @@ async def query_orders(
     for start in range(0, len(order_ids), 50):
         chunk = order_ids[start : start + 50]
         try:
-            found.update(await rest.private("QueryOrders", txid=",".join(chunk), trades=trades))
+            found.update(
+                await rest.private(
+                    "QueryOrders", txid=",".join(chunk), trades=trades, consolidate_taker=False
+                )
+            )
             continue
         except OrderRejected:
             if len(chunk) == 1:
@@ -706,7 +714,11 @@ async def query_orders(
                 continue
         for order_id in chunk:
             try:
-                found.update(await rest.private("QueryOrders", txid=order_id, trades=trades))
+                found.update(
+                    await rest.private(
+                        "QueryOrders", txid=order_id, trades=trades, consolidate_taker=False
+                    )
+                )
             except OrderRejected:
                 unknown.add(order_id)
     return found, unknown

@@ -230,7 +230,9 @@ class ReconcileService:
         orders = {
             order_id: _exchange_order(order_id, info, names) for order_id, info in infos.items()
         }
-        trades = (await rest.private("TradesHistory", start=int(now - DAY))).get("trades", {})
+        # Trade ids are matched with WS exec ids: one REST trade per fill, not consolidated.
+        history = await rest.private("TradesHistory", start=int(now - DAY), consolidate_taker=False)
+        trades = history.get("trades", {})
         recent = _recent(infos, trades, now - self.config.settle)
         view = ExchangeView(
             balances=balances,

@@ -15,6 +15,7 @@ that index the result by their own v2 name (python-kraken-sdk) need it.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ import trio
 from loguru import logger
 
 from galfriday.kraken.auth import sign
-from galfriday.sim.account import SimOrder
+from galfriday.sim.account import SimFill, SimOrder
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.frames import rfc3339
@@ -274,7 +275,9 @@ class RestApi:
             for asset, amount in account.balances.items()
         }
 
-    def _order_info(self, order: SimOrder, with_trades: bool) -> dict[str, object]:
+    def _order_info(
+        self, order: SimOrder, with_trades: bool, consolidate: bool = True
+    ) -> dict[str, object]:
         spec = self.sim.exchange.specs[order.symbol]
         price = order.limit_price if order.limit_price is not None else Decimal(0)
         status = {
@@ -316,13 +319,15 @@ class RestApi:
             info["closetm"] = order.closed
             info["reason"] = order.reason
         if with_trades:
-            info["trades"] = list(order.trades)
+            fills = self.sim.exchange.fills_of(order.order_id)
+            info["trades"] = [t for t, _ in _trade_rows(fills, consolidate)]
         return info
 
     def _open_orders(self, params: Params) -> object:
         trades = params.get("trades") in ("true", "True", "1")
         orders = [o for o in self.sim.exchange.account.open_orders() if _wanted(o, params)]
-        return {"open": {o.order_id: self._order_info(o, trades) for o in orders}}
+        together = _consolidated(params)
+        return {"open": {o.order_id: self._order_info(o, trades, together) for o in orders}}
 
     def _closed_orders(self, params: Params) -> object:
         trades = params.get("trades") in ("true", "True", "1")
@@ -330,8 +335,9 @@ class RestApi:
         closed.sort(key=lambda o: o.closed or 0.0, reverse=True)
         closed = [o for o in closed if _in_window(o.closed or 0.0, params) and _wanted(o, params)]
         page = closed[_offset(params) : _offset(params) + PAGE]
+        together = _consolidated(params)
         return {
-            "closed": {o.order_id: self._order_info(o, trades) for o in page},
+            "closed": {o.order_id: self._order_info(o, trades, together) for o in page},
             "count": len(closed),
         }
 
@@ -345,15 +351,17 @@ class RestApi:
         for order_id in ids:
             if order_id not in orders:
                 raise ApiError("EOrder:Invalid order")
-            out[order_id] = self._order_info(orders[order_id], trades)
+            out[order_id] = self._order_info(orders[order_id], trades, _consolidated(params))
         return out
 
     def _trades_history(self, params: Params) -> object:
         exchange = self.sim.exchange
-        fills = [f for f in reversed(exchange.account.fills) if _in_window(f.time, params)]
-        page = fills[_offset(params) : _offset(params) + PAGE]
+        fills = [f for f in exchange.account.fills if _in_window(f.time, params)]
+        rows = _trade_rows(fills, _consolidated(params))
+        rows.reverse()  # newest first
+        page = rows[_offset(params) : _offset(params) + PAGE]
         trades = {
-            f.exec_id: {
+            trade_id: {
                 "ordertxid": f.order_id,
                 "postxid": f"P{f.trade_id}",
                 "pair": exchange.specs[f.symbol].rest_name,
@@ -369,9 +377,9 @@ class RestApi:
                 "trade_id": f.trade_id,
                 "maker": f.liquidity == "m",
             }
-            for f in page
+            for trade_id, f in page
         }
-        return {"trades": trades, "count": len(fills)}
+        return {"trades": trades, "count": len(rows)}
 
     def _ledgers(self, params: Params) -> object:
         wanted = {a for a in params.get("asset", "").split(",") if a and a != "all"}
@@ -467,6 +475,37 @@ def _pair_info(spec: PairSpec) -> dict[str, object]:
         "tick_size": str(spec.tick),
         "status": "online",
     }
+
+
+def _consolidated(params: Mapping[str, str]) -> bool:
+    """Kraken consolidates a taker order's fills unless asked ``consolidate_taker=false``."""
+    return params.get("consolidate_taker", "true").lower() not in ("false", "0")
+
+
+def _trade_rows(fills: list[SimFill], consolidate: bool) -> list[tuple[str, SimFill]]:
+    """REST trades of ``fills`` (oldest first) under their ids. Consolidated, the taker fills
+    of one order become one trade (summed, at their average price) under an id of its own
+    that no WebSocket ``exec_id`` carries: matching REST trades with WS fills then fails."""
+    if not consolidate:
+        return [(f.exec_id, f) for f in fills]
+    rows: list[tuple[str, SimFill]] = []
+    takers: dict[str, int] = {}  # order id -> index of its consolidated row
+    for fill in fills:
+        if fill.liquidity != "t":
+            rows.append((fill.exec_id, fill))
+            continue
+        index = takers.get(fill.order_id)
+        if index is None:
+            takers[fill.order_id] = len(rows)
+            rows.append(("C" + fill.exec_id[1:], fill))
+            continue
+        trade_id, first = rows[index]
+        qty, cost = first.qty + fill.qty, first.cost + fill.cost
+        merged = dataclasses.replace(
+            first, qty=qty, cost=cost, fee=first.fee + fill.fee, price=cost / qty
+        )
+        rows[index] = (trade_id, merged)
+    return rows
 
 
 def _wanted(order: SimOrder, params: Mapping[str, str]) -> bool:

@@ -13,6 +13,7 @@ from galfriday.events import (
     GapDetected,
     OrderStatus,
     OrderUpdate,
+    RecoveryFinished,
 )
 from galfriday.live.connection import Frame
 from galfriday.sim.account import SimOrder
@@ -137,6 +138,24 @@ async def test_a_sequence_gap_is_recovered_with_nothing_lost_or_doubled() -> Non
         _assert_matches_ground_truth(feed, sim)
         assert feed.stream.recoveries >= 1
         assert feed.audit.table("gaps") and feed.audit.table("resyncs")
+
+
+async def test_a_gap_in_a_takers_fills_is_backfilled_fill_by_fill() -> None:
+    # REST consolidates a taker's fills unless asked not to: a consolidated trade under an id
+    # of its own would be counted beside the stream's fills of the same order.
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        recovered = feed.bus.subscribe(RecoveryFinished)
+        book = sim.exchange.books["BTC/USD"]
+        qty = sum((book.spec.qty(q) for _, q in book.top("asks", 3)), D(0))
+        sim.frame_fault(Fault.DROP_FRAMES, "private", 6)
+        await feed.rest.private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume=str(qty)
+        )
+        with trio.fail_after(20):
+            await recovered.receive()  # the backfill is done
+        await _settle(feed, sim)
+        _assert_matches_ground_truth(feed, sim)
+        assert len(sim.ground_truth().fills) >= 3
 
 
 async def test_duplicated_frames_are_ignored() -> None:

@@ -165,6 +165,35 @@ async def test_trades_history_and_ledgers_after_a_fill() -> None:
         assert queried[order_id]["status"] == "closed" and queried[order_id]["trades"]
 
 
+async def _sweep(sim: Simulator) -> tuple[str, list[str]]:
+    """A market buy large enough to take several price levels: (order id, its exec ids)."""
+    book = sim.exchange.books["BTC/USD"]
+    spec = book.spec
+    qty = sum((spec.qty(q) for _, q in book.top("asks", 3)), D(0))
+    added = await private_call(
+        sim, "AddOrder", pair="XBTUSD", type="buy", ordertype="market", volume=str(qty)
+    )
+    order_id = added["result"]["txid"][0]
+    fills = [f.exec_id for f in sim.exchange.fills_of(order_id)]
+    assert len(fills) >= 3
+    return order_id, fills
+
+
+async def test_a_takers_fills_are_consolidated_in_rest_unless_asked_not_to() -> None:
+    async with open_simulator(QUIET) as sim:
+        order_id, fills = await _sweep(sim)
+        consolidated = (await private_call(sim, "TradesHistory"))["result"]["trades"]
+        assert len(consolidated) == 1 and not set(consolidated) & set(fills)
+        [row] = consolidated.values()
+        assert D(row["vol"]) == sum(f.qty for f in sim.exchange.fills_of(order_id))
+        separate = await private_call(sim, "TradesHistory", consolidate_taker="false")
+        assert sorted(separate["result"]["trades"]) == sorted(fills)
+        queried = await private_call(
+            sim, "QueryOrders", txid=order_id, trades="true", consolidate_taker="false"
+        )
+        assert sorted(queried["result"][order_id]["trades"]) == sorted(fills)
+
+
 async def test_websocket_token_and_order_errors() -> None:
     async with open_simulator(QUIET) as sim:
         token = (await private_call(sim, "GetWebSocketsToken"))["result"]
