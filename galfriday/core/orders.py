@@ -9,6 +9,13 @@ after the ``canceled`` of the rest of its order), once per ``exec_id``.
 Kraken's trap: a ``trade`` that completes an order still says ``partially_filled``; only the
 separate ``filled`` report is final. :attr:`OrderView.remaining` tells how much is left.
 
+A ``new`` report whose ``order_status`` is ``partially_filled`` (how an executions snapshot
+describes a partly filled resting order) means ``partially_filled``, not a step back.
+
+A snapshot's trades (``snap_trades``) are history: one already known changes nothing and is
+no anomaly; a new one is counted as a fill, but moves no status of an order already known
+(the order reports carry its status).
+
 Cumulative figures: ``cum_qty``/``cum_cost`` are the larger of the fills we saw and the
 exchange's own cumulative figures (a report carrying larger ones reveals fills we missed);
 they never go down, and a missed fill that arrives later (REST backfill) is not counted again.
@@ -148,8 +155,13 @@ class OrderTracker:
         """Every order held, open and recently closed."""
         return [o.view() for o in self._orders.values()]
 
-    def apply(self, report: ExecutionReport, received_at: float) -> list[OrderEvent]:
-        """Apply one execution report; return what changed, in order."""
+    def apply(
+        self, report: ExecutionReport, received_at: float, *, snapshot: bool = False
+    ) -> list[OrderEvent]:
+        """Apply one execution report (``snapshot``: from a snapshot); return what changed."""
+        history = snapshot and report.exec_type == "trade"
+        if history and self.knows_fill(report.exec_id):
+            return []
         order_id = report.order_id
         if not order_id:
             return [
@@ -172,7 +184,7 @@ class OrderTracker:
             if fill is not None:
                 events.append(fill)
         self._raise_cumulative(order, report, received_at, events)
-        target = _target_status(report)
+        target = None if history and before is not None else _target_status(report)
         if target is not None and target != order.status:
             if before is None or _RANK[target] > _RANK[order.status]:
                 order.status = target
@@ -286,6 +298,10 @@ class OrderTracker:
 def _target_status(report: ExecutionReport) -> OrderStatus | None:
     """The status a report asks for: by ``exec_type`` first, else its ``order_status``."""
     status = _STATUS_OF_EXEC.get(report.exec_type)
+    if status in (OrderStatus.PENDING_NEW, OrderStatus.NEW) and (
+        report.order_status == "partially_filled"
+    ):
+        return OrderStatus.PARTIALLY_FILLED
     if status is not None:
         return status
     if report.exec_type == "trade":

@@ -239,3 +239,50 @@ def test_would_change_tells_news_from_repeats() -> None:
     assert not tracker.would_change(_trade("T1", "0.5", "100"))
     assert tracker.would_change(_report("filled", order_status="filled", cum_qty=D("1.0")))
     assert tracker.would_change(_report("new", order_id="O2"))  # an order not known
+
+
+def test_a_snapshot_of_a_partly_filled_resting_order_is_no_step_back() -> None:
+    # Kraken's snapshot describes a partly filled resting order as new/partially_filled; taking
+    # it for "new" wrote an invalid_transition anomaly at every reconnect.
+    tracker = OrderTracker()
+    _new_order(tracker)
+    tracker.apply(_trade("T1", "0.4", "100"), 1.0)
+    events = tracker.apply(
+        _report("new", order_status="partially_filled", cum_qty=D("0.4")), 2.0, snapshot=True
+    )
+    assert _anomalies(events) == [] and _updates(events) == []
+    order = tracker.get("O1")
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_a_partly_filled_order_first_seen_in_a_snapshot_is_partially_filled() -> None:
+    tracker = OrderTracker()
+    tracker.apply(
+        _report("new", order_status="partially_filled", order_qty=D("1"), cum_qty=D("0.4")),
+        0.0,
+        snapshot=True,
+    )
+    order = tracker.get("O1")
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_a_snapshots_known_trade_changes_nothing_and_is_no_anomaly() -> None:
+    tracker = OrderTracker()
+    _new_order(tracker)
+    tracker.apply(_trade("T1", "1.0", "100"), 1.0)
+    tracker.apply(_report("filled", cum_qty=D("1.0")), 1.0)
+    events = tracker.apply(_trade("T1", "1.0", "100"), 2.0, snapshot=True)
+    assert events == []
+    order = tracker.get("O1")
+    assert order is not None and order.status is OrderStatus.FILLED
+
+
+def test_a_snapshots_new_trade_of_a_known_order_counts_but_moves_no_status() -> None:
+    tracker = OrderTracker()
+    _new_order(tracker)
+    tracker.apply(_report("canceled"), 1.0)
+    events = tracker.apply(_trade("T9", "0.5", "100"), 2.0, snapshot=True)
+    assert [e.exec_id for e in events if isinstance(e, FillEvent)] == ["T9"]
+    assert _anomalies(events) == []
+    order = tracker.get("O1")
+    assert order is not None and order.status is OrderStatus.CANCELED
