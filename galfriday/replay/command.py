@@ -1,5 +1,10 @@
 """``galfriday replay FILE...``: arguments, reading the files, progress, summary, ``--verify``.
 
+The files are grouped by the session that wrote them (a capture folder holds one session per
+run) and each session is replayed on its own, its parts in order, into its own database
+(beside its first file, unless ``--db`` names one for a single session); ``--verify`` compares
+each session with the rows of its own time span.
+
 Exit codes: 0 done (and no divergence with ``--verify``), 1 divergences found, 2 bad input
 (arguments, or a capture that is not one, of another version, truncated or corrupted; with
 ``--salvage`` damaged stretches are skipped and listed instead).
@@ -63,19 +68,30 @@ def _open(stack: ExitStack, path: Path, salvage: bool) -> Reader:
     return reader
 
 
-def _records(readers: list[Reader], out: TextIO) -> Iterator[list[Record]]:
-    first = readers[0].header
-    assert first is not None
-    for index, reader in enumerate(readers):
-        header = reader.header
-        assert header is not None
-        if index and header.session != first.session:
-            print(
-                f"galfriday: warning: {reader.name} is from session {header.session},"
-                f" not {first.session}; replaying it as a continuation",
-                file=out,
-            )
+def _records(readers: list[Reader]) -> Iterator[list[Record]]:
+    for reader in readers:
         yield from reader.blocks()
+
+
+def _header(reader: Reader) -> Header:
+    if reader.header is None:
+        raise CaptureError(reader.name, 0, "no header: not a galfriday capture")
+    return reader.header
+
+
+def _sessions(readers: list[Reader]) -> dict[str, list[Reader]]:
+    """The readers grouped by session, in the order sessions first appear, parts in order."""
+    sessions: dict[str, list[Reader]] = {}
+    for reader in readers:
+        sessions.setdefault(_header(reader).session, []).append(reader)
+    for group in sessions.values():
+        group.sort(key=lambda r: _header(r).part)
+        parts = [_header(r).part for r in group]
+        if len(set(parts)) != len(parts):
+            raise CaptureError(
+                group[0].name, 0, f"the files repeat a part of session {_header(group[0]).session}"
+            )
+    return sessions
 
 
 class _Progress:
@@ -119,49 +135,81 @@ def replay_command(args: argparse.Namespace, out: TextIO) -> int:
             )
     if args.verify is not None and not args.verify.is_file():
         raise ConfigError("--verify", f"{args.verify} does not exist")
-    database = args.db or args.files[0].with_suffix(".replay.db")
-    if Path(database).exists():
-        if not args.overwrite:
-            raise ConfigError(
-                "--db", f"{database} exists; remove it, choose another --db, or pass --overwrite"
-            )
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
     logger.remove()
     logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
     logger.enable("galfriday")
     with ExitStack() as stack:
         readers = [_open(stack, path, args.salvage) for path in args.files]
-        header = readers[0].header
-        assert header is not None
-        day = datetime.fromtimestamp(header.wall, UTC)
-        start = parse_when(args.start, day, "--from") if args.start else None
-        end = parse_when(args.end, day, "--to") if args.end else None
-        if start is not None and end is not None and end < start:
-            raise ConfigError("--to", "is before --from")
-        options = ReplayOptions(database, args.speed, start, end, symbols)
-        try:
-            replayer = Replayer(header, options)
-        except ValueError as exc:
-            raise CaptureError(readers[0].name, 0, str(exc)) from None
-        progress = _Progress(readers, sys.stderr, sys.stderr.isatty() and not args.quiet)
-        replayer.progress = progress
-        try:
-            summary = trio.run(replayer.run, _records(readers, out))
-        finally:
-            progress.close()
-        print_summary(summary, header, readers, database, out)
+        sessions = _sessions(readers)
+        if args.db is not None and len(sessions) > 1:
+            names = ", ".join(sessions)
+            raise ConfigError(
+                "--db",
+                f"names one database but the files hold {len(sessions)} sessions ({names});"
+                " leave --db out (each gets its own, beside its first file) or replay one",
+            )
+        targets = {
+            session: Path(args.db or Path(group[0].name).with_suffix(".replay.db"))
+            for session, group in sessions.items()
+        }
+        _clear(list(targets.values()), args.overwrite)
+        code = 0
+        for session, group in sessions.items():
+            code = max(code, _replay_session(args, group, targets[session], symbols, out))
+    return code
+
+
+def _clear(databases: list[Path], overwrite: bool) -> None:
+    """Refuse (before anything is written) a database that exists, unless ``overwrite``."""
+    existing = [d for d in databases if d.exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            "--db",
+            f"{existing[0]} exists; remove it, choose another --db, or pass --overwrite",
+        )
+    for database in existing:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def _replay_session(
+    args: argparse.Namespace,
+    readers: list[Reader],
+    database: Path,
+    symbols: tuple[str, ...] | None,
+    out: TextIO,
+) -> int:
+    """Replay one session's files into ``database``; the exit code of that session."""
+    header = _header(readers[0])
+    day = datetime.fromtimestamp(header.wall, UTC)
+    start = parse_when(args.start, day, "--from") if args.start else None
+    end = parse_when(args.end, day, "--to") if args.end else None
+    if start is not None and end is not None and end < start:
+        raise ConfigError("--to", "is before --from")
+    options = ReplayOptions(database, args.speed, start, end, symbols)
+    try:
+        replayer = Replayer(header, options)
+    except ValueError as exc:
+        raise CaptureError(readers[0].name, 0, str(exc)) from None
+    progress = _Progress(readers, sys.stderr, sys.stderr.isatty() and not args.quiet)
+    replayer.progress = progress
+    try:
+        summary = trio.run(replayer.run, _records(readers))
+    finally:
+        progress.close()
+    print_summary(summary, header, readers, database, out)
     if args.verify is None:
         return 0
     if summary.first_wall is None or summary.last_wall is None:
-        print("verify: the capture holds no records to compare", file=out)
+        print(f"verify: session {header.session} holds no records to compare", file=out)
         return 1
     span = (summary.first_wall, summary.last_wall)
-    divergences = compare_databases(args.verify, Path(database), span)
+    divergences = compare_databases(args.verify, database, span)
     for divergence in divergences:
         print(f"divergence: {divergence}", file=out)
     print(
-        f"verify: {len(divergences)} divergences between {args.verify} and {database}",
+        f"verify: {len(divergences)} divergences between {args.verify} and {database}"
+        f" (session {header.session})",
         file=out,
     )
     return 1 if divergences else 0

@@ -1,8 +1,9 @@
 """``--verify``: compare a replay's audit rows with the live session's database.
 
 The session database may hold other sessions too (``galfriday.db`` grows run after run), so
-only rows stamped inside the capture's time span are compared. For each table the rows are
-compared as multisets of their columns, except the few that measure the run itself
+only rows stamped inside the capture's time span are compared; a current-state row (an order,
+a balance, a position) that a later session replaced is not compared either. For each table the
+rows are compared as multisets of their columns, except the few that measure the run itself
 (``id`` counters, a reconciliation's ``duration_ms`` and ``rest_calls``). Tables that only the
 live engine writes (health snapshots, REST call timings) are not compared.
 """
@@ -44,6 +45,9 @@ IGNORED: Final = {
     ("reconciliation_events", "rest_calls"),
 }
 KEEP_ID: Final = {"reconciliation_events", "review_queue"}  # their ids are meaningful text
+# Current-state tables: one row per key, replaced by later news. A later session may have
+# replaced a row this session wrote; such a key is not compared.
+CURRENT: Final = {"orders": "order_id", "balances": "asset", "positions": "symbol"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,25 @@ def _rows(
     return Counter(tuple(row) for row in cursor)
 
 
+def _not_replaced(
+    live: sqlite3.Connection,
+    table: str,
+    columns: list[str],
+    rows: Counter[tuple[Any, ...]],
+    span: tuple[float, float],
+) -> Counter[tuple[Any, ...]]:
+    """``rows`` without those whose key the live database holds with a later time."""
+    key, time_column = CURRENT[table], TABLES[table]
+    later = {
+        value
+        for (value,) in live.execute(
+            f'SELECT "{key}" FROM "{table}" WHERE "{time_column}" > ?', (span[1],)
+        )
+    }
+    index = columns.index(key)
+    return Counter({row: n for row, n in rows.items() if row[index] not in later})
+
+
 def compare_databases(session: Path, replay: Path, span: tuple[float, float]) -> list[Divergence]:
     """Every row that one database has and the other lacks, within ``span`` (wall clock)."""
     found: list[Divergence] = []
@@ -93,6 +116,8 @@ def compare_databases(session: Path, replay: Path, span: tuple[float, float]) ->
             columns = _compared(table, [c for c in live_columns if c in replay_columns])
             theirs = _rows(live, table, columns, span)
             ours = _rows(replayed, table, columns, span)
+            if table in CURRENT:
+                ours = _not_replaced(live, table, columns, ours, span)
             for where, extra in (("session", theirs - ours), ("replay", ours - theirs)):
                 for values, n in sorted(extra.items(), key=lambda kv: repr(kv[0])):
                     row = dict(zip(columns, values, strict=True))

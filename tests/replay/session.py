@@ -34,7 +34,8 @@ class Session:
 async def _record(folder: Path, db: Path) -> Session:
     """A session with trading, a checksum resync, a private gap, drift, a reconnect, garbage."""
     async with (
-        open_simulator(SimConfig(rate=300, seed=5)) as sim,
+        # A generous REST counter: the engine does not pace itself here (rest_rate_limited).
+        open_simulator(SimConfig(rate=300, seed=5, rest_counter=(100.0, 10.0))) as sim,
         engine_on(sim, db, capture=CaptureConfig(folder=folder), rest_rate_limited=False) as engine,
     ):
         gateway, account, reconciler = engine.gateway, engine.account, engine.reconciler
@@ -94,3 +95,20 @@ async def _record(folder: Path, db: Path) -> Session:
 def record_session(folder: Path) -> Session:
     """Record the session into ``folder`` (captures/ and live.db)."""
     return trio.run(_record, folder / "captures", folder / "live.db")
+
+
+async def _record_short(folder: Path, db: Path) -> list[Path]:
+    """A second, short session into the same folder and database: one order, one fill."""
+    async with (
+        open_simulator(SimConfig(rate=100, seed=6, rest_counter=(100.0, 10.0))) as sim,
+        engine_on(sim, db, capture=CaptureConfig(folder=folder), rest_rate_limited=False) as engine,
+    ):
+        assert engine.gateway is not None and engine.capture is not None
+        await engine.gateway.place("BTC/USD", "buy", D("0.001"), order_type="market")
+        await trio.sleep(1.0)
+        return list(engine.capture.paths)
+
+
+def record_another_session(folder: Path, db: Path) -> list[Path]:
+    """Record a short second session beside an earlier one (same captures folder and db)."""
+    return trio.run(_record_short, folder, db)

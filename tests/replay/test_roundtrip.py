@@ -16,7 +16,7 @@ from galfriday.cli import main
 from galfriday.replay.driver import Replayer, ReplayOptions, ReplaySummary
 from galfriday.replay.verify import TABLES, compare_databases
 from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
-from tests.replay.session import Session
+from tests.replay.session import Session, record_another_session
 
 D = Decimal
 EVERYTHING = (0.0, 1e12)
@@ -106,6 +106,27 @@ def test_the_command_replays_and_verifies_against_the_session(
     # The database exists now: replaying into it again needs --overwrite.
     assert main(["replay", *files, "--db", str(db)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_several_sessions_in_one_folder_are_replayed_each_on_its_own(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A captures folder holds one session per run; replaying them as one continuation mixed
+    # two accounts' histories, invented alerts and hundreds of divergences.
+    folder, db = tmp_path / "captures", tmp_path / "galfriday.db"
+    folder.mkdir()
+    for path in session.captures:
+        shutil.copy(path, folder / path.name)
+    shutil.copy(session.db, db)
+    later = record_another_session(folder, db)
+    files = sorted(str(p) for p in folder.glob("*.gfcap"))
+    assert len(files) == len(session.captures) + len(later)
+    assert main(["replay", *files, "--verify", str(db), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("replayed session") == 2
+    assert out.count("verify: 0 divergences") == 2
+    assert main(["replay", *files, "--db", str(tmp_path / "one.db")]) == 2
+    assert "2 sessions" in capsys.readouterr().err
 
 
 def test_a_truncated_capture_is_an_error_unless_salvaged(
