@@ -239,7 +239,8 @@ class BalanceChange(Event, frozen=True, kw_only=True):
     """An asset's balance after one ledger entry (or a snapshot, with ``ledger_id`` None)."""
 
     asset: str
-    balance: Decimal
+    balance: Decimal  # spot: what can be traded
+    earn: Decimal = Decimal(0)  # held in earn wallets (staking, auto-earn), not tradable
     amount: Decimal | None = None
     fee: Decimal | None = None
     ledger_id: str | None = None

@@ -1,9 +1,17 @@
 """Balances per asset and positions per pair, from the private stream (sans-IO).
 
 Balances come from the ``balances`` channel: a snapshot sets every asset; each ledger update
-carries the asset's total after that entry, which becomes the balance. Ledger entries are
-deduplicated by ``ledger_id`` (a replayed or duplicated entry changes nothing). A position is
-the holding of a pair's base asset (spot: what you own is your position).
+carries the asset's total after that entry. Ledger entries are deduplicated by ``ledger_id``
+(a replayed or duplicated entry changes nothing). A position is the tradable (spot) holding of
+a pair's base asset.
+
+Wallets: Kraken holds an asset in a spot wallet and in earn wallets (staking, auto-earn). A
+snapshot's ``balance`` is the total over all wallets and its ``wallets`` split it;
+:attr:`Portfolio.balances` keeps the spot part (what can be traded, what REST ``Balance``
+lists under the plain asset code) and :attr:`Portfolio.earn` the rest (REST lists it under
+suffixed codes such as ``XBT.F``). An update's ``balance`` is documented as the asset's total
+in the account; an update to the spot wallet then sets spot to that total less the earn part.
+The other reading (the spot wallet's own balance) is taken when it is the one that adds up.
 
 Each change says how much of it the stream cannot explain (``unexplained``): a ledger entry
 whose total is not the previous balance plus its amount (with or without its fee: Kraken's
@@ -35,7 +43,8 @@ class Portfolio:
     """What the account holds, as far as the private stream has told us."""
 
     def __init__(self) -> None:
-        self.balances: dict[str, Decimal] = {}
+        self.balances: dict[str, Decimal] = {}  # spot (tradable), per asset
+        self.earn: dict[str, Decimal] = {}  # in earn wallets, per asset
         # Per asset, the time (epoch seconds) up to which the balance is known to be complete:
         # a snapshot's receive time, or the exchange time of the latest ledger update. A ledger
         # entry at or before it is already inside the balance (updates carry the total after).
@@ -43,6 +52,10 @@ class Portfolio:
         self._ledger = MessageCache(LEDGER_TTL, LEDGER_MAX)
         self.duplicates = 0
         self.snapshotted = False
+
+    def total(self, asset: str) -> Decimal:
+        """``asset`` over all wallets (spot and earn)."""
+        return self.balances.get(asset, ZERO) + self.earn.get(asset, ZERO)
 
     def position(self, symbol: str) -> Decimal:
         """The base-asset holding of ``symbol`` (``BTC/USD`` -> BTC)."""
@@ -62,20 +75,24 @@ class Portfolio:
             if entry.balance is None:
                 continue
             seen.add(entry.asset)
+            spot, earn = _split(entry, entry.balance)
             previous = self.balances.get(entry.asset, ZERO)
-            self.balances[entry.asset] = entry.balance
+            self.balances[entry.asset] = spot
+            self.earn[entry.asset] = earn
             self.as_of[entry.asset] = received_at
             changes.append(
                 BalanceChange(
                     asset=entry.asset,
-                    balance=entry.balance,
+                    balance=spot,
+                    earn=earn,
                     received_at=received_at,
-                    unexplained=_moved(previous, entry.balance) if judged else None,
+                    unexplained=_moved(previous, spot) if judged else None,
                 )
             )
         for asset in [a for a in self.balances if a not in seen]:
             previous = self.balances[asset]
             self.balances[asset] = ZERO
+            self.earn.pop(asset, None)
             changes.append(
                 BalanceChange(
                     asset=asset,
@@ -94,13 +111,22 @@ class Portfolio:
             return None
         if entry.balance is None:
             return None
-        previous = self.balances.get(entry.asset)
-        self.balances[entry.asset] = entry.balance
+        asset = entry.asset
+        previous, earn = self.balances.get(asset), self.earn.get(asset, ZERO)
+        if entry.wallet_type in (None, "spot"):
+            spot, unexplained = _spot_after(previous, earn, entry, entry.balance)
+        else:  # an earn wallet: the spot part stays, the earn part is the rest of the total
+            spot = previous if previous is not None else ZERO
+            earn = entry.balance - spot
+            unexplained = None
+        self.balances[asset] = spot
+        self.earn[asset] = earn
         stamp = entry.timestamp.timestamp() if entry.timestamp else received_at
-        self.as_of[entry.asset] = max(self.as_of.get(entry.asset, 0.0), stamp)
+        self.as_of[asset] = max(self.as_of.get(asset, 0.0), stamp)
         return BalanceChange(
-            asset=entry.asset,
-            balance=entry.balance,
+            asset=asset,
+            balance=spot,
+            earn=earn,
             amount=entry.amount,
             fee=entry.fee,
             ledger_id=entry.ledger_id,
@@ -108,7 +134,7 @@ class Portfolio:
             ledger_type=entry.ledger_type,
             timestamp=entry.timestamp,
             received_at=received_at,
-            unexplained=_unexplained(previous, entry),
+            unexplained=unexplained,
         )
 
     def reflects(self, asset: str, at: float) -> bool:
@@ -127,14 +153,26 @@ def _moved(previous: Decimal, balance: Decimal) -> Decimal | None:
     return None if balance == previous else balance - previous
 
 
-def _unexplained(previous: Decimal | None, entry: BalanceEntry) -> Decimal | None:
-    """What of a ledger entry's total its amount does not explain (None: it adds up)."""
-    if previous is None or entry.balance is None or entry.amount is None:
-        return None
-    if entry.wallet_type not in (None, "spot"):
-        return None  # an earn wallet's total is not the spot balance we hold
-    expected = previous + entry.amount
+def _split(entry: BalanceEntry, total: Decimal) -> tuple[Decimal, Decimal]:
+    """(spot, earn) of a snapshot entry: its spot wallets, and the rest of its total."""
+    if not entry.wallets:
+        return total, ZERO
+    spot = sum((w.balance for w in entry.wallets if w.type == "spot"), ZERO)
+    return spot, total - spot
+
+
+def _spot_after(
+    previous: Decimal | None, earn: Decimal, entry: BalanceEntry, balance: Decimal
+) -> tuple[Decimal, Decimal | None]:
+    """The spot balance after a spot-wallet ledger entry, and what of it the entry does not
+    explain (None: it adds up, or cannot be judged)."""
+    as_total = balance - earn  # the documented reading: the asset's total in the account
+    if previous is None or entry.amount is None:
+        return as_total, None
     fee = entry.fee or ZERO
-    if entry.balance in (expected, expected - fee):
-        return None
-    return entry.balance - (expected - fee)
+    expected = (previous + entry.amount, previous + entry.amount - fee)
+    if as_total in expected:
+        return as_total, None
+    if earn and balance in expected:  # the other reading: the spot wallet's own balance
+        return balance, None
+    return as_total, as_total - expected[1]

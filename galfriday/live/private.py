@@ -675,11 +675,13 @@ class PrivateStream:
             self.record_balance(change.asset, change.balance, wall)
 
     def record_balance(self, asset: str, balance: Decimal, wall: float) -> None:
-        """Set ``asset``'s balance and audit it with the positions it makes (base holdings)."""
+        """Set ``asset``'s spot balance and audit it (with what it holds in earn wallets) and
+        the positions it makes (base holdings)."""
         for watcher in self._watchers:
             watcher.add(asset)
         self.portfolio.balances[asset] = balance
-        self._audit("balances", asset=asset, balance=balance, updated_wall=wall)
+        earn = self.portfolio.earn.get(asset, Decimal(0))
+        self._audit("balances", asset=asset, balance=balance, earn=earn, updated_wall=wall)
         for symbol in self.config.symbols:
             if symbol.split("/", 1)[0] == asset:
                 self._audit(

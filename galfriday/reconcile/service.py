@@ -69,6 +69,7 @@ from galfriday.reconcile.compare import (
 __all__ = ["ReconcileConfig", "ReconcileService"]
 
 DAY: Final = 24 * 3600.0
+FEE_CREDITS: Final = frozenset({"KFEE", "FEE"})  # REST and WS v2 names of Kraken fee credits
 _JSON: Final = msgspec.json.Encoder(decimal_format="string")
 
 
@@ -217,9 +218,9 @@ class ReconcileService:
         entries from after ``now`` (when Balance was asked: the answer may or may not include
         them, so those assets wait for the next run)."""
         rest, names = self.rest, self.symbols
-        balances = {
-            names.ws_asset(a): Decimal(str(v)) for a, v in (await rest.private("Balance")).items()
-        }
+        balances = spot_balances(
+            {names.ws_asset(a): Decimal(str(v)) for a, v in (await rest.private("Balance")).items()}
+        )
         infos: dict[str, dict[str, Any]] = {}
         infos.update((await rest.private("OpenOrders")).get("open", {}))
         infos.update((await rest.private("ClosedOrders", start=int(now - DAY))).get("closed", {}))
@@ -272,7 +273,7 @@ class ReconcileService:
     def _internal_view(self) -> InternalView:
         tracker = self.account.orders
         return InternalView(
-            balances=dict(self.account.portfolio.balances),
+            balances=spot_balances(dict(self.account.portfolio.balances)),
             symbols=self.pairs,
             orders={
                 o.order_id: InternalOrder(
@@ -493,6 +494,17 @@ class ReconcileService:
                 wall,
             )
         self._audit("review_queue", **{**row, "status": "applied", "applied_wall": wall})
+
+
+def spot_balances(balances: dict[str, Decimal]) -> dict[str, Decimal]:
+    """The assets of a REST ``Balance`` answer (in WS names) that compare with the stream's
+    spot balances: not the earn holdings Kraken lists under suffixed codes (``BTC.F``,
+    ``DOT.S``: the stream counts those in earn wallets), not fee credits (``KFEE``)."""
+    return {
+        asset: amount
+        for asset, amount in balances.items()
+        if "." not in asset and asset not in FEE_CREDITS
+    }
 
 
 def _open_review_keys(store: AuditStore) -> list[list[str]]:

@@ -103,8 +103,14 @@ class Account:
         rng: the source of ids (seeded for reproducible runs).
     """
 
-    def __init__(self, balances: dict[str, Decimal], rng: random.Random) -> None:
-        self.balances = dict(balances)
+    def __init__(
+        self,
+        balances: dict[str, Decimal],
+        rng: random.Random,
+        earn: dict[str, Decimal] | None = None,
+    ) -> None:
+        self.balances = dict(balances)  # spot wallets: what can be traded
+        self.earn = dict(earn or {})  # earn wallets (auto-earn "flex"): held, not tradable
         self.orders: dict[str, SimOrder] = {}
         self.fills: list[SimFill] = []
         self.ledger: list[LedgerEntry] = []
@@ -138,15 +144,19 @@ class Account:
         return self.balances.get(asset, ZERO) - self.hold(asset, specs)
 
     def balance_snapshot(self) -> list[BalanceEntry]:
-        return [
-            BalanceEntry(
-                asset=asset,
-                asset_class="currency",
-                balance=amount,
-                wallets=[Wallet(type="spot", id="main", balance=amount)],
+        """As Kraken sends it: ``balance`` is the total over all wallets, ``wallets`` split it."""
+        entries = []
+        for asset in sorted(set(self.balances) | set(self.earn)):
+            spot, earn = self.balances.get(asset, ZERO), self.earn.get(asset, ZERO)
+            wallets = [Wallet(type="spot", id="main", balance=spot)]
+            if earn:
+                wallets.append(Wallet(type="earn", id="flex", balance=earn))
+            entries.append(
+                BalanceEntry(
+                    asset=asset, asset_class="currency", balance=spot + earn, wallets=wallets
+                )
             )
-            for asset, amount in sorted(self.balances.items())
-        ]
+        return entries
 
     # --- order life ------------------------------------------------------------------------
 
@@ -274,6 +284,7 @@ class Account:
         balance = self.balances.get(asset, ZERO) + amount - fee
         self.balances[asset] = balance
         entry = LedgerEntry(self.new_id("L"), ref, wall, kind, asset, amount, fee, balance)
+        total = balance + self.earn.get(asset, ZERO)  # an update carries the asset's total
         self.ledger.append(entry)
         if announce:
             self.outbox.append(
@@ -282,7 +293,7 @@ class Account:
                     BalanceEntry(
                         asset=asset,
                         asset_class="currency",
-                        balance=balance,
+                        balance=total,
                         ledger_id=entry.ledger_id,
                         ref_id=ref,
                         timestamp=utc_datetime(wall),

@@ -81,14 +81,21 @@ class Exchange:
 
     Args:
         pairs: the tradable pairs.
-        balances: the account's starting balances (WS v2 asset codes).
+        balances: the account's starting spot balances (WS v2 asset codes).
+        earn: what the account holds in earn wallets (WS v2 asset codes).
         seed: the same seed gives the same market and the same ids.
     """
 
-    def __init__(self, pairs: list[PairSpec], balances: dict[str, Decimal], seed: int) -> None:
+    def __init__(
+        self,
+        pairs: list[PairSpec],
+        balances: dict[str, Decimal],
+        seed: int,
+        earn: dict[str, Decimal] | None = None,
+    ) -> None:
         self.specs = {p.symbol: p for p in pairs}
         self.rng = random.Random(seed)
-        self.account = Account(balances, random.Random(seed + 1))
+        self.account = Account(balances, random.Random(seed + 1), earn)
         self.books = {p.symbol: SimBook(p) for p in pairs}
         for book in self.books.values():
             book.seed_levels(self.rng, SEED_LEVELS)

@@ -45,6 +45,7 @@ PAGE: Final = 50
 EXPENSIVE: Final = frozenset({"Ledgers", "TradesHistory", "ClosedOrders", "QueryTrades"})
 UNCOUNTED: Final = frozenset({"AddOrder", "CancelOrder"})
 _ENCODER: Final = msgspec.json.Encoder(decimal_format="string")
+_ALTNAMES: Final = {"BTC": "XBT", "DOGE": "XDG"}  # REST altnames that differ from v2 codes
 
 Params = dict[str, str]
 
@@ -261,7 +262,13 @@ class RestApi:
         return self.sim.symbols.rest_asset(asset)
 
     def _balance(self, params: Params) -> object:
-        return {self._rest_asset(a): str(v) for a, v in self.sim.exchange.account.balances.items()}
+        """Spot balances under their REST codes, earn holdings apart under suffixed ones
+        (``XBT.F``, ``ETH.F``: the altname and the auto-earn suffix), as Kraken lists them."""
+        account = self.sim.exchange.account
+        answer = {self._rest_asset(a): str(v) for a, v in account.balances.items()}
+        for asset, amount in account.earn.items():
+            answer[_ALTNAMES.get(asset, asset) + ".F"] = str(amount)
+        return answer
 
     def _balance_ex(self, params: Params) -> object:
         account, specs = self.sim.exchange.account, self.sim.exchange.specs

@@ -59,6 +59,11 @@ MAX_MESSAGE: Final = 64 * 1024
 DRIFT_ORDER_USERREF: Final = 777
 
 
+def default_earn() -> dict[str, Decimal]:
+    """Held in an auto-earn wallet: in the balances snapshot's total, listed apart by REST."""
+    return {"ETH": Decimal("2.5000000000")}
+
+
 def default_balances() -> dict[str, Decimal]:
     return {
         "USD": Decimal("100000.0000"),
@@ -82,6 +87,7 @@ class SimConfig:
     rate: float = 50.0
     pairs: tuple[PairSpec, ...] = field(default_factory=lambda: tuple(default_pairs()))
     balances: dict[str, Decimal] = field(default_factory=default_balances)
+    earn: dict[str, Decimal] = field(default_factory=default_earn)
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
     heartbeat: float = 1.0
@@ -151,7 +157,9 @@ class Simulator:
         config.check()
         self.config = config
         self.secret = decode_secret(config.api_secret)
-        self.exchange = Exchange(list(config.pairs), dict(config.balances), config.seed)
+        self.exchange = Exchange(
+            list(config.pairs), dict(config.balances), config.seed, dict(config.earn)
+        )
         self.symbols = SymbolMap()
         self.faults = Faults()
         self.rest = RestApi(self)

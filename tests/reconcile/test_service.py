@@ -446,3 +446,22 @@ async def test_every_private_reconnect_is_reconciled_after_an_exchange_freeze(
         await engine.audit.flush()
         kinds = [r["type"] for r in _rows(db, "SELECT type FROM reconciliation_events")]
         assert kinds.count("reconnect") >= 2 and "failed" not in kinds
+
+
+async def test_earn_holdings_are_compared_like_with_like(tmp_path: Path) -> None:
+    # The stream's ETH total includes 2.5 in an earn wallet; REST lists it apart as ETH.F.
+    # Comparing the total with the spot figure reported two critical mismatches every run.
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+        assert engine.account is not None
+        assert sim.exchange.account.earn == {"ETH": D("2.5000000000")}
+        assert engine.account.portfolio.balances["ETH"] == D("10.0000000000")
+        assert engine.account.portfolio.earn["ETH"] == D("2.5000000000")
+        assert engine.account.portfolio.position("ETH/USD") == D("10.0000000000")
+        await _reconcile(engine)
+        [run] = _rows(
+            db, "SELECT status, discrepancies FROM reconciliation_events WHERE type='manual'"
+        )
+        assert run == {"status": "clean", "discrepancies": 0}
+        [eth] = _rows(db, "SELECT balance, earn FROM balances WHERE asset = 'ETH'")
+        assert eth == {"balance": "10.0000000000", "earn": "2.5000000000"}
