@@ -5,15 +5,23 @@ Every problem becomes a :class:`~galfriday.errors.ConfigError` that names the fi
 silently ignored. API credentials never come from the file: ``KRAKEN_API_KEY`` and
 ``KRAKEN_API_SECRET`` from the environment.
 
-Example (the README carries the same)::
+Every number must be finite (TOML's ``nan`` and ``inf``, and strings such as ``"NaN"`` or
+``"Infinity"``, are refused) and within the range the example states; ``[demo] symbol`` must be
+one of ``engine.symbols`` when the demo is enabled. With API keys, :func:`check_endpoints`
+refuses ``http://`` and ``ws://`` URLs to any host but this one (the key, its signatures and the
+WebSocket token would cross the network in clear) unless ``allow_plain_http`` says it is a test
+rig.
+
+Example (the README carries the same; ranges in the comments)::
 
     [kraken]
     ws_public = "wss://ws.kraken.com/v2"
     ws_private = "wss://ws-auth.kraken.com/v2"
     rest = "https://api.kraken.com"
     tier = "intermediate"            # starter | intermediate | pro
-    # counter_max = 20               # override the tier's REST call counter, should Kraken
-    # counter_decay = 0.5            # change it (its page: "API Rate Limits")
+    # counter_max = 20               # 2..1000: the tier's REST call counter maximum and
+    # counter_decay = 0.5            # 0.01..100 its decay a second, should Kraken change them
+    # allow_plain_http = false       # test rigs only: keys over http:// or ws:// to another host
 
     [engine]
     mode = "read-only"               # trade | read-only | market-data
@@ -21,35 +29,44 @@ Example (the README carries the same)::
     depth = 10                       # 10 | 25 | 100 | 500 | 1000
     ohlc_intervals = [1]
     database = "galfriday.db"
+    silence_timeout = 10.0           # 1..300 seconds without any frame before a reconnect
+    health_interval = 10.0           # 1..3600 seconds between health lines
 
     [reconcile]
-    interval_minutes = 60
-    settle_seconds = 5               # an order or trade this recent waits for the stream
-    correct_position_up_to = "0.01"  # units; larger differences go to review
+    interval_minutes = 60            # 1..10080 (a week)
+    settle_seconds = 5               # 0..300: an order or trade this recent waits for the stream
+    critical_above = "0.10"          # fractions of the exchange's value, each above 0 and at
+    high_from = "0.05"               # most 1, with medium_from <= high_from <= critical_above
+    medium_from = "0.01"
+    correct_position_up_to = "0.01"  # units (finite, >= 0); larger differences go to review
     correct_balance_up_to = "0.001"
 
     [alerts]
     webhook = "https://hooks.example.com/galfriday"   # optional: a JSON POST per alert
     min_severity = "high"
+    per_minute = 10                  # 1..1000
 
     [capture]
     enabled = true
     folder = "captures"
-    max_mb = 256                     # a new part when one reaches this size...
-    max_hours = 24                   # ...or this age
+    max_mb = 256                     # 1..102400: a new part when one reaches this size...
+    max_hours = 24                   # 0.1..720: ...or this age
 
     [demo]
     enabled = false
+    symbol = "BTC/USD"               # one of engine.symbols
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Final, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -57,8 +74,10 @@ from galfriday.errors import ConfigError
 from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS
 from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
+from galfriday.kraken.wire import bad_number
 
 __all__ = [
+    "RANGES",
     "AlertsSection",
     "CaptureSection",
     "Config",
@@ -66,6 +85,8 @@ __all__ = [
     "EngineSection",
     "KrakenSection",
     "ReconcileSection",
+    "check",
+    "check_endpoints",
     "credentials",
     "load_config",
 ]
@@ -74,6 +95,19 @@ KEY_ENV: Final = "KRAKEN_API_KEY"
 SECRET_ENV: Final = "KRAKEN_API_SECRET"
 SECRET_FILE_ENV: Final = "KRAKEN_API_SECRET_FILE"
 _SYMBOL: Final = re.compile(r"^[A-Z0-9]{2,10}/[A-Z0-9]{2,10}$")
+# field -> (lowest, highest, unit and example); every bound is allowed
+RANGES: Final[dict[str, tuple[float, float, str]]] = {
+    "kraken.counter_max": (2, 1000, "e.g. 20"),
+    "kraken.counter_decay": (0.01, 100, "a second, e.g. 0.5"),
+    "engine.silence_timeout": (1, 300, "seconds, e.g. 10"),
+    "engine.health_interval": (1, 3600, "seconds, e.g. 10"),
+    "reconcile.interval_minutes": (1, 10080, "minutes, e.g. 60"),
+    "reconcile.settle_seconds": (0, 300, "seconds, e.g. 5"),
+    "alerts.per_minute": (1, 1000, "alerts a minute, e.g. 10"),
+    "capture.max_mb": (1, 102400, "MB, e.g. 256"),
+    "capture.max_hours": (0.1, 720, "hours, e.g. 24"),
+}
+_THRESHOLDS: Final = ("medium_from", "high_from", "critical_above")
 
 
 class KrakenSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -83,6 +117,7 @@ class KrakenSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tier: str = "intermediate"
     counter_max: float | None = None  # override the tier's REST call counter maximum...
     counter_decay: float | None = None  # ...and its decay a second
+    allow_plain_http: bool = False  # test rigs only: keys over http:// or ws:// to any host
 
 
 class EngineSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -158,8 +193,21 @@ def load_config(path: Path) -> Config:
 
 
 def check(config: Config) -> None:
-    """The value rules msgspec's types cannot express."""
+    """The value rules msgspec's types cannot express (see the module docstring).
+
+    Raises:
+        ConfigError: the first field that breaks one, with the fix.
+    """
     engine, kraken = config.engine, config.kraken
+    path = bad_number(config)
+    if path is not None:
+        problem = "must be a finite number below 1e100 (not nan or inf)"
+        raise ConfigError(path.removeprefix("$."), problem)
+    for field, (low, high, unit) in RANGES.items():
+        section, _, name = field.partition(".")
+        value = getattr(getattr(config, section), name)
+        if value is not None and not low <= value <= high:
+            raise ConfigError(field, f"must be a number from {low:g} to {high:g} {unit}")
     if engine.depth not in BOOK_DEPTHS:
         raise ConfigError("engine.depth", f"must be one of {sorted(BOOK_DEPTHS)}")
     bad = [i for i in engine.ohlc_intervals if i not in OHLC_INTERVALS]
@@ -172,33 +220,65 @@ def check(config: Config) -> None:
             raise ConfigError("engine.symbols", f"{symbol!r} is not a WS v2 symbol like BTC/USD")
     if kraken.tier not in TIERS:
         raise ConfigError("kraken.tier", f"must be one of {sorted(TIERS)}")
-    if kraken.counter_max is not None and not 2 <= kraken.counter_max < 1e9:
-        raise ConfigError("kraken.counter_max", "must be a number from 2, e.g. 20")
-    if kraken.counter_decay is not None and not 0 < kraken.counter_decay < 1e9:
-        raise ConfigError("kraken.counter_decay", "must be a positive number a second, e.g. 0.5")
     for name in ("ws_public", "ws_private"):
         if not getattr(kraken, name).startswith(("ws://", "wss://")):
             raise ConfigError(f"kraken.{name}", "must be a ws:// or wss:// URL")
     if not kraken.rest.startswith(("http://", "https://")):
         raise ConfigError("kraken.rest", "must be an http:// or https:// URL")
-    if engine.silence_timeout <= 0 or engine.health_interval <= 0:
-        raise ConfigError("engine", "timeouts and intervals must be positive")
-    rec = config.reconcile
-    if rec.interval_minutes <= 0:
-        raise ConfigError("reconcile.interval_minutes", "must be positive")
-    if not 0 <= rec.settle_seconds <= 300:
-        raise ConfigError("reconcile.settle_seconds", "must be 0 to 300 seconds, e.g. 5")
-    if not 0 < rec.medium_from <= rec.high_from <= rec.critical_above:
-        raise ConfigError("reconcile", "needs 0 < medium_from <= high_from <= critical_above")
-    if rec.correct_position_up_to < 0 or rec.correct_balance_up_to < 0:
-        raise ConfigError("reconcile", "correction limits must not be negative")
+    _check_reconcile(config.reconcile)
     hook = config.alerts.webhook
     if hook is not None and not hook.startswith(("http://", "https://")):
         raise ConfigError("alerts.webhook", "must be an http:// or https:// URL")
-    if config.capture.max_mb <= 0 or config.capture.max_hours <= 0:
-        raise ConfigError("capture", "max_mb and max_hours must be positive")
-    if config.alerts.per_minute < 1:
-        raise ConfigError("alerts.per_minute", "must be at least 1")
+    demo = config.demo
+    if demo.enabled and demo.symbol not in engine.symbols:
+        problem = f"{demo.symbol!r} is not followed: add it to engine.symbols {engine.symbols}"
+        raise ConfigError("demo.symbol", problem)
+
+
+def _check_reconcile(rec: ReconcileSection) -> None:
+    for name in _THRESHOLDS:
+        if not 0 < getattr(rec, name) <= 1:
+            raise ConfigError(
+                f"reconcile.{name}", "must be a fraction above 0 and at most 1 (0.05 is 5 %)"
+            )
+    if not rec.medium_from <= rec.high_from <= rec.critical_above:
+        raise ConfigError("reconcile", "needs medium_from <= high_from <= critical_above")
+    for name in ("correct_position_up_to", "correct_balance_up_to"):
+        if getattr(rec, name) < 0:
+            raise ConfigError(f"reconcile.{name}", "must not be negative, e.g. 0.01 (units)")
+
+
+def check_endpoints(config: Config, keyed: bool) -> None:
+    """With API keys (``keyed``), refuse ``http://`` and ``ws://`` URLs to any host but this
+    one (127.0.0.0/8, ::1, localhost): the key, its signatures and the WebSocket token would
+    cross the network in clear, and market data could be forged on the way. A test rig opts in
+    with ``[kraken] allow_plain_http = true``.
+
+    Raises:
+        ConfigError: the first such URL, naming its field.
+    """
+    kraken = config.kraken
+    if not keyed or kraken.allow_plain_http:
+        return
+    for name in ("rest", "ws_private", "ws_public"):
+        url = urlsplit(getattr(kraken, name))
+        if url.scheme in ("http", "ws") and not _loopback(url.hostname):
+            raise ConfigError(
+                f"kraken.{name}",
+                f"{url.scheme}:// to {url.hostname} would send the API key in clear: use"
+                f" {url.scheme}s://, or (test rigs only) set kraken.allow_plain_http = true",
+            )
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def credentials(mode: str) -> tuple[str | None, bytes | None]:

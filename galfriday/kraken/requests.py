@@ -2,8 +2,11 @@
 
 Every builder checks Kraken's documented rules before anything is encoded and raises
 :class:`~galfriday.errors.InvalidRequest` when one is broken, so a bad request never reaches the
-wire. Decimals are written as JSON numbers with their exact digits (``26500.40`` stays
-``26500.40``). The token is a secret: these bytes must pass through capture redaction.
+wire. Decimals are written as JSON numbers in fixed-point with their exact digits (``26500.40``
+stays ``26500.40``, ``1E-7`` is written ``0.0000001``: Kraken reads no exponents); a number that
+is not finite, or would need more than a hundred digits, is refused. :func:`fixed` writes a
+Decimal the same way for REST parameters. The token is a secret: these bytes must pass through
+capture redaction.
 
 Pure: no I/O, no clock, no trio.
 """
@@ -20,6 +23,7 @@ from galfriday.errors import InvalidRequest
 
 __all__ = [
     "BOOK_DEPTHS",
+    "MAX_DIGITS",
     "OHLC_INTERVALS",
     "AddOrder",
     "Request",
@@ -29,6 +33,7 @@ __all__ = [
     "cancel_all_orders_after",
     "cancel_order",
     "encode",
+    "fixed",
     "ping",
     "subscribe",
     "unsubscribe",
@@ -118,11 +123,44 @@ class Request(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
     req_id: int | None = None
 
 
-_ENCODER: Final = msgspec.json.Encoder(decimal_format="number")
+MAX_DIGITS: Final = 100  # either side of the point; no price or quantity comes near
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def fixed(value: Decimal) -> str:
+    """``value`` in fixed-point, never with an exponent: ``Decimal("1.234E-7")`` ->
+    ``"0.0000001234"``, ``Decimal("1E+3")`` -> ``"1000"``; trailing zeros are kept.
+
+    Raises:
+        InvalidRequest: ``value`` is not finite (NaN, sNaN, Infinity), or would need more
+            than :data:`MAX_DIGITS` digits before or after the point.
+    """
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):  # "n", "N" or "F": NaN, sNaN, Infinity
+        raise InvalidRequest(f"{value} is not a finite number")
+    if (value and value.adjusted() >= MAX_DIGITS) or -exponent > MAX_DIGITS:
+        raise InvalidRequest(f"{value} needs more than {MAX_DIGITS} digits")
+    return format(value, "f")
+
+
+def _fixed_point(params: _Params) -> _Params:
+    """``params`` with every Decimal replaced by its fixed-point JSON number."""
+    numbers = {
+        name: msgspec.Raw(fixed(value).encode())
+        for name in params.__struct_fields__
+        if isinstance(value := getattr(params, name), Decimal)
+    }
+    return msgspec.structs.replace(params, **numbers) if numbers else params
 
 
 def encode(request: Request) -> bytes:
-    """The JSON bytes of a request."""
+    """The JSON bytes of a request, its Decimals written by :func:`fixed`.
+
+    Raises:
+        InvalidRequest: a Decimal :func:`fixed` refuses.
+    """
+    if request.params is not None:
+        request = msgspec.structs.replace(request, params=_fixed_point(request.params))
     return _ENCODER.encode(request)
 
 
@@ -170,6 +208,9 @@ def ping(req_id: int) -> bytes:
 
 def add_order(order: AddOrder, token: str, req_id: int) -> bytes:
     """An ``add_order`` request."""
+    for value in (order.order_qty, order.limit_price):
+        if value is not None:
+            fixed(value)  # a NaN must not reach the comparisons below
     if order.order_type not in ORDER_TYPES:
         raise InvalidRequest(f"unknown order_type {order.order_type!r}")
     if order.side not in ("buy", "sell"):

@@ -11,6 +11,19 @@ Rules:
   are counted; a frame that does not decode raises :class:`~galfriday.errors.MalformedFrame`
   carrying msgspec's path (``$.data[0].price``). Nothing else escapes :meth:`FrameDecoder.decode`.
 - Every struct has defaults on optional fields, so older captures keep decoding.
+- Numbers must be sane: a Decimal that is not finite (``"NaN"``, ``"sNaN"``, ``"-Infinity"``,
+  any case or sign: msgspec accepts them from JSON strings) or not below :data:`MAX_MAGNITUDE`
+  in size (``1e999999999`` overflows the first sum it enters) makes the frame malformed, with
+  the path of that number (:func:`bad_number`). Book levels are floats, which cannot hold such
+  values (msgspec refuses ``1e999`` and strings there), so the book path has no check at all;
+  the other channels compare each Decimal field with the bounds (a NaN signals when compared)
+  and only a frame that fails is walked again to find the path.
+- The ``instrument`` snapshot lists every pair (about a thousand): each pair and asset is
+  decoded on its own, and one that does not decode (or holds an insane number) is left out and
+  listed in :attr:`InstrumentData.skipped` (and counted as ``skipped``); the frame is not
+  malformed.
+- ``cancel_all_orders_after`` answers ``triggerTime: "0"`` when it disarms the switch: that
+  decodes as ``trigger_time=None`` (as an absent ``triggerTime`` does).
 
 Pure: no I/O, no clock, no trio.
 """
@@ -18,46 +31,26 @@ Pure: no I/O, no clock, no trio.
 from __future__ import annotations
 
 import re
+import types
+import typing
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final, TypeAlias
+from operator import attrgetter
+from typing import Any, Final, Protocol, TypeAlias
 
 import msgspec
 
 from galfriday.errors import MalformedFrame
 
 __all__ = [
-    "AssetInfo",
-    "BalanceEntry",
-    "BalancesMessage",
-    "BookData",
-    "BookLevel",
-    "BookMessage",
-    "Candle",
-    "ExactBookData",
-    "ExactBookLevel",
-    "ExactBookMessage",
-    "ExecutionReport",
-    "ExecutionsMessage",
-    "Fee",
-    "FrameDecoder",
-    "Heartbeat",
-    "InstrumentData",
-    "InstrumentMessage",
-    "Message",
-    "OhlcMessage",
-    "PairInfo",
-    "Response",
-    "ResponseResult",
-    "StatusMessage",
-    "SystemStatus",
-    "Ticker",
-    "TickerMessage",
-    "Trade",
-    "TradeMessage",
-    "UnknownFrame",
-    "Wallet",
-]
+    "MAX_MAGNITUDE", "AssetInfo", "BalanceEntry", "BalancesMessage", "BookData", "BookLevel",
+    "BookMessage", "Candle", "ExactBookData", "ExactBookLevel", "ExactBookMessage",
+    "ExecutionReport", "ExecutionsMessage", "Fee", "FrameDecoder", "Heartbeat", "InstrumentData",
+    "InstrumentMessage", "Message", "OhlcMessage", "PairInfo", "Response", "ResponseResult",
+    "SkippedEntry", "StatusMessage", "SystemStatus", "Ticker", "TickerMessage", "Trade",
+    "TradeMessage", "UnknownFrame", "Wallet", "bad_number",
+]  # fmt: skip
 
 
 class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -254,9 +247,20 @@ class PairInfo(_Wire, frozen=True, kw_only=True):
     tick_size: Decimal | None = None
 
 
+class SkippedEntry(_Wire, frozen=True, kw_only=True):
+    """An ``instrument`` asset or pair left out because it does not decode."""
+
+    kind: str  # "asset" or "pair"
+    name: str  # its id or symbol; "" when even that is unreadable
+    path: str  # where it failed, e.g. ``$.data.pairs[7].price_precision``
+    reason: str
+    raw: str = ""  # its first 200 characters, for the audit trail
+
+
 class InstrumentData(_Wire, frozen=True, kw_only=True):
     assets: list[AssetInfo] = []
     pairs: list[PairInfo] = []
+    skipped: list[SkippedEntry] = []  # filled by the decoder, never read from the wire
 
 
 class InstrumentMessage(_Wire, frozen=True, kw_only=True, tag_field="channel", tag="instrument"):
@@ -377,6 +381,171 @@ class _Envelope(msgspec.Struct):
     method: str | None = None
 
 
+# --- numbers -------------------------------------------------------------------------------
+
+MAX_MAGNITUDE: Final = Decimal("1e100")
+"""A decoded number must be finite and smaller than this in size (no real amount comes near)."""
+_FLOAT_MAX: Final = float(MAX_MAGNITUDE)
+_BAD_NUMBER: Final = "not a finite number below 1e100"
+
+
+def bad_number(value: object, path: str = "$") -> str | None:
+    """The path of the first Decimal or float in ``value`` (a decoded struct, list, dict or
+    number) that is not finite or not below :data:`MAX_MAGNITUDE` in size; None if none is."""
+    if isinstance(value, Decimal):
+        return None if value.is_finite() and -MAX_MAGNITUDE < value < MAX_MAGNITUDE else path
+    if isinstance(value, float):
+        return None if -_FLOAT_MAX < value < _FLOAT_MAX else path  # False for a NaN too
+    items: Any = ()
+    if isinstance(value, msgspec.Struct):
+        fields = msgspec.structs.fields(value)
+        items = ((f".{f.encode_name}", getattr(value, f.name)) for f in fields)
+    elif isinstance(value, list | tuple):
+        items = ((f"[{i}]", item) for i, item in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((f".{key}", item) for key, item in value.items())
+    for where, item in items:
+        found = bad_number(item, path + where)
+        if found is not None:
+            return found
+    return None
+
+
+_Plan: TypeAlias = tuple[Callable[[Any], tuple[Any, ...]] | None, tuple[str, ...]]
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    """A struct type's Decimal fields (as one getter) and its other fields that hold numbers
+    (structs, or containers of Decimals)."""
+    decimals, nested = [], []
+    for field in msgspec.structs.fields(cls):
+        union = typing.get_origin(field.type) in (typing.Union, types.UnionType)
+        if Decimal in (typing.get_args(field.type) if union else (field.type,)):
+            decimals.append(field.name)
+        elif _holds_numbers(field.type):
+            nested.append(field.name)
+    numbers: Callable[[Any], tuple[Any, ...]] | None = None
+    if len(decimals) == 1:
+        one = attrgetter(decimals[0])
+        numbers = lambda s: (one(s),)  # noqa: E731
+    elif decimals:
+        numbers = attrgetter(*decimals)
+    return _PLANS.setdefault(cls, (numbers, tuple(nested)))
+
+
+def _holds_numbers(kind: object) -> bool:
+    if kind is Decimal or (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+        return True
+    return any(_holds_numbers(arg) for arg in typing.get_args(kind))
+
+
+def _suspect(items: Sequence[Any]) -> bool:
+    """True when a Decimal in ``items`` (structs of one type) breaks the rule that
+    :func:`bad_number` states: the fast test (plain loops), which leaves the path to it."""
+    if not items:
+        return False
+    numbers, nested = _PLANS.get(type(items[0])) or _plan(type(items[0]))
+    if numbers is not None:
+        low, high = -MAX_MAGNITUDE, MAX_MAGNITUDE
+        try:
+            for item in items:
+                for x in numbers(item):
+                    if x is not None and not low < x < high:  # an infinity fails here...
+                        return True
+        except ArithmeticError:  # ...and a NaN signals InvalidOperation when compared
+            return True
+    for name in nested:
+        for item in items:
+            value = getattr(item, name)
+            if isinstance(value, msgspec.Struct):
+                value = (value,)
+            if not value:
+                continue
+            if isinstance(value, list | tuple) and isinstance(value[0], msgspec.Struct):
+                if _suspect(value):
+                    return True
+            elif bad_number(value) is not None:
+                return True
+    return False
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+class _Decoding(Protocol):
+    def decode(self, buf: bytes | str, /) -> Any: ...
+
+
+class _RawInstrumentData(msgspec.Struct):
+    assets: list[msgspec.Raw] = []
+    pairs: list[msgspec.Raw] = []
+
+
+class _RawInstrument(msgspec.Struct):
+    type: str
+    data: _RawInstrumentData
+
+
+class _Named(msgspec.Struct):
+    symbol: Any = None
+    id: Any = None
+
+
+class _InstrumentDecoder:
+    """Decodes an ``instrument`` frame entry by entry; counts what it leaves out."""
+
+    def __init__(self) -> None:
+        self._frame = msgspec.json.Decoder(_RawInstrument)
+        self._asset = msgspec.json.Decoder(AssetInfo)
+        self._pair = msgspec.json.Decoder(PairInfo)
+        self._name = msgspec.json.Decoder(_Named)
+        self.skipped = 0
+
+    def decode(self, raw: bytes | str) -> InstrumentMessage:
+        frame = self._frame.decode(raw)
+        skipped: list[SkippedEntry] = []
+        assets = self._entries("asset", frame.data.assets, self._asset, skipped)
+        pairs = self._entries("pair", frame.data.pairs, self._pair, skipped)
+        self.skipped += len(skipped)
+        data = InstrumentData(assets=assets, pairs=pairs, skipped=skipped)
+        return InstrumentMessage(type=frame.type, data=data)
+
+    def _entries(
+        self,
+        kind: str,
+        raws: list[msgspec.Raw],
+        decoder: msgspec.json.Decoder[Any],
+        skipped: list[SkippedEntry],
+    ) -> list[Any]:
+        entries = []
+        for index, item in enumerate(raws):
+            where = f"$.data.{kind}s[{index}]"
+            try:
+                entry = decoder.decode(item)
+            except msgspec.DecodeError as exc:
+                error = _malformed(exc, bytes(item))
+                path = where + error.path[1:]
+                skipped.append(self._skip(kind, item, path, error.reason))
+                continue
+            path_of_bad = bad_number(entry, where) if _suspect((entry,)) else None
+            if path_of_bad is None:
+                entries.append(entry)
+            else:
+                skipped.append(self._skip(kind, item, path_of_bad, _BAD_NUMBER))
+        return entries
+
+    def _skip(self, kind: str, item: msgspec.Raw, path: str, reason: str) -> SkippedEntry:
+        try:
+            named = self._name.decode(item)
+            name = named.symbol if kind == "pair" else named.id
+        except msgspec.DecodeError:
+            name = None
+        name = name if isinstance(name, str) else ""
+        text = bytes(item).decode("utf-8", "replace")[:200]
+        return SkippedEntry(kind=kind, name=name, path=path, reason=reason, raw=text)
+
+
 _CHANNEL_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     "status": StatusMessage,
     "heartbeat": Heartbeat,
@@ -384,14 +553,23 @@ _CHANNEL_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     "ticker": TickerMessage,
     "trade": TradeMessage,
     "ohlc": OhlcMessage,
-    "instrument": InstrumentMessage,
     "executions": ExecutionsMessage,
     "balances": BalancesMessage,
 }
+# Channels whose messages hold Decimals, all in ``data`` (a list of structs).
+_CHECKED: Final = frozenset({"ticker", "trade", "ohlc", "executions", "balances"})
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
+_DISARMED: Final = re.compile(rb'"triggerTime"\s*:\s*"0"')
+_NO_TIME: Final = b'"triggerTime":null'
 _PREFIX_STR: Final = '{"channel":"'
 _PREFIX_BYTES: Final = b'{"channel":"'
 _PREFIX_LEN: Final = len(_PREFIX_STR)
+
+
+def _data(message: Any) -> Sequence[Any]:
+    """The ``data`` list of a message of the :data:`_CHECKED` channels."""
+    data: Sequence[Any] = message.data
+    return data
 
 
 def _malformed(exc: Exception, raw: bytes | str) -> MalformedFrame:
@@ -405,14 +583,16 @@ def _malformed(exc: Exception, raw: bytes | str) -> MalformedFrame:
 class FrameDecoder:
     """Decodes Kraken v2 frames into :data:`Message` structs; one instance per stream.
 
-    It counts what it saw (:meth:`statistics`): frames per channel or method, unknown frames
-    and malformed ones. Not thread-safe; cheap to create.
+    It counts what it saw (:meth:`statistics`): frames per channel or method, unknown frames,
+    malformed ones and ``instrument`` entries skipped. Not thread-safe; cheap to create.
     """
 
     def __init__(self) -> None:
-        self._by_channel: dict[str, msgspec.json.Decoder[Any]] = {
+        self._instrument = _InstrumentDecoder()
+        self._by_channel: dict[str, _Decoding] = {
             name: msgspec.json.Decoder(cls) for name, cls in _CHANNEL_TYPES.items()
         }
+        self._by_channel["instrument"] = self._instrument
         self._by_channel_bytes = {name.encode(): name for name in self._by_channel}
         self._exact_book = msgspec.json.Decoder(ExactBookMessage)
         self._response = msgspec.json.Decoder(Response)
@@ -421,11 +601,17 @@ class FrameDecoder:
         self.unknown = 0
         self.malformed = 0
 
+    @property
+    def skipped(self) -> int:
+        """``instrument`` assets and pairs left out so far (each listed in its message)."""
+        return self._instrument.skipped
+
     def decode(self, raw: bytes | str) -> Message:
         """Decode one frame.
 
         Raises:
-            MalformedFrame: not JSON, or a known channel/method with the wrong shape.
+            MalformedFrame: not JSON, a known channel/method with the wrong shape, or a number
+                that is not finite or too large (see the module rules).
         """
         try:
             name = self._sniff(raw)
@@ -436,6 +622,8 @@ class FrameDecoder:
         except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
             self.malformed += 1
             raise _malformed(exc, raw) from exc
+        if name in _CHECKED and _suspect(_data(message)):
+            self._refuse_bad_number(message, raw)
         self.counts[name] = self.counts.get(name, 0) + 1
         return message
 
@@ -450,11 +638,25 @@ class FrameDecoder:
         except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
             self.malformed += 1
             raise _malformed(exc, raw) from exc
+        if _suspect((message,)):
+            self._refuse_bad_number(message, raw)
         return message
 
     def statistics(self) -> dict[str, int]:
-        """A copy of the counters by channel or method, plus ``unknown`` and ``malformed``."""
-        return {**self.counts, "unknown": self.unknown, "malformed": self.malformed}
+        """A copy of the counters by channel or method, plus ``unknown``, ``malformed`` and
+        ``skipped`` (instrument entries)."""
+        return {
+            **self.counts,
+            "unknown": self.unknown,
+            "malformed": self.malformed,
+            "skipped": self.skipped,
+        }
+
+    def _refuse_bad_number(self, message: Message, raw: bytes | str) -> None:
+        path = bad_number(message)
+        if path is not None:
+            self.malformed += 1
+            raise MalformedFrame(_BAD_NUMBER, path, raw)
 
     def _sniff(self, raw: bytes | str) -> str | None:
         """The channel of a frame written the way Kraken writes it (channel key first)."""
@@ -475,6 +677,9 @@ class FrameDecoder:
             self.unknown += 1
             unknown = UnknownFrame(kind="channel", name=envelope.channel)
             return f"unknown channel {envelope.channel}", unknown
+        if envelope.method == "cancel_all_orders_after":  # "0": disarmed, no time to decode
+            text = raw.encode() if isinstance(raw, str) else raw
+            return envelope.method, self._response.decode(_DISARMED.sub(_NO_TIME, text))
         if envelope.method is not None:
             return envelope.method, self._response.decode(raw)
         self.unknown += 1

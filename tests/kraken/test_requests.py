@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from galfriday.errors import InvalidRequest
 from galfriday.kraken import requests as rq
@@ -135,3 +137,73 @@ def test_cancel_all_and_dead_man_switch() -> None:
     assert _json(rq.cancel_all_orders_after(0, "T", 3))["params"]["timeout"] == 0  # type: ignore[index]
     with pytest.raises(InvalidRequest):
         rq.cancel_all_orders_after(86400, "T", 4)
+
+
+# --- numbers out: fixed-point, finite -------------------------------------------------------
+
+
+def _limit_order(qty: str, price: str) -> AddOrder:
+    return AddOrder(
+        order_type="limit",
+        side="buy",
+        order_qty=Decimal(qty),
+        symbol="BTC/USD",
+        limit_price=Decimal(price),
+    )
+
+
+def test_a_quantity_below_one_millionth_is_written_in_fixed_point() -> None:
+    raw = rq.add_order(_limit_order("1.234E-7", "26500.4"), "T", 1)
+    assert b'"order_qty":0.0000001234' in raw
+    assert b"E" not in raw.replace(b"BTC/USD", b"")
+
+
+def test_a_price_with_a_positive_exponent_is_written_in_fixed_point() -> None:
+    raw = rq.add_order(_limit_order("1", "2.65E+4"), "T", 1)
+    assert b'"limit_price":26500' in raw
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("1.234E-7", "0.0000001234"),
+        ("1E+3", "1000"),
+        ("26500.40", "26500.40"),
+        ("0E-8", "0.00000000"),
+        ("-0.5", "-0.5"),
+    ],
+)
+def test_fixed_writes_the_exact_digits_without_exponent(value: str, text: str) -> None:
+    assert rq.fixed(Decimal(value)) == text
+
+
+@pytest.mark.parametrize("value", ["NaN", "sNaN", "Infinity", "-Infinity"])
+def test_fixed_refuses_non_finite_numbers(value: str) -> None:
+    with pytest.raises(InvalidRequest, match="not a finite number"):
+        rq.fixed(Decimal(value))
+
+
+@pytest.mark.parametrize("value", ["1E+100", "1E-101", "1E+999999999"])
+def test_fixed_refuses_numbers_of_absurd_length(value: str) -> None:
+    with pytest.raises(InvalidRequest, match="digits"):
+        rq.fixed(Decimal(value))
+
+
+@pytest.mark.parametrize(("qty", "price"), [("NaN", "100"), ("1", "sNaN"), ("Infinity", "100")])
+def test_an_order_with_a_non_finite_number_is_an_invalid_request(qty: str, price: str) -> None:
+    with pytest.raises(InvalidRequest, match="not a finite number"):
+        rq.add_order(_limit_order(qty, price), "T", 1)
+
+
+def _writable(value: Decimal) -> bool:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent >= -rq.MAX_DIGITS and (value == 0 or value.adjusted() < rq.MAX_DIGITS)
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False).filter(_writable))
+def test_fixed_round_trips_every_finite_decimal(value: Decimal) -> None:
+    text = rq.fixed(value)
+    assert "E" not in text and "e" not in text
+    assert Decimal(text) == value
+    assert msgspec.json.decode(text.encode(), type=Decimal) == value

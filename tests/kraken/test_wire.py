@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from galfriday.errors import MalformedFrame
 from galfriday.kraken import wire
+from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import FrameDecoder
 from tests.examples import ws_examples
 
@@ -300,3 +302,226 @@ def test_encoded_structs_round_trip() -> None:
         assert decoder.decode(encoder.encode(message)) == message, name
     exact = decoder.decode_exact_book(EXAMPLES["book_snapshot_matic"])
     assert decoder.decode_exact_book(encoder.encode(exact)) == exact
+
+
+# --- Kraken's documented examples (tests/data/ws) ------------------------------------------
+
+WS_DATA = Path(__file__).parent.parent / "data" / "ws"
+WS_FRAMES = {
+    f"{path.stem}[{index}]": msgspec.json.encode(frame).decode()
+    for path in sorted(WS_DATA.glob("*.json"))
+    for index, frame in enumerate(msgspec.json.decode(path.read_bytes(), type=list[msgspec.Raw]))
+}
+
+
+def _ws(name: str) -> list[str]:
+    """The frames of tests/data/ws/<name>.json, text exactly as in the file."""
+    raws = msgspec.json.decode((WS_DATA / f"{name}.json").read_bytes(), type=list[msgspec.Raw])
+    return [bytes(raw).decode() for raw in raws]
+
+
+@pytest.mark.parametrize("name", sorted(WS_FRAMES))
+def test_every_documented_example_decodes(name: str) -> None:
+    decoder = FrameDecoder()
+    message = decoder.decode(WS_FRAMES[name])
+    assert not isinstance(message, wire.UnknownFrame)
+    assert decoder.statistics()["malformed"] == 0
+
+
+def test_the_btc_usd_worked_example_verifies_its_checksum() -> None:
+    message = FrameDecoder().decode(_ws("book_btc_usd")[0])
+    assert isinstance(message, wire.BookMessage)
+    book = OrderBook("BTC/USD", price_precision=1, qty_precision=8, depth=10)
+    assert book.apply(message.data[0], snapshot=True) is BookCheck.MATCH
+
+
+def test_balances_snapshot_keeps_every_wallet_of_an_asset() -> None:
+    message = FrameDecoder().decode(_ws("balances")[0])
+    assert isinstance(message, wire.BalancesMessage)
+    matic = next(entry for entry in message.data if entry.asset == "MATIC")
+    assert matic.balance == Decimal(500)
+    assert [(w.type, w.id, w.balance) for w in matic.wallets] == [
+        ("spot", "main", Decimal(300)),
+        ("earn", "flex", Decimal(200)),
+    ]
+
+
+# --- the dead-man switch answer -------------------------------------------------------------
+
+
+def test_trigger_time_zero_decodes_as_disarmed() -> None:
+    answer = FrameDecoder().decode(_ws("cancel_after")[1])
+    assert isinstance(answer, wire.Response) and answer.ok and answer.result is not None
+    assert answer.result.trigger_time is None
+    assert answer.result.current_time == datetime(2023, 9, 21, 15, 50, 2, tzinfo=UTC)
+
+
+def test_disarm_answer_decodes_alike_with_zero_and_without_trigger_time() -> None:
+    decoder = FrameDecoder()
+    results = []
+    for frame in _ws("cancel_after")[1:]:
+        answer = decoder.decode(frame)
+        assert isinstance(answer, wire.Response) and answer.ok and answer.result is not None
+        results.append(answer.result)
+    assert [result.trigger_time for result in results] == [None, None]
+
+
+def test_a_quoted_zero_elsewhere_in_the_answer_is_left_alone() -> None:
+    frame = (
+        '{"method":"cancel_all_orders_after","success":false,"req_id":5,'
+        '"error":"EGeneral:Invalid arguments:\\"triggerTime\\":\\"0\\""}'
+    )
+    answer = FrameDecoder().decode(frame)
+    assert isinstance(answer, wire.Response)
+    assert answer.error == 'EGeneral:Invalid arguments:"triggerTime":"0"'
+
+
+# --- non-finite and absurd numbers ----------------------------------------------------------
+
+NOT_FINITE = ["NaN", "nan", "-NaN", "sNaN", "-snan", "Infinity", "-Infinity", "inf", "+Inf", " nan"]
+
+
+@pytest.mark.parametrize("spelling", NOT_FINITE)
+def test_balances_update_with_snan_amount_is_malformed(spelling: str) -> None:
+    decoder = FrameDecoder()
+    frame = _ws("balances")[1].replace('"amount": 132.9995', f'"amount": "{spelling}"')
+    with pytest.raises(MalformedFrame) as info:
+        decoder.decode(frame)
+    assert info.value.path == "$.data[0].amount"
+    assert decoder.statistics()["malformed"] == 1
+
+
+def test_nan_wallet_balance_in_a_snapshot_is_malformed() -> None:
+    frame = _ws("balances")[0].replace('"balance": 200}', '"balance": "NaN"}')
+    with pytest.raises(MalformedFrame) as info:
+        FrameDecoder().decode(frame)
+    assert info.value.path == "$.data[1].wallets[1].balance"
+
+
+def test_execution_with_infinite_last_qty_is_malformed() -> None:
+    frame = _ws("executions")[3].replace('"last_qty": 0.005', '"last_qty": "Infinity"')
+    with pytest.raises(MalformedFrame) as info:
+        FrameDecoder().decode(frame)
+    assert info.value.path == "$.data[0].last_qty"
+
+
+def test_execution_fee_with_nan_qty_is_malformed() -> None:
+    frame = _ws("executions")[3].replace('"qty": 0.3458', '"qty": "nan"')
+    with pytest.raises(MalformedFrame) as info:
+        FrameDecoder().decode(frame)
+    assert info.value.path == "$.data[0].fees[0].qty"
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "field", "path"),
+    [
+        ("ticker", 0, '"last": 0.10035', "$.data[0].last"),
+        ("trade", 1, '"qty": 1136.19677815', "$.data[1].qty"),
+        ("ohlc", 1, '"close": 0.5627', "$.data[0].close"),
+        ("executions", 1, '"limit_price": 26500.0', "$.data[0].limit_price"),
+        ("executions", 4, '"cum_cost": 132.9995', "$.data[0].cum_cost"),
+    ],
+)
+def test_non_finite_number_in_any_channel_is_malformed(
+    name: str, index: int, field: str, path: str
+) -> None:
+    key = field.split(":")[0]
+    frame = _ws(name)[index].replace(field, f'{key}: "sNaN"')
+    with pytest.raises(MalformedFrame) as info:
+        FrameDecoder().decode(frame)
+    assert info.value.path == path
+
+
+@given(st.sampled_from(NOT_FINITE), st.sampled_from(["balance", "amount", "fee"]))
+def test_any_non_finite_spelling_in_a_ledger_update_is_malformed(spelling: str, key: str) -> None:
+    frame = (
+        '{"channel":"balances","type":"update","sequence":3,"data":[{"asset":"USD",'
+        f'"ledger_id":"L1","amount":1,"fee":0,"balance":2,"{key}":"{spelling}"}}]}}'
+    )
+    with pytest.raises(MalformedFrame):
+        FrameDecoder().decode(frame)
+
+
+def test_a_number_beyond_the_decimal_range_is_malformed() -> None:
+    frame = _ws("balances")[1].replace('"balance": 500', '"balance": 1e999999999')
+    with pytest.raises(MalformedFrame) as info:
+        FrameDecoder().decode(frame)
+    assert info.value.path == "$.data[0].balance"
+
+
+def test_a_large_but_plausible_number_decodes() -> None:
+    frame = _ws("ticker")[0].replace('"volume": 997038.98383185', '"volume": 9.99e99')
+    message = FrameDecoder().decode(frame)
+    assert isinstance(message, wire.TickerMessage)
+    assert message.data[0].volume == Decimal("9.99e99")
+
+
+def test_exact_book_with_a_non_finite_level_is_malformed() -> None:
+    frame = _ws("book")[1].replace('"qty": 1098.3947558', '"qty": "Infinity"')
+    decoder = FrameDecoder()
+    with pytest.raises(MalformedFrame) as info:
+        decoder.decode_exact_book(frame)
+    assert info.value.path == "$.data[0].bids[0].qty"
+    assert decoder.statistics()["malformed"] == 1
+
+
+def test_float_book_levels_already_refuse_non_finite_numbers() -> None:
+    # Why the book's hot path needs no check: JSON has no NaN, 1e999 is out of a float's
+    # range, and a float field takes no string.
+    for value in ("1e999", '"NaN"', '"Infinity"'):
+        frame = _ws("book")[1].replace('"qty": 1098.3947558', f'"qty": {value}')
+        with pytest.raises(MalformedFrame):
+            FrameDecoder().decode(frame)
+
+
+def test_bad_number_names_the_first_insane_number() -> None:
+    fees = [wire.Fee(asset="USD", qty=Decimal("-inf"))]
+    report = wire.ExecutionReport(exec_type="trade", fees=fees)
+    assert wire.bad_number(report) == "$.fees[0].qty"
+    assert wire.bad_number({"a": [1.5, float("nan")]}) == "$.a[1]"
+    assert wire.bad_number(wire.Fee(asset="USD", qty=Decimal("1e99"))) is None
+
+
+# --- the instrument snapshot, pair by pair --------------------------------------------------
+
+
+def test_instrument_snapshot_skips_a_pair_that_does_not_decode() -> None:
+    message = FrameDecoder().decode(_ws("instrument_odd_pair")[0])
+    assert isinstance(message, wire.InstrumentMessage)
+    assert [pair.symbol for pair in message.data.pairs] == ["BTC/USD", "ETH/USD"]
+    assert [asset.id for asset in message.data.assets] == ["BTC"]
+    skipped = {(s.kind, s.name): s.path for s in message.data.skipped}
+    assert skipped == {
+        ("asset", "ODD"): "$.data.assets[1].precision",
+        ("pair", "ODD/USD"): "$.data.pairs[1].price_precision",
+        ("pair", "NAN/USD"): "$.data.pairs[2].qty_min",
+    }
+
+
+def test_skipped_instrument_entries_are_counted_not_malformed() -> None:
+    decoder = FrameDecoder()
+    decoder.decode(_ws("instrument_odd_pair")[0])
+    decoder.decode(_ws("instrument_odd_pair")[0].encode())
+    stats = decoder.statistics()
+    assert (stats["skipped"], stats["malformed"], stats["instrument"]) == (6, 0, 2)
+
+
+def test_a_skipped_pair_keeps_the_reason_and_a_copy_for_the_audit() -> None:
+    message = FrameDecoder().decode(_ws("instrument_odd_pair")[0])
+    assert isinstance(message, wire.InstrumentMessage)
+    odd = next(s for s in message.data.skipped if s.name == "ODD/USD")
+    assert odd.reason == "Expected `int`, got `str`"
+    assert odd.raw.startswith('{"symbol": "ODD/USD"')
+
+
+def test_a_pair_without_a_readable_symbol_is_skipped_with_an_empty_name() -> None:
+    frame = '{"channel":"instrument","type":"snapshot","data":{"assets":[],"pairs":[17]}}'
+    message = FrameDecoder().decode(frame)
+    assert isinstance(message, wire.InstrumentMessage)
+    assert [(s.name, s.path) for s in message.data.skipped] == [("", "$.data.pairs[0]")]
+
+
+def test_instrument_data_that_is_not_an_object_is_still_malformed() -> None:
+    with pytest.raises(MalformedFrame) as info:
+        FrameDecoder().decode('{"channel":"instrument","type":"snapshot","data":[]}')
+    assert info.value.path == "$.data"
