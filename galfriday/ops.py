@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from galfriday.audit.lock import read_holder
+from galfriday.audit.lock import LockHolder, read_holder
 from galfriday.errors import ConfigError
 from galfriday.reconcile.queries import open_database
 
@@ -152,7 +152,7 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
         "pid": holder.pid if holder is not None else None,
         "since": holder.since if holder is not None else None,
         "last_seen": seen,
-        "health_late": holder is not None and (seen is None or now - seen > HEALTH_EVERY),
+        "health_late": _late(holder, seen, now),
         "connections": connections,
         "books": books,
         "last_reconciliation": reconciliation,
@@ -167,10 +167,16 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
     }
 
 
+def _late(holder: LockHolder | None, seen: float | None, now: float) -> bool:
+    """A running engine without a health row for longer than it takes to write one."""
+    last = seen if seen is not None else holder.since if holder is not None else None
+    return holder is not None and last is not None and now - last > HEALTH_EVERY
+
+
 def print_status(doc: dict[str, Any], out: TextIO) -> None:
     say = out.write
     seen = doc["last_seen"]
-    late = " — none for over a minute: is it stuck?" if doc["health_late"] else ""
+    late = " (over a minute ago: is it stuck?)" if doc["health_late"] else ""
     reported = f"last health report {_when(seen)}{late}"
     if doc["running"]:
         pid = doc["pid"] if doc["pid"] is not None else "unknown"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sqlite3
@@ -96,7 +97,19 @@ def test_status_shows_health_books_reconciliation_review_and_disk(
         assert cli.main(["status", "--db", str(db), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["open_review_items"] == 1
-    assert (doc["running"], doc["pid"]) == (True, os.getpid())
+    assert (doc["running"], doc["pid"], doc["health_late"]) == (True, os.getpid(), False)
+
+
+def test_status_of_a_running_engine_without_recent_health_asks_whether_it_is_stuck(
+    tmp_path: Path,
+) -> None:
+    db = _database(tmp_path / "g.db")  # the last health row: 5 s before the test started
+    with DatabaseLock(db):
+        doc = ops.status(db, tmp_path, now=time.time() + 3600)
+    assert doc["running"] and doc["health_late"]
+    out = io.StringIO()
+    ops.print_status(doc, out)
+    assert "(over a minute ago: is it stuck?)" in out.getvalue().splitlines()[0]
 
 
 def test_status_without_an_engine_says_not_running_and_exits_3(
