@@ -1,34 +1,46 @@
 """``galfriday status`` and ``galfriday prune``: operating an engine from its audit database.
 
 Both only read or delete rows of the database (WAL: safe beside a running engine, which
-keeps writing) and capture files; neither talks to the exchange.
+keeps writing) and capture files; neither talks to the exchange. Both refuse, in one line
+(exit 2), a path that is missing, a folder, not SQLite, or another program's database.
 
-- ``status``: is the engine running (its last health row is recent), each connection's
-  state and health, the books' verification, the last reconciliation, open review items,
-  and the disk used by the database and the captures. ``--json`` for machines.
+- ``status``: is an engine running on this database (it holds the lock beside it: known at
+  once, with its pid), each connection's state and health, the books' verification, the last
+  reconciliation, open review items, and the disk used by the database and the captures.
+  ``--json`` for machines (``running``, ``pid``, ``since``). Exit code: 0 when an engine is
+  running, 3 when none is (:data:`EXIT_NOT_RUNNING`, as LSB init scripts do), 2 on a bad
+  ``--db``.
 - ``prune --before DATE``: delete capture files and operational audit rows older than
   DATE. Orders, order events, fills, the ledger, adjustments, reconciliation reports and
   review items are kept unless ``--include-trades`` is given (then, of those, only rows
-  older than DATE, and never an open order or an open review item). ``--dry-run`` says what
-  would go.
+  older than DATE, and never an order that is not final nor any event or fill of it, a run
+  with a review item, nor the discrepancies and adjustments of a run with an open one).
+  ``--dry-run`` says what would go. Rows go in short transactions of :data:`BATCH_ROWS`;
+  beside a running engine prune pauses between them about as long as each took, so the
+  engine's writer never waits long for its turn.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from galfriday.audit.lock import LockHolder, read_holder
 from galfriday.errors import ConfigError
 from galfriday.reconcile.queries import open_database
 
-__all__ = ["prune_command", "status_command"]
+__all__ = ["BATCH_ROWS", "EXIT_NOT_RUNNING", "prune", "prune_command", "status", "status_command"]
 
-RUNNING_WITHIN: Final = 60.0  # a health row younger than this: the engine is running
+EXIT_NOT_RUNNING: Final = 3  # galfriday status: no engine holds the database
+BATCH_ROWS: Final = 2_000  # rows deleted per transaction
+HEALTH_EVERY: Final = 60.0  # a running engine writes health rows more often than this
 # Rows that describe the engine's operation; pruned by default.
 OPERATIONAL: Final = {
     "connection_events": "at_wall",
@@ -52,6 +64,21 @@ TRADES: Final = {
     "reconciliation_events": "at_wall",
 }
 FINAL_STATES: Final = ("filled", "canceled", "expired")
+_OF_OPEN_ORDER: Final = (
+    "order_id IN (SELECT order_id FROM orders"
+    " WHERE status NOT IN ('filled', 'canceled', 'expired'))"
+)
+_OF_OPEN_REVIEW: Final = (
+    "reconciliation_id IN (SELECT reconciliation_id FROM review_queue WHERE status = 'open')"
+)
+# What --include-trades never deletes, however old (SQL over the table's own columns).
+KEEP: Final = {
+    "order_events": _OF_OPEN_ORDER,
+    "fills": _OF_OPEN_ORDER,
+    "position_adjustments": _OF_OPEN_REVIEW,
+    "discrepancies": _OF_OPEN_REVIEW,
+    "reconciliation_events": "id IN (SELECT reconciliation_id FROM review_queue)",
+}
 
 
 def _when(wall: float | None) -> str:
@@ -76,6 +103,7 @@ def _one(conn: sqlite3.Connection, sql: str, *args: object) -> dict[str, Any] | 
 def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]:
     """Everything ``galfriday status`` shows, as one document."""
     now = time.time() if now is None else now
+    holder = read_holder(db)  # first, and at once: is an engine on this database?
     conn = open_database(db)
     try:
         connections = {}
@@ -120,8 +148,11 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
     capture_files = sorted(captures.glob("*.gfcap")) if captures.is_dir() else []
     return {
         "database": str(db),
-        "running": seen is not None and now - seen <= RUNNING_WITHIN,
+        "running": holder is not None,
+        "pid": holder.pid if holder is not None else None,
+        "since": holder.since if holder is not None else None,
         "last_seen": seen,
+        "health_late": _late(holder, seen, now),
         "connections": connections,
         "books": books,
         "last_reconciliation": reconciliation,
@@ -136,11 +167,23 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
     }
 
 
+def _late(holder: LockHolder | None, seen: float | None, now: float) -> bool:
+    """A running engine without a health row for longer than it takes to write one."""
+    last = seen if seen is not None else holder.since if holder is not None else None
+    return holder is not None and last is not None and now - last > HEALTH_EVERY
+
+
 def print_status(doc: dict[str, Any], out: TextIO) -> None:
     say = out.write
     seen = doc["last_seen"]
-    state = "running" if doc["running"] else "not running"
-    say(f"engine: {state} (last health report {_when(seen)}) — {doc['database']}\n")
+    late = " (over a minute ago: is it stuck?)" if doc["health_late"] else ""
+    reported = f"last health report {_when(seen)}{late}"
+    if doc["running"]:
+        pid = doc["pid"] if doc["pid"] is not None else "unknown"
+        state = f"running (pid {pid}, since {_when(doc['since'])}; {reported})"
+    else:
+        state = f"not running ({reported})"
+    say(f"engine: {state} — {doc['database']}\n")
     for name, conn in sorted(doc["connections"].items()):
         event, health = conn["state"] or {}, conn["health"] or {}
         line = f"  {name:<8} {event.get('new_state', '-'):<13}"
@@ -180,12 +223,13 @@ def print_status(doc: dict[str, Any], out: TextIO) -> None:
 
 
 def status_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the status; the exit code is 0 if an engine runs, :data:`EXIT_NOT_RUNNING` if not."""
     doc = status(args.db, args.captures)
     if args.json:
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_status(doc, out)
-    return 0
+    return 0 if doc["running"] else EXIT_NOT_RUNNING
 
 
 def parse_date(text: str) -> float:
@@ -202,42 +246,42 @@ def parse_date(text: str) -> float:
 
 
 def prune(
-    db: Path, captures: Path, before: float, *, include_trades: bool, dry_run: bool
+    db: Path,
+    captures: Path,
+    before: float,
+    *,
+    include_trades: bool,
+    dry_run: bool,
+    batch_rows: int = BATCH_ROWS,
+    pause: Callable[[float], None] | None = None,
 ) -> dict[str, int]:
-    """Delete what is older than ``before``; returns what went (or would), by table/file."""
+    """Delete what is older than ``before``; returns what went (or would), by table/file.
+
+    Args:
+        batch_rows: rows per transaction.
+        pause: called between transactions with how long the last one took (default: sleep
+            about that long, jittered, if an engine holds the database; else nothing).
+    """
     if before > time.time():
         raise ConfigError("--before", "is in the future; that would delete current rows")
-    gone: dict[str, int] = {}
+    engine = read_holder(db)
+    if pause is None and engine is not None:
+        pause = _make_way
     conn = open_database(db)
+    gone: dict[str, int] = {}
     try:
+        conn.isolation_level = None  # autocommit: every DELETE is its own short transaction
         conn.execute("PRAGMA busy_timeout = 10000")  # the running engine's writer goes first
-        tables = dict(OPERATIONAL)
-        if include_trades:
-            tables.update(TRADES)
-        with conn:
-            for table, column in tables.items():  # names from the constants above only
-                where = f"{column} < ?"
-                args: tuple[object, ...] = (before,)
-                if table == "reconciliation_events":  # a run with an open item stays
-                    where += " AND id NOT IN (SELECT reconciliation_id FROM review_queue)"
+        for table, where, args in _targets(before, include_trades):
+            if dry_run:
                 count = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args)
                 gone[table] = count.fetchone()[0]
-                if not dry_run:
-                    conn.execute(f"DELETE FROM {table} WHERE {where}", args)
-            if include_trades:
-                closed = "updated_wall < ? AND status IN (?, ?, ?)"
-                row = conn.execute(
-                    f"SELECT count(*) FROM orders WHERE {closed}", (before, *FINAL_STATES)
-                )
-                gone["orders"] = row.fetchone()[0]
-                resolved = "created_wall < ? AND status != 'open'"
-                row = conn.execute(f"SELECT count(*) FROM review_queue WHERE {resolved}", (before,))
-                gone["review_queue"] = row.fetchone()[0]
-                if not dry_run:
-                    conn.execute(f"DELETE FROM orders WHERE {closed}", (before, *FINAL_STATES))
-                    conn.execute(f"DELETE FROM review_queue WHERE {resolved}", (before,))
+            else:
+                gone[table] = _delete(conn, table, where, args, batch_rows, pause)
         if not dry_run:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # TRUNCATE waits for writers; beside a running engine, copy what it can and go.
+            mode = "PASSIVE" if engine is not None else "TRUNCATE"
+            conn.execute(f"PRAGMA wal_checkpoint({mode})")
     finally:
         conn.close()
     files = 0
@@ -249,6 +293,56 @@ def prune(
                     path.unlink()
     gone["capture files"] = files
     return gone
+
+
+def _targets(before: float, include_trades: bool) -> list[tuple[str, str, tuple[object, ...]]]:
+    """``(table, where, args)`` of every deletion, in order (names from the constants only)."""
+    tables = dict(OPERATIONAL)
+    if include_trades:
+        tables.update(TRADES)
+    targets: list[tuple[str, str, tuple[object, ...]]] = []
+    for table, column in tables.items():
+        keep = KEEP.get(table) if include_trades else None
+        where = f"{column} < ?" + (f" AND NOT ({keep})" if keep else "")
+        targets.append((table, where, (before,)))
+    if include_trades:
+        closed = "updated_wall < ? AND status IN (?, ?, ?)"
+        targets.append(("orders", closed, (before, *FINAL_STATES)))
+        targets.append(("review_queue", "created_wall < ? AND status != 'open'", (before,)))
+    return targets
+
+
+def _delete(
+    conn: sqlite3.Connection,
+    table: str,
+    where: str,
+    args: tuple[object, ...],
+    batch_rows: int,
+    pause: Callable[[float], None] | None,
+) -> int:
+    """Delete the rows of ``table`` matching ``where``, ``batch_rows`` per transaction."""
+    statement = (
+        f"DELETE FROM {table} WHERE rowid IN"
+        f" (SELECT rowid FROM {table} WHERE {where} LIMIT {int(batch_rows)})"
+    )
+    total = 0
+    while True:
+        started = time.monotonic()
+        deleted = conn.execute(statement, args).rowcount
+        total += deleted
+        if deleted < batch_rows:
+            return total
+        if pause is not None:
+            pause(time.monotonic() - started)
+
+
+def _make_way(took: float) -> None:
+    """Leave the database to the engine's writer about as long as prune just held it.
+
+    Its busy handler tries again every few to 100 ms: half the time free, at random phase,
+    gets it in within its busy timeout (5 s) with certainty in practice.
+    """
+    time.sleep(took * random.uniform(0.5, 1.5))
 
 
 def prune_command(args: argparse.Namespace, out: TextIO) -> int:

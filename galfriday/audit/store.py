@@ -1,42 +1,55 @@
-"""The audit trail: one SQLite database, one writer.
+"""The audit trail: one SQLite database, one writer, one engine.
 
 :class:`AuditStore` is the synchronous part (sqlite-utils, WAL, migrations); it is only ever
-used from one worker thread at a time. :class:`AuditWriter` is the trio part: producers hand it
-:class:`AuditRow` values, and its task writes them in batches (up to ``batch_rows`` rows or
-``batch_seconds`` of waiting), each batch in one transaction, in ``trio.to_thread`` with a
-``CapacityLimiter(1)`` so the trio thread never blocks on disk. A batch is all or nothing: a
-crash leaves no partial batch.
+used from one worker thread at a time. Opening a file first checks it
+(:func:`~galfriday.audit.checks.check_database`: a folder, a foreign or non-SQLite file is
+refused before anything changes), then takes the lock beside it
+(:class:`~galfriday.audit.lock.DatabaseLock`: a second engine is refused), then migrates.
+:meth:`AuditStore.close` checkpoints (``wal_checkpoint(TRUNCATE)``) so the ``.db`` file alone
+holds every row, and releases the lock; it is safe to call twice, and it must run shielded.
+
+:class:`AuditWriter` is the trio part, see its docstring. It never drops a row it accepted.
 
 Migrations are the numbered ``*.sql`` files of ``schema/``, applied in order once each and
 recorded in the ``migrations`` table. Values are converted on the way in: ``Decimal`` becomes
 its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for tables with
 a key (current state such as ``orders``) replace the row with the same key; ``fills`` and the
-ledger ignore a row whose id is already there, so replaying an event cannot duplicate it.
-
-Shutdown: cancelling the writer's scope makes it write everything still queued (shielded)
-before it returns.
+ledger ignore a row whose id is already there, so replaying an event cannot duplicate it. A
+fill whose ``exec_id`` is already stored under *another* order is not ignored silently: an
+``order_anomalies`` row (``exec_id_reused``) is written in the same transaction.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-import msgspec
 import sqlite_utils
-import trio
 from loguru import logger
 
-__all__ = ["AuditRow", "AuditStore", "AuditWriter", "schema_dir"]
+from galfriday.audit.checks import check_database
+from galfriday.audit.lock import DatabaseLock
+from galfriday.audit.rows import AuditRow, Rejected, sql_value
+from galfriday.audit.trouble import AuditTrouble, classify
+from galfriday.audit.writer import AuditWriter
+from galfriday.errors import ConfigError
 
-_JSON: Final = msgspec.json.Encoder(decimal_format="string")
+__all__ = [
+    "BUSY_TIMEOUT",
+    "AuditRow",
+    "AuditStore",
+    "AuditTrouble",
+    "AuditWriter",
+    "Rejected",
+    "check_database",
+    "schema_dir",
+]
+
+BUSY_TIMEOUT: Final = 5.0  # seconds a write waits for another connection's lock
 IGNORE_DUPLICATES: Final = {"fills": "exec_id", "balance_ledger": "ledger_id"}
 UPSERT_KEYS: Final = {
     "orders": "order_id",
@@ -45,9 +58,10 @@ UPSERT_KEYS: Final = {
     "reconciliation_events": "id",
     "review_queue": "id",
 }
-
-
-T = TypeVar("T")
+_REUSED: Final = (
+    "INSERT INTO order_anomalies (at_wall, kind, order_id, detail)"
+    " VALUES (?, 'exec_id_reused', ?, ?)"
+)
 
 
 def schema_dir() -> Path:
@@ -56,41 +70,41 @@ def schema_dir() -> Path:
     return source if source.is_dir() else Path(__file__).resolve().parent.parent / "schema"
 
 
-@dataclass(frozen=True)
-class AuditRow:
-    table: str
-    values: Mapping[str, Any]
-
-
-def _sql_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, tuple | list | dict):
-        return _JSON.encode(value).decode()  # e.g. fees: [["USD","0.3458"]]
-    return value
-
-
 class AuditStore:
-    """The database file (or ``":memory:"``), migrated on open."""
+    """The database file (or ``":memory:"``): checked, locked and migrated on open.
 
-    def __init__(self, path: Path | str) -> None:
+    Args:
+        path: the database file, or ``":memory:"`` (no check, no lock).
+        busy_timeout: seconds a write waits for another connection (``galfriday prune``, a
+            backup) before it fails as ``busy`` (the writer then retries).
+
+    Raises:
+        ConfigError: the path is refused (:func:`check_database`), another galfriday holds it,
+            or it cannot be opened; one line, before anything on disk changed.
+    """
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = path
+        self.lock: DatabaseLock | None = None
+        self._closed = False
         memory = str(path) == ":memory:"
         if not memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-        # One worker thread at a time uses the connection (CapacityLimiter(1)), but not always
-        # the thread that opened it.
-        self.db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
-        if not memory:
-            self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.applied = self._migrate()
+            check_database(Path(path), create=True)
+            self.lock = DatabaseLock(Path(path))
+            self.lock.acquire()
+        try:
+            self.db = _connect(path, memory, busy_timeout)
+            try:
+                self.applied = self._migrate()
+            except sqlite3.Error as exc:
+                self.db.close()
+                if classify(exc) is None:
+                    raise
+                raise ConfigError(str(path), f"cannot be written ({exc})") from exc
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
         self.tables = set(self.db.table_names())
         self._statements: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -115,27 +129,97 @@ class AuditStore:
         return applied
 
     def write(self, rows: Iterable[AuditRow]) -> int:
-        """Write ``rows`` in one transaction; returns how many were written.
+        """Write ``rows`` in one transaction, all or nothing; returns how many were written.
 
         Rows are grouped by table and columns, and each group is one ``executemany`` of a
-        cached statement (sqlite-utils' ``insert_all`` spent most of the writer's time on
-        per-batch work the schema makes unnecessary).
+        cached statement (fills go one by one, to notice a reused ``exec_id``).
 
         Raises:
             ValueError: a row for a table the schema does not have (a bug: caught loudly).
+            sqlite3.Error: the database refused the batch; nothing of it was written.
         """
         grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         for row in rows:
             values = row.values
             key = (row.table, tuple(values))
-            grouped.setdefault(key, []).append(tuple(_sql_value(v) for v in values.values()))
+            grouped.setdefault(key, []).append(tuple(sql_value(v) for v in values.values()))
         count = 0
-        conn = self.db.conn
-        with self.db.atomic():
-            for key, records in grouped.items():
-                conn.executemany(self._statement(*key), records)
+        with self._transaction() as conn:
+            for (table, columns), records in grouped.items():
+                self._insert(conn, table, columns, records)
                 count += len(records)
         return count
+
+    def write_each(self, rows: Iterable[AuditRow]) -> tuple[int, list[Rejected]]:
+        """Write what can be written of ``rows`` in one transaction, each row on its own
+        savepoint: a row the schema refuses is left out (returned), the others are written.
+
+        Raises:
+            sqlite3.Error: a failure that is not about one row (busy, disk full, I/O);
+                nothing was written.
+        """
+        written = 0
+        rejected: list[Rejected] = []
+        with self._transaction() as conn:
+            for row in rows:
+                if row.table not in self.tables:
+                    rejected.append(Rejected(row, "table is not in the schema", True))
+                    continue
+                columns = tuple(row.values)
+                record = tuple(sql_value(v) for v in row.values.values())
+                conn.execute("SAVEPOINT audit_row")
+                try:
+                    self._insert(conn, row.table, columns, [record])
+                except Exception as exc:
+                    if classify(exc) is not None:
+                        raise
+                    conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+                    rejected.append(Rejected(row, f"{type(exc).__name__}: {exc}"))
+                else:
+                    written += 1
+                conn.execute("RELEASE SAVEPOINT audit_row")
+        return written, rejected
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` (so a busy database waits in the busy handler up front), then
+        ``COMMIT``; any failure rolls back."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        columns: tuple[str, ...],
+        records: list[tuple[Any, ...]],
+    ) -> None:
+        statement = self._statement(table, columns)
+        if table != "fills" or "exec_id" not in columns or "order_id" not in columns:
+            conn.executemany(statement, records)
+            return
+        exec_at, order_at = columns.index("exec_id"), columns.index("order_id")
+        wall_at = columns.index("at_wall") if "at_wall" in columns else None
+        for record in records:
+            if conn.execute(statement, record).rowcount:
+                continue
+            exec_id, order_id = record[exec_at], record[order_at]
+            stored = conn.execute("SELECT order_id FROM fills WHERE exec_id = ?", (exec_id,))
+            first = stored.fetchone()
+            if first is not None and first[0] != order_id:
+                detail = (
+                    f"fill {exec_id} of order {order_id} is already stored under order"
+                    f" {first[0]}; the second one was not recorded"
+                )
+                wall = record[wall_at] if wall_at is not None else 0.0
+                conn.execute(_REUSED, (wall, order_id, detail))
 
     def _statement(self, table: str, columns: tuple[str, ...]) -> str:
         statement = self._statements.get((table, columns))
@@ -154,125 +238,52 @@ class AuditStore:
         return statement
 
     def close(self) -> None:
-        self.db.close()
+        """Checkpoint the WAL into the database file and truncate it, close, release the lock.
+
+        Afterwards a copy of the ``.db`` file alone holds every row. A second call does
+        nothing. Run it shielded from cancellation (``trio.CancelScope(shield=True)``).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.lock is not None:
+                busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if busy:
+                    logger.warning("audit database: a reader kept the checkpoint from finishing")
+        except sqlite3.Error as exc:
+            logger.error("audit database: checkpoint on close failed: {}", exc)
+        finally:
+            self.db.close()
+            if self.lock is not None:
+                self.lock.release()
+
+
+def _connect(path: Path | str, memory: bool, busy_timeout: float) -> sqlite_utils.Database:
+    """Open (creating it 0600) and set up the connection; failures are one-line ConfigErrors."""
+    name = str(path)
+    try:
+        if not memory:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # One worker thread at a time uses the connection (CapacityLimiter(1)), but not always
+        # the thread that opened it.
+        conn = sqlite3.connect(name, check_same_thread=False, timeout=busy_timeout)
+    except (OSError, sqlite3.Error) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(name, f"cannot be opened ({problem}); choose another --db") from None
+    db = sqlite_utils.Database(conn)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
+        if not memory:
+            db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        db.close()
+        raise ConfigError(name, f"cannot be opened ({exc}); choose another --db") from None
+    return db
 
 
 def _statements(script: str) -> list[str]:
     """Split a schema file into statements (no semicolons inside our SQL literals)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-class AuditWriter:
-    """The one task that writes to the audit database.
-
-    Args:
-        store: the database.
-        capacity: rows that may wait in memory; :meth:`write` waits when it is full
-            (backpressure), :meth:`write_nowait` drops and counts.
-        batch_rows: the most rows in one transaction.
-        batch_seconds: how long a partial batch may wait for more rows.
-    """
-
-    def __init__(
-        self,
-        store: AuditStore,
-        capacity: int = 100_000,
-        batch_rows: int = 5_000,
-        batch_seconds: float = 0.005,
-    ) -> None:
-        self.store = store
-        self._send, self._receive = trio.open_memory_channel[AuditRow](capacity)
-        self._limiter = trio.CapacityLimiter(1)
-        self.batch_rows = batch_rows
-        self.batch_seconds = batch_seconds
-        self.queued = 0
-        self.written = 0
-        self.batches = 0
-        self.dropped = 0
-        self.failed = 0
-        self._settled = trio.lowlevel.ParkingLot()
-
-    async def write(self, table: str, **values: Any) -> None:
-        """Queue a row, waiting if the queue is full."""
-        await self._send.send(AuditRow(table, values))
-        self.queued += 1
-
-    def write_nowait(self, table: str, **values: Any) -> None:
-        """Queue a row without waiting; a full queue drops it (counted in :attr:`dropped`)."""
-        try:
-            self._send.send_nowait(AuditRow(table, values))
-            self.queued += 1
-        except trio.WouldBlock:
-            self.dropped += 1
-            logger.error("audit queue full: dropped a {} row", table)
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Write batches until cancelled, then write what is left and return.
-
-        Rows already taken off the queue are never lost to a cancellation: a batch being
-        gathered is written by the shielded shutdown path, and a batch being written finishes.
-        """
-        task_status.started()
-        batch: list[AuditRow] = []
-        try:
-            while True:
-                batch.append(await self._receive.receive())
-                self._take_waiting(batch)
-                if len(batch) < self.batch_rows:
-                    with trio.move_on_after(self.batch_seconds):
-                        while len(batch) < self.batch_rows:
-                            batch.append(await self._receive.receive())
-                            self._take_waiting(batch)
-                with trio.CancelScope(shield=True):
-                    await self._flush(batch)
-                batch = []
-        finally:
-            with trio.CancelScope(shield=True):
-                if batch:
-                    await self._flush(batch)
-                await self.drain()
-
-    def _take_waiting(self, batch: list[AuditRow]) -> None:
-        """Move rows already queued into ``batch`` without a checkpoint per row."""
-        receive = self._receive.receive_nowait
-        while len(batch) < self.batch_rows:
-            try:
-                batch.append(receive())
-            except trio.WouldBlock:
-                return
-
-    async def drain(self) -> None:
-        """Write every queued row now."""
-        while True:
-            batch: list[AuditRow] = []
-            while len(batch) < self.batch_rows:
-                try:
-                    batch.append(self._receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            if not batch:
-                return
-            await self._flush(batch)
-
-    async def read(self, query: Callable[[AuditStore], T]) -> T:
-        """Run ``query(store)`` in the writer's worker thread, between batches."""
-        return await trio.to_thread.run_sync(query, self.store, limiter=self._limiter)
-
-    async def flush(self) -> None:
-        """Wait until every row queued before this call is committed (or has failed)."""
-        target = self.queued
-        while self.written + self.failed < target:
-            await self._settled.park()
-
-    async def _flush(self, batch: list[AuditRow]) -> None:
-        try:
-            self.written += await trio.to_thread.run_sync(
-                self.store.write, batch, limiter=self._limiter
-            )
-            self.batches += 1
-        except sqlite3.Error:
-            self.failed += len(batch)
-            logger.exception("audit batch of {} rows failed", len(batch))
-        finally:
-            self._settled.unpark_all()

@@ -10,17 +10,26 @@ Never back-pressure a feed: if the disk stalls and ``max_pending`` records are w
 records are dropped and counted; the count goes into the file (an ``Event`` of kind
 ``dropped``, and the ``End`` record) so a replay knows it is not exact.
 
+Never stop the engine either: an ``OSError`` while writing a block or opening a part (a full
+disk, a quota, an I/O error) drops that block's records and counts them the same way; the
+part is cut back to its last complete block, the error is logged once per episode, and the
+next flush tries again. :attr:`CaptureWriter.failing` and :attr:`CaptureWriter.last_error`
+tell the engine's health. Only a capture folder that cannot be used at all when the session
+starts (not writable, not a folder) is a :class:`~galfriday.errors.ConfigError`.
+
 Rotation: a part that reaches ``max_bytes`` or ``max_seconds`` is closed (its ``End`` names the
 next part) and the next part starts with its own header. Files are created 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import trio
 from loguru import logger
@@ -35,10 +44,15 @@ from galfriday.capture.format import (
     encode_block,
     file_prefix,
 )
+from galfriday.errors import ConfigError
 
 __all__ = ["CaptureConfig", "CaptureFile", "CaptureWriter"]
 
 SUFFIX: Final = ".gfcap"
+# A folder that cannot hold a capture at all: a configuration problem, not a passing one.
+_UNUSABLE: Final = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.ENOENT}
+)
 
 
 @dataclass(frozen=True)
@@ -53,24 +67,31 @@ class CaptureConfig:
 
 
 class CaptureFile:
-    """One part on disk (used from one worker thread at a time)."""
+    """One part on disk (used from one worker thread at a time).
+
+    Only complete blocks stay in the file: a write that fails part-way is cut back off.
+    """
 
     def __init__(self, path: Path, header: Header, level: int) -> None:
         self.path = path
         self.level = level
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file: BinaryIO = os.fdopen(fd, "wb")
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         self.size = 0
         self.records = 0
-        self._put(file_prefix() + encode_block([header], level))
+        try:
+            self._put(file_prefix() + encode_block([header], level))
+        except OSError:
+            os.close(self._fd)
+            path.unlink(missing_ok=True)  # no header: not a part; the next try reuses the name
+            raise
 
     def write(self, records: list[Record]) -> None:
-        self.records += len(records)
         self._put(encode_block(records, self.level))
+        self.records += len(records)
 
     def sync(self) -> None:
-        os.fsync(self._file.fileno())
+        os.fsync(self._fd)
 
     def close(self, end: End) -> None:
         self._put(encode_block([end], self.level))
@@ -78,12 +99,27 @@ class CaptureFile:
 
     def close_without_end(self) -> None:
         """Close as an abruptly stopped engine would leave the file (tests, benchmarks)."""
-        self.sync()
-        self._file.close()
+        try:
+            self.sync()
+        finally:
+            os.close(self._fd)
+
+    def abandon(self) -> None:
+        """Close after a failure, without an ``End`` and without raising."""
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
     def _put(self, data: bytes) -> None:
-        self._file.write(data)
-        self._file.flush()  # in the kernel now: a killed process loses nothing written
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, view[done:])  # in the kernel: a kill loses nothing
+        except OSError:
+            with contextlib.suppress(OSError):  # keep the file readable to its last block
+                os.ftruncate(self._fd, self.size)
+                os.lseek(self._fd, self.size, os.SEEK_SET)
+            raise
         self.size += len(data)
 
 
@@ -105,6 +141,8 @@ class CaptureWriter:
         self.records = 0
         self.dropped = 0
         self.bytes_written = 0
+        self.failing = False  # the last block could not be written (cleared when one is)
+        self.last_error: str | None = None  # what the disk said, last time it refused
         self._pending: list[Record] = []
         self._reported_drops = 0
         self._file: CaptureFile | None = None
@@ -122,9 +160,21 @@ class CaptureWriter:
         self._pending.append(record)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Open the first part, then write a block every ``flush_seconds`` until cancelled."""
+        """Open the first part, then write a block every ``flush_seconds`` until cancelled.
+
+        Raises:
+            ConfigError: the capture folder cannot be used at all (not writable, not a folder).
+        """
         now = trio.current_time()
-        await trio.to_thread.run_sync(self._open, now, limiter=self._limiter)
+        try:
+            await trio.to_thread.run_sync(self._open, now, limiter=self._limiter)
+        except OSError as exc:
+            if exc.errno in _UNUSABLE:
+                folder = self.config.folder
+                raise ConfigError(
+                    f"capture folder {folder}", f"cannot be written ({exc.strerror})"
+                ) from None
+            self._failed(exc, 0)  # a full disk: the next flush tries again
         task_status.started()
         try:
             while True:
@@ -137,18 +187,39 @@ class CaptureWriter:
                 await trio.to_thread.run_sync(self._close, end, limiter=self._limiter)
 
     async def flush(self) -> None:
-        """Write what is queued as one block (in the worker thread)."""
-        if self.dropped > self._reported_drops:
-            lost = self.dropped - self._reported_drops
-            self._reported_drops = self.dropped
-            logger.error("capture fell behind: {} records dropped", lost)
-            now = trio.current_time()
-            self._pending.append(Event("capture", now, _wall(), "dropped", str(lost)))
+        """Write what is queued as one block (in the worker thread). A block the disk refuses
+        is dropped and counted, never raised: the count goes into a later block."""
         batch, self._pending = self._pending, []
-        if batch:
-            now = trio.current_time()
+        records = len(batch)
+        lost = self.dropped - self._reported_drops
+        now = trio.current_time()
+        if lost:
+            if not self.failing:
+                logger.error("capture fell behind: {} records dropped", lost)
+            batch.append(Event("capture", now, _wall(), "dropped", str(lost)))
+        if not batch:
+            return
+        try:
             await trio.to_thread.run_sync(self._write, batch, now, limiter=self._limiter)
-            self._blocks.unpark_all()
+        except OSError as exc:
+            self._failed(exc, records)
+            return
+        self._reported_drops += lost
+        if self.failing:
+            self.failing = False
+            logger.warning("capture: writing again ({} records were dropped)", lost)
+        self._blocks.unpark_all()
+
+    def _failed(self, exc: OSError, records: int) -> None:
+        self.dropped += records
+        self.last_error = f"{exc.strerror or exc}"
+        if not self.failing:
+            self.failing = True
+            logger.error(
+                "capture: cannot write to {} ({}); dropping records until it works again",
+                self.config.folder,
+                self.last_error,
+            )
 
     async def next_block(self) -> None:
         """Wait until the next block is on disk."""
@@ -156,41 +227,56 @@ class CaptureWriter:
 
     # --- in the worker thread ---------------------------------------------------------------
 
-    def _open(self, now: float) -> None:
+    def _open(self, now: float) -> CaptureFile:
         part = len(self.paths) + 1
         name = f"galfriday-{self._stamp}-{self.session}-p{part:03d}{SUFFIX}"
         path = self.config.folder / name
         header = Header(
             FORMAT_VERSION, __version__, self.session, part, now, _wall(), self.summary, self.pairs
         )
-        self._file = CaptureFile(path, header, self.config.level)
+        file = self._file = CaptureFile(path, header, self.config.level)
         self.paths.append(path)
         self._opened_at = self._synced_at = now
-        self.bytes_written += self._file.size
+        self.bytes_written += file.size
+        return file
 
     def _write(self, batch: list[Record], now: float) -> None:
-        file = self._file
-        assert file is not None
         config = self.config
-        if file.size >= config.max_bytes or now - self._opened_at >= config.max_seconds:
+        file = self._file
+        if file is not None and (
+            file.size >= config.max_bytes or now - self._opened_at >= config.max_seconds
+        ):
+            self._file = None
             part = len(self.paths) + 1
             following = f"galfriday-{self._stamp}-{self.session}-p{part:03d}{SUFFIX}"
-            file.close(End(now, _wall(), file.records, 0, following))
-            self._open(now)
-            file = self._file
-            assert file is not None
+            try:
+                file.close(End(now, _wall(), file.records, 0, following))
+            except OSError:
+                file.abandon()  # readable to its last block, without an End
+                raise
+            file = None
+        if file is None:  # rotated, or the last open failed
+            file = self._open(now)
         before = file.size
         file.write(batch)
         self.records += len(batch)
         self.bytes_written += file.size - before
         if now - self._synced_at >= config.fsync_seconds:
-            file.sync()
             self._synced_at = now
+            try:
+                file.sync()
+            except OSError as exc:  # the block is written; only its durability is in doubt
+                logger.warning("capture: fsync of {} failed ({})", file.path, exc.strerror)
 
     def _close(self, end: End) -> None:
-        if self._file is not None:
-            self._file.close(end)
-            self._file = None
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            file.close(end)
+        except OSError as exc:
+            file.abandon()
+            logger.error("capture: {} closed without its end record ({})", file.path, exc)
 
 
 def _wall() -> float:

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,12 +111,20 @@ def load_key_state(path: Path) -> KeyState:
 
 
 def save_key_state(path: Path, state: KeyState) -> None:
-    """Persist ``state`` atomically (write a temporary file, fsync, rename), mode 0600."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Persist ``state`` atomically (write a temporary file, fsync, rename), mode 0600.
+
+    The temporary file's name is unique to this process and call (pid and a random suffix),
+    so two writers never write into, or rename away, each other's file.
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, f"{state.nonce} {state.counter:.3f}".encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.write(fd, f"{state.nonce} {state.counter:.3f}".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

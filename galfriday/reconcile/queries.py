@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Final
 
+from galfriday.audit.checks import check_database
 from galfriday.errors import ConfigError
 
 __all__ = [
@@ -30,19 +31,20 @@ Row = dict[str, Any]
 
 
 def open_database(path: Path) -> sqlite3.Connection:
-    """Open an existing audit database.
+    """Open an existing audit database; never creates a file, never touches a foreign one.
 
     Raises:
-        ConfigError: there is no database at ``path`` or it has no reconciliation tables.
+        ConfigError: no file at ``path``, a folder, a file that is not SQLite or not
+            galfriday's (:func:`~galfriday.audit.checks.check_database`), or one that cannot
+            be opened; one line naming the path.
     """
-    if not path.exists():
-        raise ConfigError(str(path), "no audit database here; run galfriday first or pass --db")
-    conn = sqlite3.connect(path)
+    check_database(path, create=False)
+    try:
+        # mode=rw: a file deleted since the check is an error, not a new empty database.
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True)
+    except sqlite3.Error as exc:
+        raise ConfigError(str(path), f"cannot be opened ({exc}); check --db") from None
     conn.row_factory = sqlite3.Row
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if "reconciliation_events" not in tables:
-        conn.close()
-        raise ConfigError(str(path), "is not a galfriday audit database (no reconciliation)")
     return conn
 
 

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import stat
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
 from galfriday.audit.store import AuditRow, AuditStore, AuditWriter, schema_dir
+from galfriday.errors import ConfigError
 from galfriday.events import OrderStatus
 
 
@@ -117,8 +120,84 @@ async def test_writer_commits_a_partial_batch_after_a_few_ms(
         nursery.cancel_scope.cancel()
 
 
-async def test_full_queue_drops_are_counted() -> None:
-    writer = AuditWriter(AuditStore(":memory:"), capacity=1)
-    writer.write_nowait("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
-    writer.write_nowait("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
-    assert writer.dropped == 1
+def _gap(i: int) -> AuditRow:
+    return AuditRow(
+        "gaps", {"at_wall": float(i), "stream": "s", "first_missing": i, "last_missing": i}
+    )
+
+
+def _fill(exec_id: str, order_id: str) -> AuditRow:
+    return AuditRow(
+        "fills",
+        {"exec_id": exec_id, "order_id": order_id, "qty": "1", "price": "2", "fees": "[]",
+         "at_wall": 5.0},
+    )  # fmt: skip
+
+
+def test_after_close_the_database_file_alone_holds_every_row(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    # Another connection stays open (galfriday status, a backup tool): closing the store is
+    # then not the last close, which SQLite alone would not checkpoint.
+    with contextlib.closing(sqlite3.connect(tmp_path / "audit.db")) as reader:
+        reader.execute("SELECT count(*) FROM gaps").fetchone()
+        store.write([_gap(i) for i in range(500)])
+        store.close()
+        copy = tmp_path / "backup" / "copy.db"
+        copy.parent.mkdir()
+        shutil.copyfile(tmp_path / "audit.db", copy)  # the .db alone: no -wal, no -shm
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("SELECT count(*) FROM gaps").fetchone()[0] == 500
+
+
+def test_close_twice_is_harmless_and_gives_the_lock_back(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    store.close()
+    store.close()
+    AuditStore(tmp_path / "audit.db").close()  # the lock was released
+
+
+def test_a_second_store_on_the_same_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    try:
+        with pytest.raises(ConfigError, match="is in use by another galfriday") as info:
+            AuditStore(tmp_path / "audit.db")
+        assert "\n" not in str(info.value) and f"pid {os.getpid()}" in str(info.value)
+    finally:
+        store.close()
+
+
+def test_writes_wait_for_other_connections_up_to_the_busy_timeout(tmp_path: Path) -> None:
+    store = AuditStore(tmp_path / "audit.db", busy_timeout=2.5)
+    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+    store.close()
+
+
+def test_a_fill_reusing_an_exec_id_of_another_order_is_an_anomaly_in_the_same_batch() -> None:
+    store = AuditStore(":memory:")
+    store.write([_fill("E1", "O1")])
+    store.write([_fill("E1", "O2"), _fill("E1", "O1")])  # another order's, then a replay
+    fills = store.db.execute("SELECT exec_id, order_id FROM fills").fetchall()
+    assert fills == [("E1", "O1")]
+    anomalies = store.db.execute("SELECT kind, order_id, detail, at_wall FROM order_anomalies")
+    [(kind, order_id, detail, at_wall)] = anomalies.fetchall()
+    assert (kind, order_id, at_wall) == ("exec_id_reused", "O2", 5.0)
+    assert "E1" in detail and "O1" in detail and "O2" in detail
+
+
+def test_a_fill_replayed_under_its_own_order_stays_a_silent_duplicate() -> None:
+    store = AuditStore(":memory:")
+    store.write([_fill("E1", "O1"), _fill("E1", "O1")])
+    store.write([_fill("E1", "O1")])
+    assert store.db.execute("SELECT count(*) FROM order_anomalies").fetchone()[0] == 0
+
+
+def test_write_each_keeps_the_good_rows_and_returns_the_refused_ones() -> None:
+    store = AuditStore(":memory:")
+    bad = AuditRow("gaps", {"at_wall": 1.0, "stream": None, "first_missing": 2, "last_missing": 3})
+    unknown = AuditRow("no_such_table", {"x": 1})
+    written, rejected = store.write_each([_gap(1), bad, unknown, _gap(2)])
+    assert written == 2
+    assert [(r.row, r.unknown_table) for r in rejected] == [(bad, False), (unknown, True)]
+    assert "NOT NULL" in rejected[0].reason
+    rows = store.db.execute("SELECT first_missing FROM gaps ORDER BY id").fetchall()
+    assert rows == [(1,), (2,)]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
+from loguru import logger
 
 from galfriday.capture.format import End, Event, Header, Op, Reader, Record, WsIn, WsOut
 from galfriday.capture.tape import REDACTED, CaptureTape, Redactor, Tape, current_op
-from galfriday.capture.writer import CaptureConfig, CaptureWriter
+from galfriday.capture.writer import SUFFIX, CaptureConfig, CaptureWriter
+from galfriday.errors import ConfigError
 
 
 def read(path: Path) -> tuple[Header, list[Record], Reader]:
@@ -121,3 +127,124 @@ async def test_a_tape_that_is_off_records_nothing_but_still_numbers_operations()
         assert (first.id, second.id) == (1, 2)
         assert current_op() is second
     assert current_op() is None
+
+
+class FullDisk:
+    """``os.write`` for one file descriptor that, while ``full``, writes a few bytes of a
+    block and then fails with ENOSPC, as a filling disk does; other descriptors pass."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.fd = -1
+        self.full = False
+        self._write = os.write
+        monkeypatch.setattr(os, "write", self.write)
+
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        if fd != self.fd or not self.full:
+            return self._write(fd, data)
+        if len(data) > 10:
+            return self._write(fd, data[:10])  # a part of the block reaches the file
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{message}")
+    logger.enable("galfriday")
+    yield lines
+    logger.disable("galfriday")
+    logger.remove(sink)
+
+
+async def test_a_full_disk_drops_and_counts_blocks_and_the_capture_goes_on(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: list[str],
+) -> None:
+    disk = FullDisk(monkeypatch)
+    writer = CaptureWriter(CaptureConfig(folder=tmp_path), "sess05", {}, [])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        disk.fd = writer._file._fd  # type: ignore[union-attr]
+        writer.append(frame(0))
+        await writer.next_block()
+        disk.full = True
+        for i in range(1, 6):
+            writer.append(frame(i))
+            await writer.flush()  # refused: dropped and counted, nothing raised
+        assert writer.failing and writer.dropped == 5
+        assert writer.last_error == "No space left on device"
+        disk.full = False
+        writer.append(frame(6))
+        await writer.flush()
+        assert not writer.failing
+        nursery.cancel_scope.cancel()
+    _, records, reader = read(writer.paths[0])
+    assert reader.complete  # no piece of a refused block was left in the file
+    assert records[:2] == [frame(0), frame(6)]
+    dropped = records[2]
+    assert isinstance(dropped, Event) and (dropped.kind, dropped.detail) == ("dropped", "5")
+    end = records[-1]
+    assert isinstance(end, End) and end.dropped == 5
+    refusals = [line for line in logs if "cannot write" in line]
+    assert len(refusals) == 1 and "No space left on device" in refusals[0]  # once an episode
+    assert any("writing again (5 records were dropped)" in line for line in logs)
+
+
+async def test_a_part_that_cannot_be_opened_is_tried_again_at_the_next_flush(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = CaptureConfig(folder=tmp_path, max_bytes=1, level=0)  # every block rotates
+    writer = CaptureWriter(config, "sess06", {}, [])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        refuse = True
+        real_open = os.open
+
+        def open_(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+            if refuse and str(path).endswith(SUFFIX):
+                raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+            return real_open(path, flags, mode)
+
+        monkeypatch.setattr(os, "open", open_)
+        writer.append(frame(0))
+        await writer.flush()  # part 1 closed, part 2 cannot be opened: the block is dropped
+        assert writer.failing and writer.dropped == 1 and len(writer.paths) == 1
+        refuse = False
+        writer.append(frame(1))
+        await writer.flush()
+        assert not writer.failing and len(writer.paths) == 2
+        nursery.cancel_scope.cancel()
+    end = read(writer.paths[0])[1][-1]
+    assert isinstance(end, End) and end.next_part == writer.paths[1].name
+    _, records, reader = read(writer.paths[1])
+    assert records[0] == frame(1) and reader.complete
+
+
+async def test_a_capture_folder_that_cannot_be_written_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("")
+    writer = CaptureWriter(CaptureConfig(folder=tmp_path / "file" / "sub"), "sess07", {}, [])
+    with pytest.RaisesGroup(pytest.RaisesExc(ConfigError, match="capture folder")):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+
+
+async def test_a_session_stopped_on_a_full_disk_leaves_a_readable_part(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FullDisk(monkeypatch)
+    writer = CaptureWriter(CaptureConfig(folder=tmp_path), "sess08", {}, [])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        disk.fd = writer._file._fd  # type: ignore[union-attr]
+        writer.append(frame(0))
+        await writer.next_block()
+        disk.full = True
+        writer.append(frame(1))
+        nursery.cancel_scope.cancel()  # the last block and the End are refused too
+    _, records, reader = read(writer.paths[0])
+    assert records == [frame(0)] and not reader.complete

@@ -3,6 +3,9 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,63 @@ def test_corrupt_nonce_file_is_a_config_error(tmp_path: Path, text: str) -> None
     path.write_text(text)
     with pytest.raises(ConfigError, match="nonce file"):
         load_key_state(path)
+
+
+SAVER = """
+import sys
+from pathlib import Path
+from galfriday.kraken.auth import KeyState, save_key_state
+path = Path(sys.argv[1])
+for nonce in range(300):
+    save_key_state(path, KeyState(nonce, 1.0))
+"""
+
+
+def test_two_processes_saving_the_same_key_state_never_collide(tmp_path: Path) -> None:
+    path = tmp_path / "g.db.nonce"
+    savers = [
+        subprocess.Popen([sys.executable, "-c", SAVER, str(path)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    errors = [saver.communicate(timeout=60)[1] for saver in savers]
+    assert [saver.returncode for saver in savers] == [0, 0], errors
+    assert load_key_state(path) == KeyState(299, 1.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.db.nonce"]  # no temporary left
+
+
+def test_threads_saving_the_same_key_state_never_collide(tmp_path: Path) -> None:
+    path = tmp_path / "nonce"
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: save_key_state(path, KeyState(n, 0.0)), range(400)))
+    assert load_key_state(path).nonce in range(400)
+    assert [p.name for p in tmp_path.iterdir()] == ["nonce"]
+
+
+def test_the_temporary_file_is_named_for_this_process_and_this_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renamed: list[str] = []
+    replace = os.replace
+
+    def recording(src: Path, dst: Path) -> None:
+        renamed.append(Path(src).name)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording)
+    for nonce in (1, 2):
+        save_key_state(tmp_path / "nonce", KeyState(nonce, 0.0))
+    first, second = renamed
+    assert first != second
+    assert all(name.startswith(f"nonce.{os.getpid()}.") for name in renamed)
+
+
+def test_a_failed_save_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        save_key_state(tmp_path / "nonce", KeyState(1, 0.0))
+    assert list(tmp_path.iterdir()) == []
