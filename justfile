@@ -9,6 +9,8 @@ python := ".venv/bin/python"
 default:
     @just --list
 
+# Ctrl-C stops it cleanly with exit 0: galfriday takes the terminal's foreground for itself, so
+# just never sees the Ctrl-C (just reports any it sees as "interrupted", exit 130).
 # Start galfriday: the engine against the embedded simulator (arguments go to `galfriday run`).
 run *ARGS: env
     {{python}} -m galfriday run {{ARGS}}

@@ -7,29 +7,38 @@ credentials from the environment. This module (with the CLI) is the only place w
 and the simulator meet (with the soak, which checks one against the other); the engine itself
 never imports the simulator.
 
-It prints a one-line health summary every 10 seconds and stops cleanly, exit 0, on Ctrl-C or
-SIGTERM (or after ``--duration`` seconds).
+It prints a one-line health summary every 10 seconds and a line per fill, and stops cleanly,
+exit 0, on Ctrl-C or SIGTERM at any moment, start-up included (or after ``--duration``
+seconds). Every path it would write (database, captures, log file) is checked before anything
+starts; a bad one is a one-line error, exit 2, with nothing created. The embedded simulator
+takes a fresh market seed unless ``--seed`` is given, and logs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
+import os
+import secrets
+import shutil
 import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 from loguru import logger
 
-from galfriday.audit.store import AuditStore
+from galfriday.audit.store import AuditStore, check_database
 from galfriday.capture.writer import CaptureConfig
+from galfriday.cli import stop_signals
 from galfriday.config import CaptureSection, Config, credentials, load_config
 from galfriday.errors import ConfigError
-from galfriday.events import Severity
+from galfriday.events import FillEvent, Severity
 from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS, Tier
 from galfriday.live.alerts import WebhookConfig
@@ -46,6 +55,24 @@ __all__ = ["run"]
 SUMMARY_EVERY = 10.0
 LOG_ROTATION = "20 MB"
 LOG_RETENTION = 10
+LOG_MODE = 0o600  # the log file and its rotated, gzipped parts: the owner's only
+SEEDS = 1_000_000  # a fresh embedded seed is below this: short enough to type back
+
+
+def _owner_only(path: str, flags: int) -> int:
+    """``open``'s opener for log files: created 0600 (an existing file keeps its mode)."""
+    return os.open(path, flags, LOG_MODE)
+
+
+def _gzip_owner_only(path: str) -> None:
+    """loguru's compression of a rotated log, into a ``.gz`` created 0600."""
+    with (
+        open(path, "rb") as source,
+        open(path + ".gz", "wb", opener=_owner_only) as target,
+        gzip.GzipFile(fileobj=target, mode="wb") as archive,
+    ):
+        shutil.copyfileobj(source, archive)
+    os.remove(path)
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -66,8 +93,9 @@ def _configure_logging(args: argparse.Namespace) -> None:
             serialize=args.log_json,
             rotation=LOG_ROTATION,
             retention=LOG_RETENTION,
-            compression="gz",
+            compression=_gzip_owner_only,
             enqueue=True,  # written by loguru's thread, never by the trio thread
+            opener=_owner_only,  # passed through to open()
         )
     logger.enable("galfriday")
 
@@ -147,12 +175,23 @@ def _reconcile_config(config: Config) -> ReconcileConfig:
     )
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """What :func:`_embedded` started: the engine's configuration, whether the demo runs, and
+    the simulator's market seed (``--seed`` repeats the market; ids differ in every run)."""
+
+    engine: EngineConfig
+    demo: bool
+    sim_seed: int
+
+
 @asynccontextmanager
-async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfig, bool]]:
+async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
     """The simulator on loopback and an engine configuration pointed at it."""
     from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, Simulator
 
-    sim = Simulator(SimConfig(rate=50))
+    seed = args.seed if args.seed is not None else secrets.randbelow(SEEDS)
+    sim = Simulator(SimConfig(rate=50, seed=seed))
     async with trio.open_nursery() as nursery:
         urls = await nursery.start(sim.serve)
         market_only = args.market_data_only
@@ -170,24 +209,33 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[tuple[EngineConfi
             reconcile=ReconcileConfig(interval=60.0),  # the demo reconciles every minute
             capture=_capture_config(args, None),
         )
-        logger.info("embedded simulator on {}", urls.rest)
-        yield engine, engine.trading and not args.no_demo
+        logger.info(
+            "embedded simulator on {}, seed {} (--seed {} repeats this market)",
+            urls.rest,
+            seed,
+            seed,
+        )
+        yield Embedded(engine, engine.trading and not args.no_demo, seed)
         nursery.cancel_scope.cancel()
 
 
-async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> None:
-    async with trio.open_nursery() as outer:
-        outer.start_soon(_stop_on_signal, outer.cancel_scope)
-        if args.duration:
-            outer.cancel_scope.deadline = trio.current_time() + args.duration
-        if config is None:
-            async with _embedded(args) as (engine_config, demo):
-                await _serve(engine_config, demo and not once, DemoConfig(), once)
-        else:
-            engine_config = _engine_config(config, args)
-            demo = config.demo.enabled and engine_config.trading and not once
-            await _serve(engine_config, demo, DemoConfig(symbol=config.demo.symbol), once)
-        outer.cancel_scope.cancel()
+async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> int:
+    """The whole run in trio; the exit code (130: ``reconcile`` stopped before its report)."""
+    with stop_signals() as signals:
+        stopped: list[int] = []
+        async with trio.open_nursery() as outer:
+            outer.start_soon(_stop_on_signal, signals, outer.cancel_scope, stopped)
+            if args.duration:
+                outer.cancel_scope.deadline = trio.current_time() + args.duration
+            if config is None:
+                async with _embedded(args) as embedded:
+                    await _serve(embedded.engine, embedded.demo and not once, DemoConfig(), once)
+            else:
+                engine_config = _engine_config(config, args)
+                demo = config.demo.enabled and engine_config.trading and not once
+                await _serve(engine_config, demo, DemoConfig(symbol=config.demo.symbol), once)
+            outer.cancel_scope.cancel()
+    return 130 if once and stopped else 0
 
 
 async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool) -> None:
@@ -196,6 +244,7 @@ async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig, once
         if once:
             await _print_last_reconciliation(engine)
             return
+        nursery.start_soon(_log_fills, engine)
         if demo and engine.account is not None and engine.gateway is not None:
             nursery.start_soon(
                 run_demo, demo_config, engine.marketdata, engine.account, engine.gateway
@@ -203,6 +252,23 @@ async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig, once
         while True:
             await trio.sleep(SUMMARY_EVERY)
             logger.info(engine.summary())
+
+
+async def _log_fills(engine: Engine) -> None:
+    """A line per fill of the account: what the health line's count is made of."""
+    async with engine.bus.subscribe(FillEvent) as fills:
+        async for fill in fills:
+            if isinstance(fill, FillEvent):
+                liquidity = {"m": "maker", "t": "taker"}.get(fill.liquidity or "", "?")
+                logger.info(
+                    "fill {} {} {} at {} ({}, {})",
+                    fill.side,
+                    fill.qty,
+                    fill.symbol,
+                    fill.price,
+                    liquidity,
+                    fill.order_id,
+                )
 
 
 async def _print_last_reconciliation(engine: Engine) -> None:
@@ -226,20 +292,50 @@ async def _print_last_reconciliation(engine: Engine) -> None:
     sys.stdout.write(await engine.audit.read(render))
 
 
-async def _stop_on_signal(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            logger.info("{}: stopping", signal.Signals(signum).name)
-            scope.cancel()
-            return
+async def _stop_on_signal(
+    signals: AsyncIterator[int], scope: trio.CancelScope, stopped: list[int]
+) -> None:
+    async for signum in signals:
+        logger.info("{}: stopping", signal.Signals(signum).name)
+        stopped.append(signum)
+        scope.cancel()
+        return
+
+
+def _check_writable(path: Path, flag: str, *, folder: bool) -> None:
+    """Refuse a path that could not be written, before anything starts; creates nothing."""
+    what = "folder" if folder else "file"
+    if path.exists():
+        if path.is_dir() != folder:
+            raise ConfigError(flag, f"{path} is not a {what}")
+        if not os.access(path, os.W_OK | (os.X_OK if folder else 0)):
+            raise ConfigError(flag, f"{path} is not writable")
+        return
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise ConfigError(flag, f"cannot create {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(flag, f"cannot create {path}: {parent} is not writable")
+
+
+def _check_paths(args: argparse.Namespace, config: Config | None) -> None:
+    """Everything the run would write, checked before it starts."""
+    database = args.db or (Path(config.engine.database) if config else Path("galfriday.db"))
+    check_database(database, create=True)
+    capture = _capture_config(args, config)
+    if capture is not None:
+        flag = "--capture-dir" if args.capture_dir else "capture.folder"
+        _check_writable(capture.folder, flag, folder=True)
+    if args.log_file:
+        _check_writable(args.log_file, "--log-file", folder=False)
 
 
 def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
     """``galfriday run`` (or with ``reconcile_once``, ``galfriday reconcile``); the exit code."""
     if args.read_only and args.market_data_only:
         raise ConfigError("--read-only/--market-data-only", "choose one of them")
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError("--duration", "must be a positive number of seconds")
+    if args.config and args.seed is not None:
+        raise ConfigError("--seed", "seeds the embedded simulator; not with --config")
     config = load_config(args.config) if args.config else None
     if config is not None:
         _engine_config(config, args)  # credentials and fields checked before anything starts
@@ -247,13 +343,14 @@ def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
         args.market_data_only or (config and config.engine.mode == "market-data")
     ):
         raise ConfigError("reconcile", "needs API keys: not with market-data mode")
+    _check_paths(args, config)
     _configure_logging(args)
     try:
-        trio.run(_main, args, config, reconcile_once)
+        code = trio.run(_main, args, config, reconcile_once)
     except* ConfigError as group:
         first = group.exceptions[0]
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
     logger.info("stopped")
-    return 0
+    return code

@@ -1,20 +1,58 @@
 """The arguments of each command, kept apart so ``galfriday --help`` imports nothing heavy.
 
 Each command's module imports its own machinery (trio, the engine, SQLite) only when the
-command runs; parsing and help need only this module.
+command runs; parsing and help need only this module. A value argparse can check alone (a
+number of seconds, a log level) is checked by its ``type`` function: one line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Final
 
 __all__ = [
+    "LOG_LEVELS",
     "add_replay_arguments",
     "add_report_arguments",
     "add_review_arguments",
     "add_run_arguments",
+    "count",
+    "log_level",
+    "seconds",
 ]
+
+LOG_LEVELS: Final = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds (``nan``, ``inf`` and ``-1`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def count(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more")
+    return value
+
+
+def log_level(text: str) -> str:
+    """One of loguru's level names, in any case; returned in upper case."""
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.upper()
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +69,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="public market data only; no API keys needed",
     )
     parser.add_argument("--no-demo", action="store_true", help="embedded mode without the demo")
-    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="embedded mode: the simulator's market seed (default: a fresh one, logged at "
+        "start; order and trade ids differ between runs either way)",
+    )
+    parser.add_argument(
+        "--duration", type=seconds, metavar="SECONDS", help="stop by itself after this long"
+    )
     parser.add_argument(
         "--capture-dir",
         type=Path,
@@ -39,7 +86,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-capture", action="store_true", help="do not capture the session")
     parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
-    parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    parser.add_argument(
+        "--log-level", type=log_level, default="INFO", help="log level (default INFO)"
+    )
     parser.add_argument(
         "--log-file",
         type=Path,
@@ -49,9 +98,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", nargs="?", metavar="ID", help="one run (default: the last)")
-    parser.add_argument("--last", type=int, default=1, metavar="N", help="the last N runs")
+    parser.add_argument("--last", type=count, default=1, metavar="N", help="the last N runs")
     parser.add_argument(
-        "--discrepancies", action="store_true", help="only runs that found discrepancies"
+        "--discrepancies",
+        action="store_true",
+        help="the last N runs that found discrepancies, however old",
     )
     parser.add_argument("--json", action="store_true", help="JSON instead of tables")
     parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
@@ -67,6 +118,8 @@ def add_review_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("item_id", metavar="ID")
     resolve = actions.add_parser("resolve", help="decide on a review item")
     resolve.add_argument("item_id", metavar="ID")
+    for action in (listing, show, resolve):  # --db before or after the action
+        action.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="audit database")
     decision = resolve.add_mutually_exclusive_group(required=True)
     decision.add_argument(
         "--accept-exchange",

@@ -1,15 +1,26 @@
 """The ``galfriday`` command line. The only module that prints or configures logging.
 
-Bad arguments get one line naming the argument and the fix, and exit code 2.
+Rules:
+- Bad arguments, configs and files get one line naming the argument and the fix, exit 2, and
+  nothing changed on disk.
+- The long-running commands (``run``, ``reconcile``, ``sim``) stop cleanly, exit 0, on a Ctrl-C
+  or SIGTERM at any moment: from the parsed arguments on, a stop signal is remembered (never a
+  KeyboardInterrupt in the middle of start-up) and handed to the command's receiver
+  (:func:`stop_signals`) as soon as it opens.
+- Output cut short by its reader (``galfriday report | head -1``) ends the command quietly with
+  exit 141, what a shell reports for any program stopped by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Final, NoReturn, TextIO
 
 from galfriday import __version__
 from galfriday.arguments import (
@@ -17,10 +28,26 @@ from galfriday.arguments import (
     add_report_arguments,
     add_review_arguments,
     add_run_arguments,
+    log_level,
 )
 from galfriday.errors import ConfigError
 
-EXIT_USAGE = 2
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main", "stop_signals"]
+
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT: a command other than run/sim stopped by Ctrl-C
+EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE: the reader of our output went away
+LONG_RUNNING: Final = frozenset({"run", "reconcile", "sim"})
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+
+EXIT_CODES = """\
+exit codes:
+  0    done; run and sim also when stopped by Ctrl-C or SIGTERM
+  1    a check failed (decode, replay --verify, soak)
+  2    bad input: one line on stderr naming the argument or file, nothing changed
+  130  interrupted by Ctrl-C (reconcile before its report, report, replay, ...)
+  141  output closed early by its reader (galfriday report | head -1), quietly
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="galfriday",
         description="Keeps a trading bot's view of its Kraken spot account true in real time.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"galfriday {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -46,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the engine. Without --config: galfriday's simulator on loopback, a paper "
             "account and a small demo strategy, writing ./galfriday.db. With --config FILE: "
             "the URLs of the file (real Kraken included), with KRAKEN_API_KEY and "
-            "KRAKEN_API_SECRET from the environment. Stops on Ctrl-C or SIGTERM."
+            "KRAKEN_API_SECRET from the environment. Stops cleanly, exit 0, on Ctrl-C or "
+            "SIGTERM at any moment (also during start-up)."
         ),
     )
     add_run_arguments(run)
@@ -56,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="reconcile once now and print the report",
         description=(
             "Start the engine (as galfriday run would, without the demo), reconcile once "
-            "against the exchange (or the embedded simulator), print the report, and stop."
+            "against the exchange (or the embedded simulator), print the report, and stop. "
+            "A Ctrl-C before the report stops it cleanly with exit 130."
         ),
     )
     add_run_arguments(reconcile)
@@ -83,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve Kraken's WebSocket v2 (public and private) and REST APIs on loopback with a "
             "seeded market and one account. The first line on stdout is a JSON object with the "
-            "URLs (ws_public, ws_private, rest) and the API key. Runs until Ctrl-C or SIGTERM."
+            "URLs (ws_public, ws_private, rest) and the API key. Runs until Ctrl-C or SIGTERM "
+            "(exit 0). Order, trade and ledger ids carry a tag of their own in every run, so "
+            "a restarted simulator never repeats one; the market follows --seed."
         ),
     )
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -150,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --from-capture: book timestamps become the send time (latency measurements)",
     )
-    sim.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    sim.add_argument(
+        "--log-level", type=log_level, default="INFO", help="stderr log level (default INFO)"
+    )
 
     replay = commands.add_parser(
         "replay",
@@ -226,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N busy processes beside it (a small VPS busy with other work; default 0)",
     )
-    soak.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    soak.add_argument(
+        "--log-level", type=log_level, default="WARNING", help="stderr log level (default WARNING)"
+    )
 
     decode = commands.add_parser(
         "decode",
@@ -292,40 +329,144 @@ def _decode(files: Sequence[Path], quiet: bool, out: TextIO) -> int:
     return 1 if decoder.malformed else 0
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    # Each command imports its machinery only when it runs (galfriday --help stays fast).
+    if args.command == "sim":
+        from galfriday.sim.cli import run_sim
+
+        return run_sim(args, sys.stdout)
+    if args.command in ("run", "reconcile"):
+        from galfriday.app import run as run_app
+
+        return run_app(args, reconcile_once=args.command == "reconcile")
+    if args.command == "replay":
+        from galfriday.replay.command import replay_command
+
+        return replay_command(args, sys.stdout)
+    if args.command in ("status", "prune"):
+        from galfriday import ops
+
+        command = ops.status_command if args.command == "status" else ops.prune_command
+        return command(args, sys.stdout)
+    if args.command == "soak":
+        from galfriday.soak import soak_command
+
+        return soak_command(args, sys.stdout)
+    if args.command in ("report", "review"):
+        from galfriday.reconcile import commands
+
+        command = commands.report if args.command == "report" else commands.review
+        return command(args, sys.stdout)
+    return _decode(args.files, args.quiet, sys.stdout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    long_running = args.command in LONG_RUNNING
     try:
-        if args.command == "sim":
-            from galfriday.sim.cli import run_sim
-
-            return run_sim(args, sys.stdout)
-        # Each command imports its machinery only when it runs (galfriday --help stays fast).
-        if args.command in ("run", "reconcile"):
-            from galfriday.app import run as run_app
-
-            return run_app(args, reconcile_once=args.command == "reconcile")
-        if args.command == "replay":
-            from galfriday.replay.command import replay_command
-
-            return replay_command(args, sys.stdout)
-        if args.command in ("status", "prune"):
-            from galfriday import ops
-
-            command = ops.status_command if args.command == "status" else ops.prune_command
-            return command(args, sys.stdout)
-        if args.command == "soak":
-            from galfriday.soak import soak_command
-
-            return soak_command(args, sys.stdout)
-        if args.command in ("report", "review"):
-            from galfriday.reconcile import commands
-
-            command = commands.report if args.command == "report" else commands.review
-            return command(args, sys.stdout)
-        return _decode(args.files, args.quiet, sys.stdout)
+        with _stop_signals_held(long_running), _foreground_group_of_our_own(long_running):
+            code = _dispatch(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # Python's recipe: whatever is still buffered goes nowhere instead of failing again
+        # (and printing a traceback) when the interpreter flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+_held: list[int] = []  # stop signals that arrived while held, oldest first
+
+
+def _remember(signum: int, frame: object) -> None:
+    _held.append(signum)
+
+
+@contextmanager
+def _stop_signals_held(active: bool) -> Iterator[None]:
+    """While a long-running command starts, a Ctrl-C or SIGTERM is remembered, not acted on.
+
+    Python's own handling would raise KeyboardInterrupt at whatever line runs (a traceback, or
+    inside trio an ExceptionGroup and exit 1) and SIGTERM would kill the process before the
+    database is closed. :func:`stop_signals` delivers what was held. With a handler of ours
+    on SIGINT, trio does not turn Ctrl-C into KeyboardInterrupt either.
+    """
+    if not active:
+        yield
+        return
+    previous = {signum: signal.signal(signum, _remember) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _held.clear()
+
+
+@contextmanager
+def stop_signals() -> Iterator[AsyncIterator[int]]:
+    """Ctrl-C and SIGTERM as a trio signal receiver; those that came during start-up first.
+
+    For the long-running commands: open it before anything that takes time, in trio. Signals
+    that arrive after it closes are held again until the command returns.
+    """
+    import trio
+
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        for signum in _held:
+            signal.raise_signal(signum)  # now the receiver's
+        _held.clear()
+        yield signals
+
+
+@contextmanager
+def _foreground_group_of_our_own(active: bool) -> Iterator[None]:
+    """In a terminal, take a process group of our own when a launcher shares ours.
+
+    ``just`` (like make) runs a recipe's command in just's own process group; the terminal
+    sends Ctrl-C to that whole group, and just then ends with ``error: interrupted by SIGINT``
+    and exit 130 however cleanly galfriday stopped. In its own foreground group galfriday
+    alone gets the Ctrl-C, and just sees exit 0. Ctrl-Z is ignored meanwhile (a stopped
+    galfriday in a group no shell knows of would hold the terminal). At the end the terminal
+    and galfriday go back to the launcher's group. Nothing changes without a terminal or when
+    galfriday already leads its group (started by an interactive shell).
+    """
+    tty = 0  # stdin
+    try:
+        launcher = os.getpgrp()
+        takes_over = (
+            active and os.isatty(tty) and os.tcgetpgrp(tty) == launcher and launcher != os.getpid()
+        )
+    except OSError:
+        takes_over = False
+    if not takes_over:
+        yield
+        return
+    stop_key = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+    os.setpgid(0, 0)
+    _give_terminal(tty, os.getpgrp())
+    try:
+        yield
+    finally:
+        _give_terminal(tty, launcher)
+        with suppress(OSError):  # the launcher is gone: our own group is as good
+            os.setpgid(0, launcher)
+        signal.signal(signal.SIGTSTP, stop_key)
+
+
+def _give_terminal(tty: int, group: int) -> None:
+    # A process outside the foreground group gets SIGTTOU (stopped) for tcsetpgrp unless
+    # it ignores it, as shells do.
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        with suppress(OSError):  # the terminal went away
+            os.tcsetpgrp(tty, group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)

@@ -158,9 +158,7 @@ def test_plain_http_to_another_host_is_allowed_without_keys() -> None:
 
 
 def test_a_test_rig_opts_in_to_plain_http_in_the_file(tmp_path: Path) -> None:
-    config = _load(
-        tmp_path, '[kraken]\nrest = "http://rig.lan:8080"\nallow_plain_http = true\n'
-    )
+    config = _load(tmp_path, '[kraken]\nrest = "http://rig.lan:8080"\nallow_plain_http = true\n')
     check_endpoints(config, keyed=True)
     assert config.kraken.allow_plain_http
 

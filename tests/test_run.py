@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import pty
+import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -40,17 +44,26 @@ def test_embedded_run_fills_the_audit_database_and_stops_cleanly(
 ) -> None:
     db = tmp_path / "galfriday.db"
     captures = tmp_path / "captures"
-    process = _run("--db", str(db), "--duration", "12", "--log-json", captures=captures)
+    # Stopped at its first fill (the demo's first market order comes ~12 s in; a resting order
+    # may fill sooner): a fixed duration sometimes ended before any fill. Book checks are not
+    # counted: they are written every 10 s of market data, not when the engine stops.
+    process = _run("--db", str(db), "--duration", "60", "--log-json", captures=captures)
+    lines = []
+    assert process.stderr is not None
+    for text in process.stderr:
+        if text.startswith("{"):
+            lines.append(json.loads(text)["record"]["message"])
+            if lines[-1].startswith("fill "):
+                process.send_signal(signal.SIGTERM)
+                break
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err[-2000:]
-    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    assert any("engine started" in line["text"] for line in lines)
+    assert any(line.startswith("engine started") for line in lines)
     with sqlite3.connect(db) as conn:
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in (
                 "connection_events",
-                "book_checks",
                 "orders",
                 "fills",
                 "balances",
@@ -217,6 +230,30 @@ def test_a_killed_run_leaves_its_capture_readable_to_the_last_fraction_of_a_seco
     assert "no end record" in capsys.readouterr().out
 
 
+def test_the_log_file_and_its_rotated_parts_are_the_owners_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loguru import logger
+
+    from galfriday import app
+
+    monkeypatch.setattr(app, "LOG_ROTATION", "1 KB")
+    log = tmp_path / "logs" / "galfriday.log"
+    args = argparse.Namespace(log_level="INFO", log_json=False, log_file=log)
+    umask = os.umask(0o022)
+    try:
+        app._configure_logging(args)
+        for n in range(40):
+            logger.info("line {} of a log that rotates", n)
+        logger.remove()  # waits for loguru's thread: rotation and compression are done
+    finally:
+        os.umask(umask)
+        logger.disable("galfriday")
+    files = sorted(log.parent.iterdir())
+    assert any(p.name.endswith(".gz") for p in files) and log in files
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}
+
+
 def test_a_log_file_gets_the_same_lines_and_is_rotated_by_loguru(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "galfriday.log"
     process = _run("--db", str(tmp_path / "l.db"), "--duration", "3", "--log-file", str(log))
@@ -227,3 +264,77 @@ def test_a_log_file_gets_the_same_lines_and_is_rotated_by_loguru(tmp_path: Path)
     from galfriday.app import LOG_RETENTION, LOG_ROTATION
 
     assert (LOG_ROTATION, LOG_RETENTION) == ("20 MB", 10)  # what the README promises
+
+
+def _embedded_args(tmp_path: Path, seed: int | None) -> argparse.Namespace:
+    return argparse.Namespace(
+        seed=seed,
+        market_data_only=True,
+        read_only=False,
+        no_demo=True,
+        db=tmp_path / "s.db",
+        no_capture=True,
+        capture_dir=None,
+    )
+
+
+async def test_the_embedded_simulator_takes_a_fresh_seed_unless_one_is_given(
+    tmp_path: Path,
+) -> None:
+    from galfriday.app import _embedded
+
+    seeds = []
+    for seed in (None, None, 42):
+        async with _embedded(_embedded_args(tmp_path, seed)) as embedded:
+            seeds.append(embedded.sim_seed)
+    assert seeds[0] != seeds[1] and seeds[2] == 42
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def _read_pty(fd: int, until: bytes | None, deadline: float) -> bytes:
+    """What the terminal shows, up to ``until`` (or its end: the programs exited)."""
+    out = b""
+    while time.monotonic() < deadline and (until is None or until not in out):
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: every program on the terminal has gone
+                break
+            if not data:
+                break
+            out += data
+    return out
+
+
+@pytest.mark.skipif(
+    shutil.which("just") is None or not (ROOT / ".venv" / "bin" / "python").exists(),
+    reason="needs just and the repository's .venv",
+)
+def test_ctrl_c_on_just_run_stops_it_quietly_with_exit_0(tmp_path: Path) -> None:
+    argv = ["just", "--no-deps", "run", "--db", str(tmp_path / "j.db"), "--no-capture"]
+    argv += ["--market-data-only", "--duration", "30"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session of its own with the terminal, like a shell's
+        try:
+            os.chdir(ROOT)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    deadline = time.monotonic() + 30
+    status = None
+    try:
+        shown = _read_pty(fd, b"engine started", deadline)
+        os.write(fd, b"\x03")  # Ctrl-C: the terminal signals its foreground process group
+        shown += _read_pty(fd, None, deadline)
+        if time.monotonic() < deadline:  # the terminal's end: just has closed it
+            _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:  # something went wrong: just passes SIGTERM on to galfriday
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert status is not None and os.waitstatus_to_exitcode(status) == 0, shown[-2000:]
+    assert b"SIGINT: stopping" in shown and b"interrupted" not in shown

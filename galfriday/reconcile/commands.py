@@ -1,7 +1,9 @@
 """``galfriday report`` and ``galfriday review``: reading runs and deciding on review items.
 
 Only this module and the CLI print; everything else reads through
-:mod:`galfriday.reconcile.queries`.
+:mod:`galfriday.reconcile.queries`. Times are shown in UTC (``2027-01-15 08:00:00 UTC``), never
+as the epoch seconds the database keeps. ``report --discrepancies`` shows the last N runs that
+found discrepancies, however many clean runs came after them.
 """
 
 from __future__ import annotations
@@ -88,11 +90,23 @@ def report(args: argparse.Namespace, out: TextIO) -> int:
             _say(out, json.dumps(documents, indent=2))
             return 0
         if not selected:
-            _say(out, "no reconciliation runs yet")
+            _say(out, _nothing_to_report(conn))
         for run in selected:
             print_run(conn, run, out)
             _say(out)
     return 0
+
+
+def _nothing_to_report(conn: Any) -> str:
+    """Why ``report`` found nothing: no run at all, or (``--discrepancies``) only clean ones."""
+    latest = queries.runs(conn, 1)
+    if not latest:
+        return "no reconciliation runs yet"
+    last = latest[0]
+    return (
+        "no reconciliation run found discrepancies; the last, "
+        f"{last['id']} at {_when(last['at_wall'])} UTC, was {last['status']}"
+    )
 
 
 def review(args: argparse.Namespace, out: TextIO) -> int:
@@ -109,7 +123,8 @@ def review(args: argparse.Namespace, out: TextIO) -> int:
             if item is None:
                 raise ConfigError(args.item_id, "no such review item; see galfriday review list")
             for key, value in item.items():
-                _say(out, f"{key:>18}: {value}")
+                shown = f"{_when(value)} UTC" if key.endswith("_wall") and value else value
+                _say(out, f"{key:>18}: {shown}")
             return 0
         item = queries.resolve(conn, args.item_id, args.decision, args.note, time.time())
         _say(

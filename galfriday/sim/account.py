@@ -7,11 +7,16 @@ order from another device that the stream does not announce) changes the state w
 touching the outbox.
 
 Money is Decimal. Fees are charged in the quote currency: maker 0.25 %, taker 0.40 %.
+
+Ids look like Kraken's (``OQ7TSM-LR2ZK-JC4YUE``): the kind's letter, the account's run tag
+(drawn from :mod:`secrets` unless given, so a restarted simulator never repeats an id even with
+the same seed), then characters from the seeded generator.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +32,8 @@ MAKER_FEE: Final = Decimal("0.0025")
 TAKER_FEE: Final = Decimal("0.0040")
 ZERO: Final = Decimal(0)
 FEE_PRECISION: Final = 8
+ID_CHARS: Final = string.ascii_uppercase + string.digits
+RUN_TAG_LENGTH: Final = 5  # 36**5: two runs share a tag once in 60 million
 
 
 @dataclass
@@ -99,8 +106,11 @@ class Account:
     """One Kraken account.
 
     Args:
-        balances: starting balances by WS v2 asset code.
-        rng: the source of ids (seeded for reproducible runs).
+        balances: starting spot balances by WS v2 asset code.
+        rng: the source of the ids' last eleven characters (seeded for reproducible runs).
+        earn: what it holds in earn wallets, by WS v2 asset code.
+        run_tag: five characters every id of this account carries (default: fresh ones from
+            :mod:`secrets`, different in every run).
     """
 
     def __init__(
@@ -108,6 +118,7 @@ class Account:
         balances: dict[str, Decimal],
         rng: random.Random,
         earn: dict[str, Decimal] | None = None,
+        run_tag: str | None = None,
     ) -> None:
         self.balances = dict(balances)  # spot wallets: what can be traded
         self.earn = dict(earn or {})  # earn wallets (auto-earn "flex"): held, not tradable
@@ -116,13 +127,18 @@ class Account:
         self.ledger: list[LedgerEntry] = []
         self.outbox: list[tuple[str, ExecutionReport | BalanceEntry]] = []
         self._rng = rng
+        if run_tag is None:
+            run_tag = "".join(secrets.choice(ID_CHARS) for _ in range(RUN_TAG_LENGTH))
+        if len(run_tag) != RUN_TAG_LENGTH:
+            raise ValueError(f"run_tag must be {RUN_TAG_LENGTH} characters")
+        self.run_tag = run_tag
 
     # --- ids -------------------------------------------------------------------------------
 
     def new_id(self, prefix: str) -> str:
-        chars = string.ascii_uppercase + string.digits
-        parts = ["".join(self._rng.choices(chars, k=n)) for n in (5, 5, 6)]
-        return prefix + parts[0] + "-" + parts[1] + "-" + parts[2]
+        """``prefix`` (O order, T trade, L ledger, R funding) + run tag, Kraken's 6-5-6 shape."""
+        middle, last = ("".join(self._rng.choices(ID_CHARS, k=n)) for n in (5, 6))
+        return f"{prefix}{self.run_tag}-{middle}-{last}"
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -1,29 +1,46 @@
-"""``galfriday sim``: turn command-line arguments into a running simulator."""
+"""``galfriday sim``: turn command-line arguments into a running simulator.
+
+The stop signals' receiver opens before anything listens, so a SIGTERM at any moment, even
+before the URLs are printed, stops the simulator cleanly with exit 0. A port already taken
+is refused before anything starts, naming its flag.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
+import socket
 import sys
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import TextIO
+from functools import partial
+from typing import TextIO, TypeVar
 
 import trio
 from loguru import logger
 
 from galfriday.capture.format import Reader, Record
+from galfriday.cli import stop_signals
 from galfriday.errors import ConfigError
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.sim.market import PairSpec, default_pairs
 from galfriday.sim.playback import Playback, load_frames
-from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, Simulator
+from galfriday.sim.server import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    SimConfig,
+    Simulator,
+    SimUrls,
+)
 
-__all__ = ["parse_pair", "run_sim", "sim_config"]
+__all__ = ["check_ports", "parse_pair", "run_sim", "sim_config"]
 
 SECRET_ENV = "GALFRIDAY_SIM_API_SECRET"
 KEY_ENV = "GALFRIDAY_SIM_API_KEY"
+T = TypeVar("T")
 
 
 def parse_pair(text: str) -> PairSpec:
@@ -85,38 +102,74 @@ def sim_config(args: argparse.Namespace) -> SimConfig:
     return config
 
 
+def check_ports(config: SimConfig) -> None:
+    """Refuse a fixed port that something already listens on (the check binds nothing lasting).
+
+    Raises:
+        ConfigError: naming the flag of the first port in use (or given twice).
+    """
+    flags: dict[int, str] = {}
+    for flag, port in (
+        ("--public-port", config.public_port),
+        ("--private-port", config.private_port),
+        ("--rest-port", config.rest_port),
+    ):
+        if port == 0:
+            continue
+        if port in flags:
+            raise ConfigError(flag, f"port {port} is already {flags[port]}; choose another or 0")
+        flags[port] = flag
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as trio's listeners
+            try:
+                probe.bind((config.host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise ConfigError(flag, f"port {port} is in use; choose another or 0") from None
+                raise ConfigError(flag, f"cannot listen on port {port} ({exc.strerror})") from None
+
+
+def _serve_until_stopped(
+    server: Callable[[], Callable[..., Awaitable[object]]],
+    first_line: Callable[[T], dict[str, str | None]],
+    out: TextIO,
+) -> None:
+    """Start the task ``server()`` gives (in trio), print its first line, run until a signal."""
+
+    async def main() -> None:
+        with stop_signals() as signals:  # before anything listens: no window for a signal
+            async with trio.open_nursery() as nursery:
+                started = await nursery.start(server())
+                out.write(json.dumps(first_line(started)) + "\n")
+                out.flush()
+                async for signum in signals:
+                    logger.info("signal {}: shutting down", signal.Signals(signum).name)
+                    break
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
 def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     """Run until Ctrl-C or SIGTERM; the first line on ``out`` is the URLs as JSON."""
     config = sim_config(args)
+    check_ports(config)
     logger.remove()
     logger.add(sys.stderr, level=args.log_level.upper())
     logger.enable("galfriday")
     if args.from_capture:
         return _play_capture(args, config, out)
 
-    async def main() -> None:
-        sim = Simulator(config)
-        async with trio.open_nursery() as nursery:
-            urls = await nursery.start(sim.serve)
-            out.write(
-                json.dumps(
-                    {
-                        "ws_public": urls.ws_public,
-                        "ws_private": urls.ws_private,
-                        "rest": urls.rest,
-                        "api_key": urls.api_key,
-                    }
-                )
-                + "\n"
-            )
-            out.flush()
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    logger.info("signal {}: shutting down", signal.Signals(signum).name)
-                    break
-            nursery.cancel_scope.cancel()
+    def urls(started: SimUrls) -> dict[str, str | None]:
+        return {
+            "ws_public": started.ws_public,
+            "ws_private": started.ws_private,
+            "rest": started.rest,
+            "api_key": started.api_key,
+        }
 
-    trio.run(main)
+    _serve_until_stopped(lambda: Simulator(config).serve, urls, out)
     return 0
 
 
@@ -146,25 +199,15 @@ def _play_capture(args: argparse.Namespace, config: SimConfig, out: TextIO) -> i
         )
     except ValueError as exc:
         raise ConfigError("--from-capture", str(exc)) from None
-    port = config.public_port
+    logger.info(
+        "serving {} public frames of session {} at {}x",
+        len(playback.frames),
+        header.session,
+        args.speed,
+    )
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(playback.serve, port)
-            first = {"ws_public": url, "ws_private": None, "rest": None, "api_key": None}
-            out.write(json.dumps(first) + "\n")
-            out.flush()
-            logger.info(
-                "serving {} public frames of session {} at {}x",
-                len(playback.frames),
-                header.session,
-                args.speed,
-            )
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    logger.info("signal {}: shutting down", signal.Signals(signum).name)
-                    break
-            nursery.cancel_scope.cancel()
+    def url(started: str) -> dict[str, str | None]:
+        return {"ws_public": started, "ws_private": None, "rest": None, "api_key": None}
 
-    trio.run(main)
+    _serve_until_stopped(lambda: partial(playback.serve, config.public_port), url, out)
     return 0

@@ -173,8 +173,9 @@ def test_a_method_galfriday_does_not_read_is_refused() -> None:
     st.sampled_from(sorted(answers.ANSWER_DECODERS)),
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
         max_leaves=10,
     ),
 )

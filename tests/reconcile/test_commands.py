@@ -227,3 +227,44 @@ def test_reconcile_without_keys_is_one_line_and_exit_2(
     assert cli.main(["reconcile", "--market-data-only", "--db", str(tmp_path / "x.db")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "needs API keys" in err
+
+
+def test_review_takes_db_after_the_action_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "g.db"
+    _database(db)
+    assert cli.main(["review", "list", "--db", str(db)]) == 0
+    assert "rev1" in capsys.readouterr().out
+    assert cli.main(["review", "show", "rev1", "--db", str(db)]) == 0
+    assert "critical" in capsys.readouterr().out
+
+
+def test_review_show_prints_times_in_utc_not_epoch_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "g.db"
+    _database(db)
+    assert cli.main(["review", "--db", str(db), "show", "rev1"]) == 0
+    out = capsys.readouterr().out
+    assert "created_wall: 2027-01-15 08:00:00 UTC" in out and "1800000000" not in out
+    assert "resolved_wall: None" in out
+
+
+def test_report_of_discrepancies_after_only_clean_runs_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "g.db"
+    store = AuditStore(db)
+    run = {"type": "scheduled", "status": "clean", "duration_ms": 1.0}
+    store.write(
+        [
+            AuditRow("reconciliation_events", {**run, "id": f"run{i}", "at_wall": 1e9 + i})
+            for i in range(15)
+        ]
+    )
+    store.close()
+    assert cli.main(["report", "--last", "5", "--discrepancies", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "no reconciliation run found discrepancies" in out
+    assert "the last, run14 at 2001-09-09 01:46:54 UTC, was clean" in out
