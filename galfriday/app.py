@@ -36,8 +36,8 @@ from loguru import logger
 from galfriday.audit.store import AuditStore, check_database
 from galfriday.capture.writer import CaptureConfig
 from galfriday.cli import stop_signals
-from galfriday.config import CaptureSection, Config, credentials, load_config
-from galfriday.errors import ConfigError
+from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
+from galfriday.errors import ConfigError, StorageFailure
 from galfriday.events import FillEvent, Severity
 from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS, Tier
@@ -107,6 +107,7 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
     elif args.read_only:
         mode = "read-only"
     key, secret = credentials(mode)
+    check_endpoints(config, keyed=key is not None)
     database = args.db or Path(config.engine.database)
     return EngineConfig(
         ws_public=config.kraken.ws_public,
@@ -208,6 +209,7 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
             marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")),
             reconcile=ReconcileConfig(interval=60.0),  # the demo reconciles every minute
             capture=_capture_config(args, None),
+            sim_seed=seed,
         )
         logger.info(
             "embedded simulator on {}, seed {} (--seed {} repeats this market)",
@@ -227,19 +229,40 @@ async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> 
             outer.start_soon(_stop_on_signal, signals, outer.cancel_scope, stopped)
             if args.duration:
                 outer.cancel_scope.deadline = trio.current_time() + args.duration
+            unwritten: list[int] = []
             if config is None:
                 async with _embedded(args) as embedded:
-                    await _serve(embedded.engine, embedded.demo and not once, DemoConfig(), once)
+                    demo = embedded.demo and not once
+                    await _serve(embedded.engine, demo, DemoConfig(), once, unwritten)
             else:
                 engine_config = _engine_config(config, args)
                 demo = config.demo.enabled and engine_config.trading and not once
-                await _serve(engine_config, demo, DemoConfig(symbol=config.demo.symbol), once)
+                demo_config = DemoConfig(symbol=config.demo.symbol)
+                await _serve(engine_config, demo, demo_config, once, unwritten)
             outer.cancel_scope.cancel()
+    if unwritten and unwritten[0]:
+        raise StorageFailure(
+            f"{unwritten[0]} audit rows could not be written before the engine stopped"
+        )
     return 130 if once and stopped else 0
 
 
-async def _serve(config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool) -> None:
-    async with open_engine(config) as engine, trio.open_nursery() as nursery:
+async def _serve(
+    config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool, unwritten: list[int]
+) -> None:
+    """Run the engine (and the demo) until cancelled; ``unwritten`` gets the count of audit
+    rows the engine could not write by the time it stopped."""
+    engine = None
+    try:
+        async with open_engine(config) as engine:
+            await _work(engine, demo, demo_config, once)
+    finally:
+        if engine is not None:
+            unwritten.append(engine.audit.unwritten)
+
+
+async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool) -> None:
+    async with trio.open_nursery() as nursery:
         logger.info("engine started: {}", engine.summary())
         if once:
             await _print_last_reconciliation(engine)
@@ -347,7 +370,7 @@ def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
     _configure_logging(args)
     try:
         code = trio.run(_main, args, config, reconcile_once)
-    except* ConfigError as group:
+    except* (ConfigError, StorageFailure) as group:
         first = group.exceptions[0]
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]

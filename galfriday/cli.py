@@ -30,10 +30,11 @@ from galfriday.arguments import (
     add_run_arguments,
     log_level,
 )
-from galfriday.errors import ConfigError
+from galfriday.errors import ConfigError, StorageFailure
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main", "stop_signals"]
 
+EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT: a command other than run/sim stopped by Ctrl-C
 EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE: the reader of our output went away
@@ -43,7 +44,9 @@ STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODES = """\
 exit codes:
   0    done; run and sim also when stopped by Ctrl-C or SIGTERM
-  1    a check failed (decode, replay --verify, soak)
+  1    a check failed (decode, replay --verify, soak), or the engine stopped because its
+       audit database could not be written (one line on stderr says why)
+  3    status: no engine is running on the database
   2    bad input: one line on stderr naming the argument or file, nothing changed
   130  interrupted by Ctrl-C (reconcile before its report, report, replay, ...)
   141  output closed early by its reader (galfriday report | head -1), quietly
@@ -372,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StorageFailure as exc:
+        print(f"galfriday: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except BrokenPipeError:
         # Python's recipe: whatever is still buffered goes nowhere instead of failing again
         # (and printing a traceback) when the interpreter flushes stdout at exit.

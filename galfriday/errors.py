@@ -8,7 +8,10 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
     ├── ConfigError                 bad configuration or CLI input (exit code 2, one line)
     │   └── CaptureError            a capture file that cannot be read (names file and byte)
     ├── LocalError                  we did something wrong
-    │   └── InvalidRequest          a request we were about to send is not valid
+    │   ├── InvalidRequest          a request we were about to send is not valid
+    │   └── TradingHalted           the engine refuses new orders (its audit trail is failing)
+    ├── StorageFailure              the audit trail cannot be written (disk full, I/O error):
+    │                               the engine stops rather than run unrecorded
     ├── ExchangeError               the exchange (or the wire) sent something wrong
     │   ├── MalformedFrame          a WebSocket frame that does not decode; carries the path
     │   ├── RemoteProtocolError     a well-formed frame that breaks the protocol's rules
@@ -53,6 +56,8 @@ __all__ = [
     "RemoteProtocolError",
     "RequestUnanswered",
     "ServiceUnavailable",
+    "StorageFailure",
+    "TradingHalted",
     "kraken_error",
     "reading",
 ]
@@ -98,6 +103,16 @@ class LocalError(GalfridayError):
 
 class InvalidRequest(LocalError):
     """A request we were about to send breaks Kraken's rules; nothing was sent."""
+
+
+class TradingHalted(LocalError):
+    """The engine refuses new orders for now (e.g. its audit trail cannot be written); nothing
+    was sent."""
+
+
+class StorageFailure(GalfridayError):
+    """The audit trail could not be written for too long (disk full, I/O error); the engine
+    stops rather than trade unrecorded."""
 
 
 class ExchangeError(GalfridayError):

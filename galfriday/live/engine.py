@@ -60,6 +60,7 @@ from galfriday.live.gateway import OrderGateway
 from galfriday.live.health import Health, HealthReport, HealthThresholds, evaluate
 from galfriday.live.marketdata import MarketData, MarketDataConfig
 from galfriday.live.private import PrivateConfig, PrivateStream
+from galfriday.live.storage import StorageGuard
 from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 
 __all__ = ["Engine", "EngineConfig", "open_engine"]
@@ -96,6 +97,8 @@ class EngineConfig:
     rest_retry_base: float = 0.5
     rest_rate_limited: bool = True
     capture: CaptureConfig | None = None
+    audit_give_up: float = 60.0  # seconds of failing audit writes before the engine stops
+    sim_seed: int | None = None  # the embedded simulator's seed, for the capture header
 
 
 def config_summary(config: EngineConfig) -> dict[str, Any]:
@@ -110,6 +113,7 @@ def config_summary(config: EngineConfig) -> dict[str, Any]:
         "private_config": msgspec.to_builtins(config.private),
         "reconcile": msgspec.to_builtins(config.reconcile) if config.reconcile else None,
         "rest_tier": config.rest_tier,
+        "sim_seed": config.sim_seed,
     }
 
 
@@ -126,7 +130,8 @@ class Engine:
         self.config = config
         self.bus = Bus()
         self.store = AuditStore(config.database)
-        self.audit = AuditWriter(self.store)
+        self.storage = StorageGuard(self.bus, str(config.database), config.audit_give_up)
+        self.audit = AuditWriter(self.store, on_trouble=self.storage.on_trouble)
         self.symbols = SymbolMap()
         self.capture: CaptureWriter | None = None
         self.audit_muted = False
@@ -199,6 +204,7 @@ class Engine:
             self.gateway = OrderGateway(
                 self.account, self.rest, self.symbols, audit=self.write, bus=self.bus
             )
+            self.gateway.halted = lambda: self.storage.halted
         self.reconciler: ReconcileService | None = None
         if self.account is not None and config.reconcile is not None:
             self.reconciler = ReconcileService(
@@ -349,6 +355,8 @@ class Engine:
         Strict (the default, ``dead_man_strict``): every connection HEALTHY. Otherwise: none
         UNHEALTHY.
         """
+        if self.storage.halted is not None:
+            return False  # unrecorded trading is not fit: let the dead-man switch run out
         if self.config.dead_man_strict:
             return all(r.state is Health.HEALTHY for r in self.health.values())
         return all(r.state is not Health.UNHEALTHY for r in self.health.values())
@@ -386,6 +394,10 @@ class Engine:
             parts.append(f"orders {len(self.account.orders.open_orders())} open")
             parts.append(f"fills {self.account.orders.fills}")
         parts.append(f"audit {self.audit.written} rows")
+        if self.storage.halted:
+            parts.append("AUDIT FAILING: no new orders")
+        if self.capture is not None and self.capture.failing:
+            parts.append("capture failing")
         return " | ".join(parts)
 
 
@@ -400,7 +412,9 @@ async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
             await keepers.start(engine.audit.run)
             if engine.capture is not None:
                 await keepers.start(engine.capture.run)
-                logger.info("capturing to {}", engine.capture.paths[0])
+                capture = engine.capture
+                logger.info("capturing to {}", capture.paths[0] if capture.paths else "(failing)")
+            keepers.start_soon(engine.storage.watch)
             async with _run_engine(engine) as running:
                 yield running
             keepers.cancel_scope.cancel()

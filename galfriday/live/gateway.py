@@ -41,6 +41,7 @@ from galfriday.errors import (
     OrderRejected,
     RequestUnanswered,
     ServiceUnavailable,
+    TradingHalted,
     kraken_error,
     reading,
 )
@@ -94,6 +95,7 @@ class OrderGateway:
         self.via_ws = 0
         self.via_rest = 0
         self.unknown = 0
+        self.halted: Callable[[], str | None] = lambda: None  # why orders are refused now
 
     async def place(
         self,
@@ -110,9 +112,13 @@ class OrderGateway:
 
         Raises:
             InvalidRequest: the order breaks Kraken's rules (nothing was sent).
+            TradingHalted: the engine refuses new orders now (nothing was sent).
             KrakenApiError: Kraken refused it.
             OrderOutcomeUnknown: it went out, got no answer, and could not be found.
         """
+        halted = self.halted()
+        if halted is not None:
+            raise TradingHalted(halted)
         cl_ord_id = cl_ord_id or uuid.uuid4().hex
         order = rq.AddOrder(
             order_type=order_type,

@@ -291,7 +291,8 @@ class Replayer:
                 await engine.audit.flush()
                 nursery.cancel_scope.cancel()
         finally:
-            await trio.to_thread.run_sync(engine.store.close)
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(engine.store.close)
         self._summarise(engine)
         self.summary.elapsed = trio.current_time() - started
         return self.summary

@@ -12,7 +12,8 @@ import pytest
 import trio
 import trio.testing
 
-from galfriday.errors import OrderOutcomeUnknown, OrderRejected
+from galfriday.audit.store import AuditStore
+from galfriday.errors import OrderOutcomeUnknown, OrderRejected, StorageFailure, TradingHalted
 from galfriday.events import (
     Alert,
     ConnectionState,
@@ -356,3 +357,42 @@ async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(
                     break
         assert garbled and engine.private is not None
         assert engine.private.metrics.errors >= 1  # counted as a lost connection, then back
+
+
+async def test_a_full_disk_under_the_audit_trail_halts_orders_then_stops_the_engine(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # On a full disk batches were dropped and the engine traded on unrecorded, exiting 0.
+    db = tmp_path / "a.db"
+    stopped: list[StorageFailure] = []
+    async with open_simulator(SimConfig(rate=5)) as sim:
+        try:
+            async with engine_on(sim, db, audit_give_up=30.0) as engine:
+                assert engine.gateway is not None
+                alerts = engine.bus.subscribe(Alert)
+
+                def fill_the_disk(store: AuditStore) -> None:
+                    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+                    store.db.execute(f"PRAGMA max_page_count = {pages}")
+
+                await engine.audit.read(fill_the_disk)
+                for n in range(200):  # rows keep coming; none fits
+                    engine.write(
+                        "gaps", at_wall=0.0, stream="x" * 2000, first_missing=n, last_missing=n
+                    )
+                with trio.fail_after(10):
+                    while True:
+                        alert = await alerts.receive()
+                        assert isinstance(alert, Alert)
+                        if alert.source == "audit":
+                            break
+                assert alert.severity is Severity.CRITICAL
+                assert not engine.healthy()  # the dead-man switch is left to run out
+                with pytest.raises(TradingHalted):
+                    await engine.gateway.place("BTC/USD", "buy", D("0.001"), order_type="market")
+                assert sim.exchange.account.orders == {}
+                await trio.sleep(120)  # the engine gives up after 30 s of it
+                raise AssertionError("the engine kept running on an unwritable audit trail")
+        except* StorageFailure as group:
+            stopped.extend(e for e in group.exceptions if isinstance(e, StorageFailure))
+    assert stopped and "could not be written for 30s" in str(stopped[0])
