@@ -149,6 +149,7 @@ class CaptureWriter:
         self._opened_at = 0.0
         self._synced_at = 0.0
         self._limiter = trio.CapacityLimiter(1)
+        self._flushing = trio.Lock()
         self._blocks = trio.lowlevel.ParkingLot()
         self._stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -188,7 +189,12 @@ class CaptureWriter:
 
     async def flush(self) -> None:
         """Write what is queued as one block (in the worker thread). A block the disk refuses
-        is dropped and counted, never raised: the count goes into a later block."""
+        is dropped and counted, never raised: the count goes into a later block. One flush at
+        a time (the periodic one and a caller's): blocks stay in order, drops counted once."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         batch, self._pending = self._pending, []
         records = len(batch)
         lost = self.dropped - self._reported_drops

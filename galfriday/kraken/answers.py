@@ -1,5 +1,4 @@
-"""Kraken REST answers: typed msgspec structs for every ``result`` the engine reads, and the
-converters from REST orders, trades and ledger entries to the core's types.
+"""Kraken REST answers: typed msgspec structs for every ``result`` the engine reads.
 
 One function per method decodes its ``result`` (what follows ``"result":`` once the REST
 client has raised for the errors): ``decode_balance`` (``Balance``), ``decode_balance_ex``,
@@ -25,7 +24,7 @@ Rules:
 - ``AssetPairs`` and ``Assets`` list every pair and asset (about a thousand): each entry is
   decoded on its own and one that does not decode is left out and listed in ``skipped``.
 
-Converters (:func:`order_report`, :func:`trade_report`, :func:`ledger_record`) are pure.
+The converters to the core's types are in :mod:`galfriday.kraken.convert`.
 
 Pure: no I/O, no clock, no trio.
 """
@@ -33,7 +32,7 @@ Pure: no I/O, no clock, no trio.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
@@ -41,20 +40,18 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from galfriday.errors import ExchangeError
-from galfriday.kraken.symbols import AssetPair, SymbolMap, UnknownSymbol
-from galfriday.kraken.wire import ExecutionReport, Fee, SkippedEntry, bad_number
+from galfriday.kraken.symbols import AssetPair
+from galfriday.kraken.wire import SkippedEntry, bad_number
 
 __all__ = [
     "ANSWER_DECODERS", "AddOrderDescr", "AddOrderResult", "AssetPairsAnswer", "AssetsAnswer",
-    "BalanceExEntry", "CancelOrderResult", "ClosedOrders", "ExchangeStatus", "LedgerRecord",
-    "Ledgers", "OpenOrders", "OrderDescr", "RestAsset", "RestLedgerEntry", "RestOrder",
-    "RestTrade", "ServerTime", "TradesHistory", "UnknownPair", "UnreadableAnswer",
-    "WebSocketsToken", "decode_add_order", "decode_answer", "decode_asset_pairs",
-    "decode_assets", "decode_balance", "decode_balance_ex", "decode_cancel_order",
-    "decode_closed_orders", "decode_ledgers", "decode_open_orders", "decode_query_orders",
-    "decode_server_time", "decode_system_status", "decode_trades_history",
-    "decode_websockets_token", "ledger_record", "order_report", "symbol_map", "trade_report",
-    "ws_balances",
+    "BalanceExEntry", "CancelOrderResult", "ClosedOrders", "ExchangeStatus", "Ledgers",
+    "OpenOrders", "OrderDescr", "RestAsset", "RestLedgerEntry", "RestOrder", "RestTrade",
+    "ServerTime", "TradesHistory", "UnknownPair", "UnreadableAnswer", "WebSocketsToken",
+    "decode_add_order", "decode_answer", "decode_asset_pairs", "decode_assets",
+    "decode_balance", "decode_balance_ex", "decode_cancel_order", "decode_closed_orders",
+    "decode_ledgers", "decode_open_orders", "decode_query_orders", "decode_server_time",
+    "decode_system_status", "decode_trades_history", "decode_websockets_token",
 ]  # fmt: skip
 
 _ZERO: Final = Decimal(0)
@@ -395,144 +392,3 @@ def decode_answer(method: str, result: object) -> Any:
     if decoder is None:
         raise UnreadableAnswer(method, "$", "galfriday does not read this method")
     return decoder(result)
-
-
-# --- converters ------------------------------------------------------------------------------
-
-_REST_STATUS: Final = {
-    "pending": "pending_new",
-    "open": "new",
-    "closed": "filled",
-    "canceled": "canceled",
-    "expired": "expired",
-}
-_LIMIT_PRICE_IN_PRICE: Final = frozenset({"limit", "iceberg"})
-
-
-class LedgerRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A REST ledger entry in the engine's names (``asset`` is the WS v2 code)."""
-
-    ledger_id: str
-    ref_id: str
-    time: float
-    ledger_type: str
-    asset: str
-    amount: Decimal
-    fee: Decimal
-    balance: Decimal
-    subtype: str = ""
-
-
-def order_report(
-    order_id: str, order: RestOrder, symbols: SymbolMap | None = None
-) -> ExecutionReport:
-    """A REST order as the status report it stands for.
-
-    ``pending`` -> ``pending_new``; ``open`` -> ``new``, or, with ``vol_exec > 0``,
-    ``order_status="partially_filled"`` (``exec_type="status"``); ``closed`` -> ``filled``;
-    ``canceled``, ``expired`` as they are. ``vol``, ``vol_exec``, ``cost`` and the average
-    ``price`` become ``order_qty``, ``cum_qty``, ``cum_cost`` and ``avg_price``; ``userref``
-    0 (Kraken's "none") becomes None. The symbol is set when ``symbols`` knows the pair.
-
-    Raises:
-        ExchangeError: a status Kraken does not document (the report would be a guess).
-    """
-    status = _REST_STATUS.get(order.status)
-    if status is None:
-        raise ExchangeError(f"order {order_id}: unknown REST status {order.status!r}")
-    exec_type = status
-    if status == "new" and order.vol_exec > 0:
-        exec_type, status = "status", "partially_filled"
-    descr = order.descr
-    return ExecutionReport(
-        exec_type=exec_type,
-        order_id=order_id,
-        order_status=status,
-        symbol=_known_symbol(descr.pair, symbols),
-        side=descr.type,
-        order_type=descr.ordertype,
-        order_qty=order.vol,
-        limit_price=_limit_price(descr),
-        cum_qty=order.vol_exec,
-        cum_cost=order.cost,
-        avg_price=order.price if order.vol_exec > 0 else None,
-        cl_ord_id=order.cl_ord_id,
-        order_userref=order.userref or None,
-    )
-
-
-def _known_symbol(pair: str | None, symbols: SymbolMap | None) -> str | None:
-    if pair is None or symbols is None:
-        return None
-    try:
-        return symbols.ws_symbol(pair)
-    except UnknownSymbol:
-        return None
-
-
-def _limit_price(descr: OrderDescr) -> Decimal | None:
-    ordertype = descr.ordertype or ""
-    if ordertype in _LIMIT_PRICE_IN_PRICE:
-        price = descr.price
-    elif ordertype.endswith("-limit"):
-        price = descr.price2
-    else:
-        return None
-    return price if price is not None and price > 0 else None
-
-
-def trade_report(trade_id: str, trade: RestTrade, symbols: SymbolMap) -> ExecutionReport:
-    """A REST trade (``TradesHistory``) as the ``trade`` execution report it stands for.
-
-    ``exec_id`` is the REST trade id; the fee is in the pair's quote currency.
-
-    Raises:
-        UnknownPair: ``symbols`` does not know the trade's pair (skip and count the row).
-    """
-    try:
-        symbol = symbols.ws_symbol(trade.pair)
-    except UnknownSymbol as exc:
-        raise UnknownPair(trade.pair, trade_id) from exc
-    quote = symbol.partition("/")[2]
-    liquidity = None if trade.maker is None else "m" if trade.maker else "t"
-    return ExecutionReport(
-        exec_type="trade",
-        order_id=trade.ordertxid,
-        exec_id=trade_id,
-        trade_id=trade.trade_id,
-        symbol=symbol,
-        side=trade.type,
-        order_type=trade.ordertype,
-        last_qty=trade.vol,
-        last_price=trade.price,
-        cost=trade.cost,
-        liquidity_ind=liquidity,
-        fees=[Fee(asset=quote, qty=trade.fee)],
-        timestamp=datetime.fromtimestamp(trade.time, UTC),
-    )
-
-
-def ledger_record(ledger_id: str, entry: RestLedgerEntry, symbols: SymbolMap) -> LedgerRecord:
-    """A REST ledger entry with its asset in WS v2 names (``ZGBP`` -> ``GBP``)."""
-    return LedgerRecord(
-        ledger_id=ledger_id,
-        ref_id=entry.refid,
-        time=entry.time,
-        ledger_type=entry.type,
-        subtype=entry.subtype,
-        asset=symbols.ws_asset(entry.asset),
-        amount=entry.amount,
-        fee=entry.fee,
-        balance=entry.balance,
-    )
-
-
-def ws_balances(balances: Mapping[str, Decimal], symbols: SymbolMap) -> dict[str, Decimal]:
-    """``Balance`` in WS v2 asset names (``XXBT`` -> ``BTC``, ``XBT.F`` -> ``BTC.F``)."""
-    return {symbols.ws_asset(code): amount for code, amount in balances.items()}
-
-
-def symbol_map(pairs: AssetPairsAnswer, assets: AssetsAnswer | None = None) -> SymbolMap:
-    """The names of every pair from ``AssetPairs`` (and altnames from ``Assets``)."""
-    altnames = {code: asset.altname for code, asset in (assets.assets if assets else {}).items()}
-    return SymbolMap.from_asset_pairs(pairs.pairs, altnames)

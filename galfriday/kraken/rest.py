@@ -47,8 +47,8 @@ from galfriday.errors import (
     RateLimitError,
     ServiceUnavailable,
     kraken_error,
-    reading,
 )
+from galfriday.kraken.answers import decode_balance, decode_websockets_token
 from galfriday.kraken.auth import KeyState, NonceGenerator, load_key_state, save_key_state, sign
 from galfriday.kraken.ratelimit import (
     TIERS,
@@ -59,6 +59,7 @@ from galfriday.kraken.ratelimit import (
     Tier,
     default_priority,
 )
+from galfriday.kraken.requests import fixed
 
 __all__ = ["KrakenRest", "RestCall", "RestConfig", "rest_priority"]
 
@@ -225,10 +226,12 @@ class KrakenRest:
         ticket = self._queue.enqueue(method, _PRIORITY.get() or default_priority(method))
         try:
             while True:
+                waiting = self._queue.waiting()
                 wake = self._queue.pump(trio.current_time())
                 if ticket.granted:
                     return ticket, trio.current_time() - began
-                self._turns.unpark_all()  # the turn may have gone to a parked caller
+                if self._queue.waiting() < waiting:
+                    self._turns.unpark_all()  # the turn went to a parked caller: wake it
                 with trio.move_on_at(math.inf if wake is None else wake):
                     await self._turns.park()
         except BaseException:
@@ -270,17 +273,17 @@ class KrakenRest:
     # --- typed helpers -------------------------------------------------------------------------
 
     async def websocket_token(self) -> str:
-        result = await self.private("GetWebSocketsToken")
-        with reading("GetWebSocketsToken"):
-            return str(result["token"])
+        """A WebSocket token (a secret: never logged)."""
+        return decode_websockets_token(await self.private("GetWebSocketsToken")).token
 
     async def balance(self) -> dict[str, Decimal]:
-        result = await self.private("Balance")
-        with reading("Balance"):
-            return {asset: Decimal(str(value)) for asset, value in result.items()}
+        """``Balance``: REST asset code -> amount."""
+        return decode_balance(await self.private("Balance"))
 
 
 def _plain(params: Mapping[str, object]) -> dict[str, str]:
+    """Parameters as Kraken reads them: booleans ``true``/``false``, lists comma-separated,
+    Decimals in fixed point (``str(Decimal)`` writes ``1.234E-7``)."""
     out = {}
     for key, value in params.items():
         if value is None:
@@ -288,7 +291,11 @@ def _plain(params: Mapping[str, object]) -> dict[str, str]:
         if isinstance(value, bool):
             out[key] = "true" if value else "false"
         elif isinstance(value, list | tuple):
-            out[key] = ",".join(str(v) for v in value)
+            out[key] = ",".join(_text(v) for v in value)
         else:
-            out[key] = str(value)
+            out[key] = _text(value)
     return out
+
+
+def _text(value: object) -> str:
+    return fixed(value) if isinstance(value, Decimal) else str(value)

@@ -49,11 +49,13 @@ from galfriday.capture.tape import CaptureTape, Redactor, Tape
 from galfriday.capture.transport import CaptureTransport
 from galfriday.capture.writer import CaptureConfig, CaptureWriter
 from galfriday.core.reconnect import BackoffPolicy
-from galfriday.errors import GalfridayError, reading
+from galfriday.errors import GalfridayError
 from galfriday.events import HealthChanged
+from galfriday.kraken.answers import decode_asset_pairs, decode_assets
+from galfriday.kraken.convert import symbol_map
 from galfriday.kraken.ratelimit import Tier
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
-from galfriday.kraken.symbols import AssetPair, SymbolMap
+from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.alerts import WebhookConfig, run_webhook
 from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
 from galfriday.live.gateway import OrderGateway
@@ -269,29 +271,29 @@ class Engine:
     # --- tasks -----------------------------------------------------------------------------
 
     async def load_pairs(self) -> None:
-        """REST and WebSocket names of every pair, from ``AssetPairs`` (a tape operation)."""
-        with self.tape.op("pairs"):
+        """REST and WebSocket names of every pair and asset, from ``AssetPairs`` and ``Assets``
+        (a tape operation). Entries that do not decode are skipped and audited; without an
+        answer the fallback names stay."""
+        with self.tape.op("pairs") as op:
             try:
-                pairs = await self.rest.public("AssetPairs")
+                pairs = decode_asset_pairs(await self.rest.public("AssetPairs"))
+                assets = decode_assets(await self.rest.public("Assets"))
             except GalfridayError as exc:
-                logger.warning("AssetPairs unavailable ({}); using the fallback names", exc)
+                logger.warning("AssetPairs/Assets unavailable ({}); using the fallback names", exc)
                 return
-        try:
-            with reading("AssetPairs"):
-                infos = {
-                    name: AssetPair(
-                        altname=info.get("altname", name),
-                        base=info["base"],
-                        quote=info["quote"],
-                        wsname=info.get("wsname"),
-                    )
-                    for name, info in pairs.items()
-                    if "base" in info and "quote" in info
-                }
-        except GalfridayError as exc:
-            logger.warning("{}; using the fallback names", exc)
-            return
-        self.symbols.merge(SymbolMap.from_asset_pairs(infos))
+        for entry in (*pairs.skipped, *assets.skipped):
+            logger.warning(
+                "{} {} skipped: {} at {}", entry.kind, entry.name, entry.reason, entry.path
+            )
+            self.write(
+                "decode_errors",
+                at_wall=op.wall,
+                connection="rest",
+                path=entry.path,
+                reason=f"{entry.kind} {entry.name}: {entry.reason}",
+                raw=entry.raw,
+            )
+        self.symbols.merge(symbol_map(pairs, assets))
 
     async def _monitor_health(self) -> None:
         while True:

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import trio
 from loguru import logger
@@ -36,6 +36,7 @@ from loguru import logger
 from galfriday.bus import Bus
 from galfriday.errors import (
     ConnectionBroken,
+    ExchangeError,
     GalfridayError,
     OrderOutcomeUnknown,
     OrderRejected,
@@ -43,14 +44,15 @@ from galfriday.errors import (
     ServiceUnavailable,
     TradingHalted,
     kraken_error,
-    reading,
 )
 from galfriday.events import Alert, Severity
+from galfriday.kraken import history
 from galfriday.kraken import requests as rq
+from galfriday.kraken.answers import decode_add_order, decode_closed_orders, decode_open_orders
 from galfriday.kraken.ratelimit import Priority
 from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.private import PrivateStream, query_orders
+from galfriday.live.private import PrivateStream
 
 __all__ = ["OrderGateway"]
 
@@ -169,10 +171,11 @@ class OrderGateway:
                 raise  # Kraken's own answer: refused
             return await self._establish(order, f"AddOrder over REST: {exc.code}")
         self.via_rest += 1
-        with reading("AddOrder"):
-            order_id = str(result["txid"][0])
-        await self._placed(order_id, order)
-        return order_id
+        txids = decode_add_order(result).txid
+        if not txids:
+            raise ExchangeError(f"AddOrder {order.cl_ord_id}: the answer names no order")
+        await self._placed(txids[0], order)
+        return txids[0]
 
     async def _establish(self, order: rq.AddOrder, reason: str) -> str:
         """Find an order whose request got no answer, through the settle window; otherwise
@@ -204,12 +207,18 @@ class OrderGateway:
         finds nothing (the next one, or the unknown verdict, follows)."""
         try:
             with rest_priority(Priority.ORDER):
-                for method, key in (("OpenOrders", "open"), ("ClosedOrders", "closed")):
-                    result = await self.rest.private(method, cl_ord_id=cl_ord_id)
-                    with reading(method):
-                        for order_id, info in (result.get(key) or {}).items():
-                            if info.get("cl_ord_id") == cl_ord_id:
-                                return str(order_id)
+                found = decode_open_orders(
+                    await self.rest.private("OpenOrders", cl_ord_id=cl_ord_id)
+                ).open
+                for order_id, known in found.items():
+                    if known.cl_ord_id == cl_ord_id:
+                        return order_id
+                closed = decode_closed_orders(
+                    await self.rest.private("ClosedOrders", cl_ord_id=cl_ord_id)
+                ).closed
+                for order_id, known in closed.items():
+                    if known.cl_ord_id == cl_ord_id:
+                        return order_id
         except GalfridayError as exc:
             logger.bind(cl_ord_id=cl_ord_id).warning("order look-up failed: {}", exc)
         return None
@@ -300,14 +309,13 @@ class OrderGateway:
         known = self.stream.orders.get(order_id)
         if known is not None and known.status.final:
             return True
-        found: dict[str, Any]
         try:
             with rest_priority(Priority.ORDER):
-                found, _ = await query_orders(self.rest, [order_id])
+                found, _ = await history.query_orders(self.rest, [order_id])
         except GalfridayError:
             return False
         info = found.get(order_id)
-        return info is not None and str(info.get("status")) in _CLOSED
+        return info is not None and info.status in _CLOSED
 
     async def arm_dead_man_switch(self, seconds: int) -> None:
         """Arm (or with 0, disarm) ``cancel_all_orders_after`` over the private socket."""

@@ -35,6 +35,7 @@ from loguru import logger
 
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
+from galfriday.errors import ConnectionBroken
 from galfriday.events import (
     Alert,
     BookSide,
@@ -64,6 +65,7 @@ class MarketDataConfig:
     trades: bool = True
     ohlc_intervals: tuple[int, ...] = (1,)
     publish_levels: int = 10
+    instrument_wait: float = 10.0  # seconds a connect waits for the instrument snapshot
     max_resyncs: int = 5
     retry_after: float = 60.0  # after giving up on a symbol's resyncs, try again this much later
     retry_max: float = 900.0  # ...doubling each time, at most this
@@ -151,7 +153,13 @@ class MarketData:
         await session.send(
             rq.subscribe(rq.SubscriptionParams(channel="instrument"), session.next_req_id())
         )
-        await self._instrument_ready.wait()
+        with trio.move_on_after(self.config.instrument_wait) as waited:
+            await self._instrument_ready.wait()
+        if waited.cancelled_caught:
+            raise ConnectionBroken(
+                f"public: no instrument snapshot within {self.config.instrument_wait:g}s"
+                " (the pairs' precisions): books cannot be verified without it"
+            )
         await self._subscribe(session, self.symbols)
 
     async def _subscribe(self, session: Session, symbols: list[str]) -> None:
@@ -320,7 +328,7 @@ class MarketData:
         elif isinstance(message, wire.OhlcMessage):
             self._ohlc(message, frame)
         elif isinstance(message, wire.InstrumentMessage):
-            self._instrument(message)
+            self._instrument(message, frame)
         elif isinstance(message, wire.Response):
             self._response(message)
         elif isinstance(message, wire.UnknownFrame):
@@ -468,9 +476,28 @@ class MarketData:
                 )
             )
 
-    def _instrument(self, message: wire.InstrumentMessage) -> None:
+    def _instrument(self, message: wire.InstrumentMessage, frame: Frame) -> None:
+        """The pairs' precisions. Pairs that did not decode were left out by the decoder: each
+        is logged and audited, the others serve (one odd pair among a thousand must not keep
+        every book from being subscribed)."""
         for pair in message.data.pairs:
             self.pairs[pair.symbol] = pair
+        for entry in message.data.skipped:
+            logger.warning(
+                "instrument {} {} skipped: {} at {}",
+                entry.kind,
+                entry.name,
+                entry.reason,
+                entry.path,
+            )
+            self._audit(
+                "decode_errors",
+                at_wall=frame.received_wall,
+                connection=frame.connection,
+                path=entry.path,
+                reason=f"{entry.kind} {entry.name}: {entry.reason}",
+                raw=entry.raw,
+            )
         self._instrument_ready.set()
 
     def _response(self, message: wire.Response) -> None:

@@ -16,6 +16,10 @@ after the socket's first (a recovery's) gets a fresh one; a subscribe refused fo
 (``EAPI:Invalid token``, ``ESession:Invalid session``) gets a fresh token and is sent again,
 up to ``resubscribe_attempts`` times, then the connection is rebuilt.
 
+The backfill reads every page of REST's trade and ledger history since shortly before the gap
+(:mod:`galfriday.kraken.history`), within the call budget; a window it could not cover is
+audited as an anomaly.
+
 Stale orders: an open order without news for ``stale_after`` seconds is queried over REST, and
 so, at once, is every open order an ``executions`` snapshot leaves out (it closed while the
 stream was down, and its final report is not in the snapshot).
@@ -35,7 +39,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 import trio
 from loguru import logger
@@ -48,7 +52,6 @@ from galfriday.core.sequencing import SequenceTracker, Verdict
 from galfriday.errors import (
     ConnectionBroken,
     GalfridayError,
-    OrderRejected,
     RequestUnanswered,
     reading,
 )
@@ -61,8 +64,10 @@ from galfriday.events import (
     OrderUpdate,
     RecoveryFinished,
 )
+from galfriday.kraken import history, wire
 from galfriday.kraken import requests as rq
-from galfriday.kraken import wire
+from galfriday.kraken.answers import UnknownPair
+from galfriday.kraken.convert import ledger_record, order_report, trade_report
 from galfriday.kraken.ratelimit import Priority
 from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
@@ -73,13 +78,7 @@ from galfriday.live.notify import announce_resync, decode_or_audit
 __all__ = ["PrivateConfig", "PrivateStream"]
 
 CHANNELS: Final = ("executions", "balances")
-_REST_STATUS: Final = {
-    "pending": "pending_new",
-    "open": "new",
-    "closed": "filled",
-    "canceled": "canceled",
-    "expired": "expired",
-}
+BACKFILL_MARGIN: Final = 60.0  # seconds of history before a gap that the backfill reads too
 
 
 @dataclass
@@ -130,6 +129,9 @@ class PrivateStream:
         self.unexplained_moves = 0
         self.vanished: list[str] = []  # open orders a snapshot left out, to query over REST
         self.unknown_orders: set[str] = set()  # open orders the exchange says it does not know
+        self.skipped_trades = 0  # REST trades of pairs the names do not know (delisted)
+        self._last_wall: float | None = None  # the last sequenced frame's receive time
+        self._gap_since: float | None = None  # ...before the gap the next recovery fills
         self._watchers: list[set[str]] = []
         self.recoveries = 0
         self.malformed = 0
@@ -237,6 +239,7 @@ class PrivateStream:
             await self._recover(reason, op.wall)
 
     async def _recover(self, reason: str, wall: float) -> None:
+        since, self._gap_since = self._gap_since, None
         self._recovering = True
         self.recoveries += 1
         announce_resync(self.bus, self._audit, "private", None, reason, self.recoveries, wall)
@@ -260,8 +263,8 @@ class PrivateStream:
                     await self._fresh.wait()
                 if self._awaited:
                     logger.warning("private recovery: no fresh {} snapshot", sorted(self._awaited))
-            with reading("the recovery's REST backfill"), rest_priority(Priority.BACKFILL):
-                await self.backfill()
+            with rest_priority(Priority.BACKFILL):
+                await self.backfill(since)
             complete = True
         except GalfridayError as exc:
             logger.warning("private recovery incomplete: {}", exc)
@@ -273,36 +276,49 @@ class PrivateStream:
                 )
             )
 
-    async def backfill(self) -> None:
-        """Fill what the stream missed from REST, deduplicated against what we have."""
+    async def backfill(self, since: float | None = None) -> None:
+        """Fill what the stream missed from REST (trades, order states, ledger entries after
+        ``since``, all pages of it within the call budget), deduplicated against what we have.
+        A trade of a pair the names do not know (a delisted pair) is skipped and counted."""
         wall = op_wall()
-        # One REST trade per WS fill: Kraken consolidates a taker's fills unless told not to.
-        trades = await self.rest.private("TradesHistory", consolidate_taker=False)
-        for exec_id, trade in sorted(
-            trades.get("trades", {}).items(), key=lambda kv: kv[1]["time"]
-        ):
-            report = _trade_report(exec_id, trade, self.symbols)
+        start = None if since is None else since - BACKFILL_MARGIN
+        trades = await history.trades_history(self.rest, start=start)
+        for exec_id, trade in sorted(trades.rows.items(), key=lambda kv: kv[1].time):
+            try:
+                report = trade_report(exec_id, trade, self.symbols)
+            except UnknownPair as exc:
+                self.skipped_trades += 1
+                self._anomaly("trade_of_unknown_pair", trade.ordertxid, str(exc), wall)
+                continue
             self._apply_report(report, wall)
         open_ids = [o.order_id for o in self.orders.open_orders()]
         if open_ids:
             await self.query_orders(open_ids)
-        ledgers = await self.rest.private("Ledgers")
-        for ledger_id, entry in sorted(
-            ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"]
-        ):
-            if not self.portfolio.knows_ledger(ledger_id):
-                self._audit(
-                    "balance_ledger",
-                    at_wall=wall,
-                    ledger_id=ledger_id,
-                    ref_id=entry.get("refid"),
-                    asset=self.symbols.ws_asset(entry["asset"]),
-                    ledger_type=entry.get("type"),
-                    amount=entry.get("amount"),
-                    fee=entry.get("fee"),
-                    balance=entry["balance"],
-                )
-                self.portfolio.mark_ledger_seen(ledger_id, wall)
+        entries = await history.ledgers(self.rest, start=start)
+        for ledger_id, entry in sorted(entries.rows.items(), key=lambda kv: kv[1].time):
+            if self.portfolio.knows_ledger(ledger_id):
+                continue
+            record = ledger_record(ledger_id, entry, self.symbols)
+            self._audit(
+                "balance_ledger",
+                at_wall=wall,
+                ledger_id=ledger_id,
+                ref_id=record.ref_id,
+                asset=record.asset,
+                ledger_type=record.ledger_type,
+                amount=record.amount,
+                fee=record.fee,
+                balance=record.balance,
+            )
+            self.portfolio.mark_ledger_seen(ledger_id, wall)
+        for name, window in (("TradesHistory", trades), ("Ledgers", entries)):
+            if not window.covered:
+                detail = f"{name}: {window.pages} pages did not cover the gap's window"
+                logger.warning("private backfill incomplete: {}", detail)
+                self._anomaly("backfill_not_covered", None, detail, wall)
+
+    def _anomaly(self, kind: str, order_id: str | None, detail: str, wall: float) -> None:
+        self._audit("order_anomalies", at_wall=wall, kind=kind, order_id=order_id, detail=detail)
 
     async def placed(
         self,
@@ -346,17 +362,13 @@ class PrivateStream:
         know (``EOrder:Invalid order``) is noted in :attr:`unknown_orders` and audited as an
         anomaly; it is not queried again (reconciliation puts it in front of a person)."""
         wall = op_wall()
-        result, unknown = await query_orders(self.rest, order_ids, trades=True)
-        for order_id, info in result.items():
-            self._apply_report(_order_report(order_id, info), wall)
+        result, unknown = await history.query_orders(self.rest, order_ids, trades=True)
+        for order_id, order in result.items():
+            self._apply_report(order_report(order_id, order, self.symbols), wall)
         for order_id in sorted(unknown - self.unknown_orders):
             logger.warning("order {} is unknown to the exchange", order_id)
-            self._audit(
-                "order_anomalies",
-                at_wall=wall,
-                kind="order_unknown_to_exchange",
-                order_id=order_id,
-                detail="QueryOrders: EOrder:Invalid order",
+            self._anomaly(
+                "order_unknown_to_exchange", order_id, "QueryOrders: EOrder:Invalid order", wall
             )
         self.unknown_orders |= unknown
 
@@ -542,6 +554,9 @@ class PrivateStream:
                     last_missing=last,
                 )
                 reason = f"{channel} sequence gap {first}..{last}"
+                if self._gap_since is None:  # the stream was whole up to the previous frame
+                    self._gap_since = self._last_wall or frame.received_wall
+        self._last_wall = frame.received_wall
         self.metrics.channel_update(channel, "", frame.received_mono)
         if isinstance(message, wire.ExecutionsMessage):
             snapshot = message.type == "snapshot"
@@ -693,73 +708,7 @@ class PrivateStream:
                 )
 
 
-async def query_orders(
-    rest: KrakenRest, order_ids: list[str], *, trades: bool = False
-) -> tuple[dict[str, Any], set[str]]:
-    """``QueryOrders`` for any number of ids (50 a call): (answers by id, ids the exchange
-    does not know). A batch refused with ``EOrder:Invalid order`` is asked again one id at a
-    time, so one unknown order never hides the others."""
-    found: dict[str, Any] = {}
-    unknown: set[str] = set()
-    for start in range(0, len(order_ids), 50):
-        chunk = order_ids[start : start + 50]
-        try:
-            found.update(
-                await rest.private(
-                    "QueryOrders", txid=",".join(chunk), trades=trades, consolidate_taker=False
-                )
-            )
-            continue
-        except OrderRejected:
-            if len(chunk) == 1:
-                unknown.update(chunk)
-                continue
-        for order_id in chunk:
-            try:
-                found.update(
-                    await rest.private(
-                        "QueryOrders", txid=order_id, trades=trades, consolidate_taker=False
-                    )
-                )
-            except OrderRejected:
-                unknown.add(order_id)
-    return found, unknown
-
-
 def _token_refused(error: str) -> bool:
     """Kraken refused the token (it invalidated it, or it was no longer guaranteed)."""
     text = error.lower()
     return "invalid token" in text or "invalid session" in text
-
-
-def _trade_report(exec_id: str, trade: dict[str, Any], symbols: SymbolMap) -> wire.ExecutionReport:
-    """A REST ``TradesHistory`` entry as the ``trade`` execution report it stands for."""
-    symbol = symbols.ws_symbol(trade["pair"]) if trade.get("pair") else None
-    quote = symbol.split("/")[1] if symbol else "USD"
-    return wire.ExecutionReport(
-        exec_type="trade",
-        order_id=trade["ordertxid"],
-        exec_id=exec_id,
-        trade_id=trade.get("trade_id"),
-        symbol=symbol,
-        side=trade.get("type"),
-        last_qty=Decimal(str(trade["vol"])),
-        last_price=Decimal(str(trade["price"])),
-        cost=Decimal(str(trade["cost"])),
-        liquidity_ind="m" if trade.get("maker") else "t",
-        fees=[wire.Fee(asset=quote, qty=Decimal(str(trade.get("fee", "0"))))],
-    )
-
-
-def _order_report(order_id: str, info: dict[str, Any]) -> wire.ExecutionReport:
-    """A REST order (``QueryOrders``) as a status report."""
-    status = _REST_STATUS.get(str(info.get("status")), "new")
-    return wire.ExecutionReport(
-        exec_type=status,
-        order_id=order_id,
-        order_status=status,
-        order_qty=Decimal(str(info["vol"])) if info.get("vol") else None,
-        cum_qty=Decimal(str(info.get("vol_exec", "0"))),
-        cum_cost=Decimal(str(info.get("cost", "0"))),
-        cl_ord_id=info.get("cl_ord_id"),
-    )

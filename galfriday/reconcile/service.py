@@ -42,7 +42,7 @@ from loguru import logger
 from galfriday.audit.store import AuditStore
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
-from galfriday.errors import GalfridayError, reading
+from galfriday.errors import GalfridayError
 from galfriday.events import (
     Alert,
     ConnectionState,
@@ -51,9 +51,12 @@ from galfriday.events import (
     RecoveryFinished,
     Severity,
 )
+from galfriday.kraken import history
+from galfriday.kraken.answers import RestOrder, RestTrade, decode_balance, decode_open_orders
+from galfriday.kraken.convert import ledger_record, ws_balances
 from galfriday.kraken.rest import KrakenRest
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.private import PrivateStream, query_orders
+from galfriday.live.private import PrivateStream
 from galfriday.reconcile.compare import (
     ExchangeOrder,
     ExchangeView,
@@ -69,6 +72,7 @@ from galfriday.reconcile.compare import (
 __all__ = ["ReconcileConfig", "ReconcileService"]
 
 DAY: Final = 24 * 3600.0
+ZERO: Final = Decimal(0)
 FEE_CREDITS: Final = frozenset({"KFEE", "FEE"})  # REST and WS v2 names of Kraken fee credits
 _JSON: Final = msgspec.json.Encoder(decimal_format="string")
 
@@ -83,6 +87,7 @@ class ReconcileConfig:
     # An order opened or closed, or a trade made, this close before a run may still be on its
     # way over the stream: a disagreement about it waits for the next run instead of review.
     settle: float = 5.0
+    history_pages: int = 10  # pages of one history window a run may read (each costs 2)
     thresholds: Thresholds = field(default_factory=Thresholds)
     limits: Limits = field(default_factory=Limits)
 
@@ -121,6 +126,7 @@ class ReconcileService:
         self._applied: set[str] = set()  # decisions applied, until their row says so
         # Ledger entries before the first run are already in the balances snapshot.
         self._ledger_since: float | None = None
+        self._fills_since: float | None = None  # the first run's time
 
     def trigger(self, reason: str = "manual") -> None:
         """Ask for a run as soon as possible."""
@@ -184,12 +190,20 @@ class ReconcileService:
         clock = trio.current_time()
         calls_before = self.rest.calls
         try:
-            with self.account.watching() as moved, reading("the reconciliation's REST calls"):
-                exchange, missed, late = await self._exchange_view(started)
+            with self.account.watching() as moved:
+                fetched = await self._exchange_view(started)
         except GalfridayError as exc:  # an outage, or an answer that cannot be read
             self._failed(run_id, kind, started, clock, calls_before, exc)
             return False
-        internal = msgspec.structs.replace(self._internal_view(), unsettled=frozenset(moved | late))
+        exchange, missed = fetched.view, fetched.missed
+        if fetched.not_covered:
+            logger.warning(
+                "reconciliation {}: {} not read to the end of the window",
+                run_id,
+                ", ".join(fetched.not_covered),
+            )
+        unsettled = frozenset(moved | fetched.late)
+        internal = msgspec.structs.replace(self._internal_view(), unsettled=unsettled)
         queued: set[tuple[str, str]] = set()
         if self._read is not None:
             read = self._read
@@ -204,71 +218,71 @@ class ReconcileService:
             at=started,
         )
         self._apply(run_id, result, missed, started, queued)
-        self._record(run_id, kind, result, started, clock, calls_before)
+        self._record(run_id, kind, result, started, clock, calls_before, fetched.not_covered)
         self.failures = 0
         self.runs += 1
         self.last, self.last_run_id = result, run_id
         self._ledger_since = started
         return True
 
-    async def _exchange_view(self, now: float) -> tuple[ExchangeView, list[LedgerEntry], set[str]]:
+    async def _exchange_view(self, now: float) -> _Fetched:
         """The exchange's balances, orders, fills (with those that changed within ``settle``
         seconds before ``now`` or later marked recent: the stream's report of them may still be
-        on its way) and the ledger entries the stream missed; and the assets with ledger
-        entries from after ``now`` (when Balance was asked: the answer may or may not include
-        them, so those assets wait for the next run)."""
-        rest, names = self.rest, self.symbols
-        balances = spot_balances(
-            {names.ws_asset(a): Decimal(str(v)) for a, v in (await rest.private("Balance")).items()}
-        )
-        infos: dict[str, dict[str, Any]] = {}
-        infos.update((await rest.private("OpenOrders")).get("open", {}))
-        infos.update((await rest.private("ClosedOrders", start=int(now - DAY))).get("closed", {}))
+        on its way) and the ledger entries the stream missed; the assets with ledger entries
+        from after ``now`` (when Balance was asked: the answer may or may not include them, so
+        those assets wait for the next run); and the history windows not read to their end."""
+        rest, names, pages = self.rest, self.symbols, self.config.history_pages
+        since = self._fills_since = now if self._fills_since is None else self._fills_since
+        balances = spot_balances(ws_balances(decode_balance(await rest.private("Balance")), names))
+        orders = dict(decode_open_orders(await rest.private("OpenOrders")).open)
+        closed = await history.closed_orders(rest, start=now - DAY, max_pages=pages)
+        orders.update(closed.rows)
         ours_open = [o.order_id for o in self.account.orders.open_orders()]
-        lacking = [i for i in ours_open if i not in infos]
-        queried, unknown = await query_orders(rest, lacking)
-        infos.update(queried)
-        orders = {
-            order_id: _exchange_order(order_id, info, names) for order_id, info in infos.items()
-        }
-        # Trade ids are matched with WS exec ids: one REST trade per fill, not consolidated.
-        history = await rest.private("TradesHistory", start=int(now - DAY), consolidate_taker=False)
-        trades = history.get("trades", {})
-        recent = _recent(infos, trades, now - self.config.settle)
-        view = ExchangeView(
-            balances=balances,
-            orders=orders,
-            fills=frozenset(trades),
-            recent=frozenset(recent),
-            unknown=frozenset(unknown),
+        queried, unknown = await history.query_orders(
+            rest, [i for i in ours_open if i not in orders]
+        )
+        orders.update(queried)
+        trades = await history.trades_history(rest, start=now - DAY, max_pages=pages)
+        fetched = _Fetched(
+            view=ExchangeView(
+                balances=balances,
+                orders={i: _exchange_order(i, o, names) for i, o in orders.items()},
+                # Fills from before this engine's first run are history the balances already
+                # hold (and more than a snapshot's last 50): only later ones can be missed.
+                fills=frozenset(t for t, trade in trades.rows.items() if trade.time >= since),
+                recent=frozenset(_recent(orders, trades.rows, now - self.config.settle)),
+                unknown=frozenset(unknown),
+            ),
+            not_covered=[
+                n for n, h in (("ClosedOrders", closed), ("TradesHistory", trades)) if not h.covered
+            ],
         )
         if self._ledger_since is None:
-            return view, [], set()
-        ledgers = await rest.private("Ledgers", start=int(self._ledger_since))
+            return fetched
+        entries = await history.ledgers(rest, start=self._ledger_since, max_pages=pages)
+        if not entries.covered:
+            fetched.not_covered.append("Ledgers")
         portfolio = self.account.portfolio
-        missed = []
-        late: set[str] = set()
-        entries = sorted(ledgers.get("ledger", {}).items(), key=lambda kv: kv[1]["time"])
-        for ledger_id, e in entries:
-            asset = names.ws_asset(e["asset"])
-            if portfolio.knows_ledger(ledger_id):
-                continue
-            if float(e["time"]) >= now:
-                late.add(asset)
-                continue
-            if portfolio.reflects(asset, float(e["time"])):
+        for ledger_id, entry in sorted(entries.rows.items(), key=lambda kv: kv[1].time):
+            record = ledger_record(ledger_id, entry, names)
+            asset = record.asset
+            if portfolio.knows_ledger(ledger_id) or asset not in spot_balances({asset: ZERO}):
+                continue  # known, or an earn wallet's or fee credits' entry: not spot
+            if record.time >= now:
+                fetched.late.add(asset)
+            elif portfolio.reflects(asset, record.time):
                 portfolio.mark_ledger_seen(ledger_id, now)  # a later stream total includes it
-                continue
-            missed.append(
-                LedgerEntry(
-                    ledger_id=ledger_id,
-                    asset=asset,
-                    amount=Decimal(str(e["amount"])),
-                    fee=Decimal(str(e.get("fee", "0"))),
-                    kind=str(e.get("type", "")),
+            else:
+                fetched.missed.append(
+                    LedgerEntry(
+                        ledger_id=ledger_id,
+                        asset=asset,
+                        amount=record.amount,
+                        fee=record.fee,
+                        kind=record.ledger_type,
+                    )
                 )
-            )
-        return view, missed, late
+        return fetched
 
     def _internal_view(self) -> InternalView:
         tracker = self.account.orders
@@ -377,6 +391,7 @@ class ReconcileService:
         wall: float,
         clock: float,
         calls_before: int,
+        not_covered: list[str],
     ) -> None:
         report = {
             "discrepancies": [msgspec.to_builtins(d) for d in result.discrepancies],
@@ -384,6 +399,9 @@ class ReconcileService:
             "corrections": [msgspec.to_builtins(c) for c in result.corrections],
             "by_severity": {s.value: result.count(s) for s in Severity},
             "deferred": list(result.deferred),
+            # History windows not read to their end within the call budget: what is in them
+            # beyond the pages read was not compared.
+            "not_covered": not_covered,
         }
         self._audit(
             "reconciliation_events",
@@ -525,38 +543,35 @@ def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _recent(orders: dict[str, Any], trades: dict[str, Any], since: float) -> set[str]:
+def _recent(orders: dict[str, RestOrder], trades: dict[str, RestTrade], since: float) -> set[str]:
     """Orders opened or closed, and trades (and their orders) made, at or after ``since``."""
     recent = {
         order_id
-        for order_id, info in orders.items()
-        if _seconds(info.get("closetm") or info.get("opentm")) >= since
+        for order_id, order in orders.items()
+        if (order.closetm or order.opentm or 0.0) >= since
     }
     for trade_id, trade in trades.items():
-        if _seconds(trade.get("time")) >= since:
-            recent.add(trade_id)
-            if trade.get("ordertxid"):
-                recent.add(str(trade["ordertxid"]))
+        if trade.time >= since:
+            recent.update((trade_id, trade.ordertxid))
     return recent
 
 
-def _seconds(value: object) -> float:
-    """An exchange timestamp; one that cannot be read counts as long ago (compared as usual)."""
-    try:
-        return float(str(value))
-    except ValueError:
-        return 0.0
-
-
-def _exchange_order(order_id: str, info: dict[str, Any], names: SymbolMap) -> ExchangeOrder:
-    pair = (info.get("descr") or {}).get("pair")
+def _exchange_order(order_id: str, order: RestOrder, names: SymbolMap) -> ExchangeOrder:
+    pair = order.descr.pair
     try:
         symbol = names.ws_symbol(pair) if pair else None
     except GalfridayError:
         symbol = None
     return ExchangeOrder(
-        order_id=order_id,
-        status=str(info.get("status", "")),
-        filled=Decimal(str(info.get("vol_exec", "0"))),
-        symbol=symbol,
+        order_id=order_id, status=order.status, filled=order.vol_exec, symbol=symbol
     )
+
+
+@dataclass
+class _Fetched:
+    """What a run learnt from the exchange (see :meth:`ReconcileService._exchange_view`)."""
+
+    view: ExchangeView
+    missed: list[LedgerEntry] = field(default_factory=list)
+    late: set[str] = field(default_factory=set)
+    not_covered: list[str] = field(default_factory=list)

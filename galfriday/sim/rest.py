@@ -46,6 +46,7 @@ EXPENSIVE: Final = frozenset({"Ledgers", "TradesHistory", "ClosedOrders", "Query
 UNCOUNTED: Final = frozenset({"AddOrder", "CancelOrder"})
 _ENCODER: Final = msgspec.json.Encoder(decimal_format="string")
 _ALTNAMES: Final = {"BTC": "XBT", "DOGE": "XDG"}  # REST altnames that differ from v2 codes
+FEE_CREDITS: Final = "KFEE"  # Kraken's fee credits in REST Balance (v2 name: FEE)
 
 Params = dict[str, str]
 
@@ -83,12 +84,24 @@ class RestApi:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self._last_nonce: dict[str, int] = {}
+        # A trade of a pair Kraken has since delisted (AssetPairs no longer knows it): the
+        # oldest row of the account's history, as on a real account.
+        self._delisted: list[tuple[str, dict[str, object], float]] = []
+        if sim.config.delisted_trade:
+            at = sim.wall() - 1.0
+            self._delisted.append((f"TDLIST-{sim.exchange.account.run_tag}-LUNA00", {
+                "ordertxid": "ODLIST-LUNA0-000000", "postxid": "P0", "pair": "LUNAUSD",
+                "time": at, "type": "buy", "ordertype": "market", "price": "0.5000",
+                "cost": "5.00000", "fee": "0.02000", "vol": "10.00000000", "margin": "0",
+                "misc": "", "trade_id": 1, "maker": False,
+            }, at))  # fmt: skip
         self._counter = 0.0
         self._counter_at = 0.0
         self._public: dict[str, Callable[[Params], object]] = {
             "Time": self._time,
             "SystemStatus": self._system_status,
             "AssetPairs": self._asset_pairs,
+            "Assets": self._assets,
             "Depth": self._depth,
         }
         self._private: dict[str, Callable[[Params], object]] = {
@@ -242,6 +255,26 @@ class RestApi:
             wanted = [(s.rest_name, s) for s in specs.values()]
         return {name if "/" in name else spec.rest_name: _pair_info(spec) for name, spec in wanted}
 
+    def _assets(self, params: Params) -> object:
+        """Every asset of the pairs and the account under its REST code, with its altname (and
+        ``KFEE``, Kraken's fee credits, whose v2 name is ``FEE``)."""
+        codes: dict[str, str] = {FEE_CREDITS: "FEE"}
+        for spec in self.sim.exchange.specs.values():
+            for rest, ws in ((spec.rest_base, spec.base), (spec.rest_quote, spec.quote)):
+                codes[rest] = _ALTNAMES.get(ws, ws)
+        wanted = {a for a in params.get("asset", "").split(",") if a}
+        return {
+            code: {
+                "aclass": "currency",
+                "altname": altname,
+                "decimals": 10 if altname != "USD" else 4,
+                "display_decimals": 5 if altname != "USD" else 2,
+                "status": "enabled",
+            }
+            for code, altname in sorted(codes.items())
+            if not wanted or code in wanted or altname in wanted
+        }
+
     def _depth(self, params: Params) -> object:
         spec = self._spec(params.get("pair", ""))
         try:
@@ -268,6 +301,8 @@ class RestApi:
         answer = {self._rest_asset(a): str(v) for a, v in account.balances.items()}
         for asset, amount in account.earn.items():
             answer[_ALTNAMES.get(asset, asset) + ".F"] = str(amount)
+        if self.sim.config.fee_credits:
+            answer[FEE_CREDITS] = str(self.sim.config.fee_credits)
         return answer
 
     def _balance_ex(self, params: Params) -> object:
@@ -364,29 +399,33 @@ class RestApi:
     def _trades_history(self, params: Params) -> object:
         exchange = self.sim.exchange
         fills = [f for f in exchange.account.fills if _in_window(f.time, params)]
-        rows = _trade_rows(fills, _consolidated(params))
+        rows: list[tuple[str, dict[str, object]]] = [
+            (trade_id, self._trade_row(f))
+            for trade_id, f in _trade_rows(fills, _consolidated(params))
+        ]
+        rows[:0] = [(t, row) for t, row, at in self._delisted if _in_window(at, params)]
         rows.reverse()  # newest first
         page = rows[_offset(params) : _offset(params) + PAGE]
-        trades = {
-            trade_id: {
-                "ordertxid": f.order_id,
-                "postxid": f"P{f.trade_id}",
-                "pair": exchange.specs[f.symbol].rest_name,
-                "time": f.time,
-                "type": f.side,
-                "ordertype": exchange.account.orders[f.order_id].order_type,
-                "price": str(f.price),
-                "cost": str(f.cost),
-                "fee": str(f.fee),
-                "vol": str(f.qty),
-                "margin": "0",
-                "misc": "",
-                "trade_id": f.trade_id,
-                "maker": f.liquidity == "m",
-            }
-            for trade_id, f in page
+        return {"trades": dict(page), "count": len(rows)}
+
+    def _trade_row(self, fill: SimFill) -> dict[str, object]:
+        exchange = self.sim.exchange
+        return {
+            "ordertxid": fill.order_id,
+            "postxid": f"P{fill.trade_id}",
+            "pair": exchange.specs[fill.symbol].rest_name,
+            "time": fill.time,
+            "type": fill.side,
+            "ordertype": exchange.account.orders[fill.order_id].order_type,
+            "price": str(fill.price),
+            "cost": str(fill.cost),
+            "fee": str(fill.fee),
+            "vol": str(fill.qty),
+            "margin": "0",
+            "misc": "",
+            "trade_id": fill.trade_id,
+            "maker": fill.liquidity == "m",
         }
-        return {"trades": trades, "count": len(rows)}
 
     def _ledgers(self, params: Params) -> object:
         wanted = {a for a in params.get("asset", "").split(",") if a and a != "all"}

@@ -88,6 +88,8 @@ class SimConfig:
     pairs: tuple[PairSpec, ...] = field(default_factory=lambda: tuple(default_pairs()))
     balances: dict[str, Decimal] = field(default_factory=default_balances)
     earn: dict[str, Decimal] = field(default_factory=default_earn)
+    fee_credits: Decimal = Decimal("500.00")  # KFEE in REST Balance, never on the stream
+    delisted_trade: bool = True  # REST history holds a trade of a pair AssetPairs lacks
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
     heartbeat: float = 1.0
@@ -162,14 +164,14 @@ class Simulator:
         )
         self.symbols = SymbolMap()
         self.faults = Faults()
+        self._mono0 = trio.current_time()
+        self._wall0 = time.time()
         self.rest = RestApi(self)
         self.sessions: dict[str, set[Session]] = {"public": set(), "private": set()}
         self.urls: SimUrls | None = None
         self.connections = 0
         self.connect_times: list[float] = []  # trio time of every WebSocket connection accepted
         self._tokens: dict[str, _Token] = {}
-        self._mono0 = trio.current_time()
-        self._wall0 = time.time()
         self._dead_man: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self.frozen_until = 0.0  # trio time: a freeze (see :meth:`freeze`) lasts until then

@@ -29,6 +29,7 @@ from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
 from galfriday.sim import frames
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
+from galfriday.sim.frames import rfc3339
 
 if TYPE_CHECKING:
     from galfriday.sim.server import Simulator
@@ -502,13 +503,19 @@ class Session:
                 self._error(method, "EGeneral:Invalid arguments:timeout", req_id, wall)
                 return
             trigger = sim.arm_dead_man_switch(timeout)
-            self._ack(
-                method,
-                req_id,
-                wall,
-                current_time=_now(wall).replace(microsecond=0),
-                trigger_time=_now(trigger).replace(microsecond=0) if timeout else None,
-            )
+            stamp = rfc3339(wall)
+            result = {
+                "currentTime": _now(wall).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+                # Disarmed, Kraken answers the string "0" where the trigger time would be.
+                "triggerTime": (
+                    _now(trigger).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                    if timeout
+                    else "0"
+                ),
+            }
+            reply = {"method": method, "req_id": req_id, "result": result, "success": True,
+                     "time_in": stamp, "time_out": stamp}  # fmt: skip
+            self.push(msgspec.json.encode(reply), False)
 
 
 def _bad_channel(channel: str | None) -> str:

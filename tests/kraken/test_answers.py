@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from galfriday.core.orders import OrderTracker
 from galfriday.errors import ExchangeError
 from galfriday.events import FillEvent, OrderStatus
-from galfriday.kraken import answers
+from galfriday.kraken import answers, convert
 from galfriday.kraken.answers import UnknownPair, UnreadableAnswer
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.kraken.wire import Fee
@@ -42,7 +42,7 @@ def _as_the_client_reads_it(name: str) -> Any:
 
 def _symbols() -> SymbolMap:
     pairs = answers.decode_asset_pairs(_result("AssetPairs.json"))
-    return answers.symbol_map(pairs, answers.decode_assets(_result("Assets.json")))
+    return convert.symbol_map(pairs, answers.decode_assets(_result("Assets.json")))
 
 
 # --- every documented answer ----------------------------------------------------------------
@@ -222,7 +222,7 @@ def _open_order(order_id: str) -> answers.RestOrder:
 
 
 def test_rest_open_order_with_fills_maps_to_partially_filled() -> None:
-    report = answers.order_report("OQCLML-BW3P3-BUCMWZ", _open_order("OQCLML-BW3P3-BUCMWZ"))
+    report = convert.order_report("OQCLML-BW3P3-BUCMWZ", _open_order("OQCLML-BW3P3-BUCMWZ"))
     assert report.order_status == "partially_filled"
     tracker = OrderTracker()
     tracker.apply(report, 1.0)
@@ -232,7 +232,7 @@ def test_rest_open_order_with_fills_maps_to_partially_filled() -> None:
 
 
 def test_rest_open_order_without_fills_maps_to_new() -> None:
-    report = answers.order_report("OB5VMB-B4U2U-DK2WRW", _open_order("OB5VMB-B4U2U-DK2WRW"))
+    report = convert.order_report("OB5VMB-B4U2U-DK2WRW", _open_order("OB5VMB-B4U2U-DK2WRW"))
     assert (report.exec_type, report.order_status, report.avg_price) == ("new", "new", None)
 
 
@@ -248,19 +248,19 @@ def test_rest_open_order_without_fills_maps_to_new() -> None:
 def test_rest_order_statuses_map_to_ws_statuses(file: str, order_id: str, status: str) -> None:
     orders = answers.decode_answer(file.split(".")[0], _result(file))
     found = orders.open if file.startswith("Open") else orders.closed
-    report = answers.order_report(order_id, found[order_id])
+    report = convert.order_report(order_id, found[order_id])
     assert (report.exec_type, report.order_status) == (status, status)
 
 
 def test_a_rest_order_status_kraken_does_not_document_is_refused() -> None:
     order = answers.RestOrder(status="triggered", vol=D(1))
     with pytest.raises(ExchangeError, match="triggered"):
-        answers.order_report("O1", order)
+        convert.order_report("O1", order)
 
 
 def test_rest_order_carries_quantities_ids_and_description() -> None:
     order = _open_order("OB5VMB-B4U2U-DK2WRW")
-    report = answers.order_report("OB5VMB-B4U2U-DK2WRW", order, _symbols())
+    report = convert.order_report("OB5VMB-B4U2U-DK2WRW", order, _symbols())
     assert (report.symbol, report.side, report.order_type) == ("BTC/USD", "buy", "limit")
     assert (report.order_qty, report.limit_price, report.cum_qty) == (
         D("0.27500000"),
@@ -268,37 +268,37 @@ def test_rest_order_carries_quantities_ids_and_description() -> None:
         D("0.00000000"),
     )
     assert report.order_userref == 45326
-    pending = answers.order_report("OXP4SJ-5YDOG-ZUR3AU", _open_order("OXP4SJ-5YDOG-ZUR3AU"))
+    pending = convert.order_report("OXP4SJ-5YDOG-ZUR3AU", _open_order("OXP4SJ-5YDOG-ZUR3AU"))
     assert pending.cl_ord_id == "b4a9e6d0-e1c2-4a6f-9f0d-5b3c2a1d0e9f"
     assert pending.order_userref is None
 
 
 def test_a_filled_rest_order_carries_its_cost_and_average_price() -> None:
     closed = answers.decode_closed_orders(_result("ClosedOrders.json")).closed
-    report = answers.order_report("OQCLML-BW3P3-BUCMWZ", closed["OQCLML-BW3P3-BUCMWZ"])
+    report = convert.order_report("OQCLML-BW3P3-BUCMWZ", closed["OQCLML-BW3P3-BUCMWZ"])
     assert (report.cum_cost, report.avg_price) == (D("37512.5"), D("30010.0"))
 
 
 def test_userref_zero_is_no_userref() -> None:
-    report = answers.order_report("OQCLML-BW3P3-BUCMWZ", _open_order("OQCLML-BW3P3-BUCMWZ"))
+    report = convert.order_report("OQCLML-BW3P3-BUCMWZ", _open_order("OQCLML-BW3P3-BUCMWZ"))
     assert report.order_userref is None
 
 
 def test_a_stop_loss_limit_order_takes_its_limit_price_from_price2() -> None:
     closed = answers.decode_closed_orders(_result("ClosedOrders.json")).closed
-    report = answers.order_report("O37652-RJWRT-IMO74O", closed["O37652-RJWRT-IMO74O"])
+    report = convert.order_report("O37652-RJWRT-IMO74O", closed["O37652-RJWRT-IMO74O"])
     assert report.limit_price == D("23600.0")
 
 
 def test_a_market_order_has_no_limit_price() -> None:
     orders = answers.decode_query_orders(_result("QueryOrders.json"))
-    report = answers.order_report("OMMDB2-FSB6Z-7W3HPO", orders["OMMDB2-FSB6Z-7W3HPO"])
+    report = convert.order_report("OMMDB2-FSB6Z-7W3HPO", orders["OMMDB2-FSB6Z-7W3HPO"])
     assert report.limit_price is None
 
 
 def test_a_rest_order_of_a_pair_the_map_does_not_know_has_no_symbol() -> None:
     order = answers.RestOrder(status="open", vol=D(1), descr=answers.OrderDescr(pair="LUNAUSD"))
-    assert answers.order_report("O1", order, _symbols()).symbol is None
+    assert convert.order_report("O1", order, _symbols()).symbol is None
 
 
 # --- converters: trades and ledger entries --------------------------------------------------
@@ -306,7 +306,7 @@ def test_a_rest_order_of_a_pair_the_map_does_not_know_has_no_symbol() -> None:
 
 def test_rest_trade_maps_to_a_trade_report() -> None:
     trades = answers.decode_trades_history(_result("TradesHistory.json")).trades
-    report = answers.trade_report("TJUW2K-FLX2N-AR2FLU", trades["TJUW2K-FLX2N-AR2FLU"], _symbols())
+    report = convert.trade_report("TJUW2K-FLX2N-AR2FLU", trades["TJUW2K-FLX2N-AR2FLU"], _symbols())
     assert (report.exec_type, report.exec_id, report.order_id, report.trade_id) == (
         "trade",
         "TJUW2K-FLX2N-AR2FLU",
@@ -330,13 +330,13 @@ def test_rest_trade_maps_to_a_trade_report() -> None:
 
 def test_a_maker_trade_is_liquidity_m() -> None:
     trades = answers.decode_trades_history(_result("TradesHistory.json")).trades
-    report = answers.trade_report("THVRQM-33VKH-UCI7BS", trades["THVRQM-33VKH-UCI7BS"], _symbols())
+    report = convert.trade_report("THVRQM-33VKH-UCI7BS", trades["THVRQM-33VKH-UCI7BS"], _symbols())
     assert report.liquidity_ind == "m"
 
 
 def test_a_rest_trade_applies_as_one_fill() -> None:
     trades = answers.decode_trades_history(_result("TradesHistory.json")).trades
-    report = answers.trade_report("TJUW2K-FLX2N-AR2FLU", trades["TJUW2K-FLX2N-AR2FLU"], _symbols())
+    report = convert.trade_report("TJUW2K-FLX2N-AR2FLU", trades["TJUW2K-FLX2N-AR2FLU"], _symbols())
     tracker = OrderTracker()
     events = tracker.apply(report, 1.0) + tracker.apply(report, 2.0)
     fills = [event for event in events if isinstance(event, FillEvent)]
@@ -348,7 +348,7 @@ def test_a_rest_trade_applies_as_one_fill() -> None:
 def test_rest_trade_of_an_unknown_pair_raises_unknown_pair() -> None:
     trades = answers.decode_trades_history(_result("TradesHistory.delisted_pair.json")).trades
     with pytest.raises(UnknownPair) as info:
-        answers.trade_report("TNGJFU-5CD67-ZV3AEO", trades["TNGJFU-5CD67-ZV3AEO"], _symbols())
+        convert.trade_report("TNGJFU-5CD67-ZV3AEO", trades["TNGJFU-5CD67-ZV3AEO"], _symbols())
     assert (info.value.pair, info.value.row) == ("LUNAUSD", "TNGJFU-5CD67-ZV3AEO")
     assert isinstance(info.value, ExchangeError)
 
@@ -356,8 +356,8 @@ def test_rest_trade_of_an_unknown_pair_raises_unknown_pair() -> None:
 def test_ledger_entries_take_ws_asset_names() -> None:
     ledger = answers.decode_ledgers(_result("Ledgers.json")).ledger
     names = _symbols()
-    gbp = answers.ledger_record("L4UESK-KG3EQ-UFO4T5", ledger["L4UESK-KG3EQ-UFO4T5"], names)
-    assert gbp == answers.LedgerRecord(
+    gbp = convert.ledger_record("L4UESK-KG3EQ-UFO4T5", ledger["L4UESK-KG3EQ-UFO4T5"], names)
+    assert gbp == convert.LedgerRecord(
         ledger_id="L4UESK-KG3EQ-UFO4T5",
         ref_id="TJKLXX-PGMUI-4NTLXU",
         time=1688464484.1787,
@@ -367,13 +367,13 @@ def test_ledger_entries_take_ws_asset_names() -> None:
         fee=D("0.0490"),
         balance=D("459567.9171"),
     )
-    earn = answers.ledger_record("LUSBUV-5ZPW4-IEBPUU", ledger["LUSBUV-5ZPW4-IEBPUU"], names)
+    earn = convert.ledger_record("LUSBUV-5ZPW4-IEBPUU", ledger["LUSBUV-5ZPW4-IEBPUU"], names)
     assert (earn.asset, earn.subtype) == ("BTC.F", "autoallocation")
 
 
 def test_balances_take_ws_asset_names() -> None:
     balance = answers.decode_balance(_result("Balance.json"))
-    names = answers.ws_balances(balance, _symbols())
+    names = convert.ws_balances(balance, _symbols())
     assert (names["BTC"], names["BTC.F"], names["USD"]) == (
         D("1011.1908877900"),
         D("0.0012000000"),

@@ -323,16 +323,21 @@ async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: P
         assert {"kind": "fill_missing_internally", "subject": order.trades[0]} in found
 
 
-def test_recent_means_opened_closed_or_traded_since_and_garbled_times_count_as_old() -> None:
+def test_recent_means_opened_closed_or_traded_since() -> None:
+    from galfriday.kraken.answers import RestOrder, RestTrade
     from galfriday.reconcile.service import _recent
 
-    orders = {
-        "A": {"opentm": 10, "closetm": "100.5"},
-        "B": {"opentm": 90},
-        "C": {"closetm": "garbled"},
-        "E": {"opentm": D("100.0")},
-    }
-    trades = {"T": {"time": 101, "ordertxid": "D"}, "U": {"time": None, "ordertxid": "F"}}
+    def order(opened: float | None, closed: float | None = None) -> RestOrder:
+        return RestOrder(status="open", vol=D(1), opentm=opened, closetm=closed)
+
+    def trade(at: float, order_id: str) -> RestTrade:
+        return RestTrade(
+            ordertxid=order_id, pair="XXBTZUSD", time=at, type="buy", price=D(1), cost=D(1),
+            vol=D(1),
+        )  # fmt: skip
+
+    orders = {"A": order(10, 100.5), "B": order(90), "C": order(None), "E": order(100.0)}
+    trades = {"T": trade(101, "D"), "U": trade(5, "F")}
     assert _recent(orders, trades, 100.0) == {"A", "E", "T", "D"}
 
 
