@@ -138,7 +138,13 @@ def test_a_hundred_thousand_random_and_mutated_frames_escape_nothing_and_are_all
     # Every refused frame counted by both processors and audited once by each.
     assert public.stats.malformed == processors.refused
     assert private.malformed == processors.refused
-    assert len(audit.table("decode_errors")) == 2 * processors.refused
+    # (An instrument frame whose pair or asset entries are odd is not refused: the entries are
+    # skipped, each audited, and the rest serves.)
+    refusals = [
+        r for r in audit.table("decode_errors") if not r["reason"].startswith(("pair ", "asset "))
+    ]
+    assert len(refusals) == 2 * processors.refused
+    assert public.stats.failed == 0 and private.failed_frames == 0  # no frame broke our code
     assert processors.refused > FRAMES // 3  # the fuzzer does reach the refusal paths
     assert all(row["reason"] for row in audit.table("decode_errors"))
     # ...and the accepting paths: books verified and mismatched, gaps, anomalies.

@@ -396,3 +396,15 @@ async def test_a_full_disk_under_the_audit_trail_halts_orders_then_stops_the_eng
         except* StorageFailure as group:
             stopped.extend(e for e in group.exceptions if isinstance(e, StorageFailure))
     assert stopped and "could not be written for 30s" in str(stopped[0])
+
+
+async def test_names_come_from_assets_and_the_dead_man_switch_disarms(tmp_path: Path) -> None:
+    async with (
+        open_simulator(SimConfig(rate=5)) as sim,
+        engine_on(sim, tmp_path / "a.db") as engine,
+    ):
+        assert engine.gateway is not None
+        assert engine.symbols.ws_asset("KFEE") == "FEE"  # from Assets, not a fixed table
+        assert engine.symbols.ws_asset("XXBT") == "BTC"
+        await engine.gateway.arm_dead_man_switch(60)
+        await engine.gateway.arm_dead_man_switch(0)  # answered with triggerTime "0"

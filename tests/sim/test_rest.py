@@ -180,7 +180,7 @@ async def _sweep(sim: Simulator) -> tuple[str, list[str]]:
 
 
 async def test_a_takers_fills_are_consolidated_in_rest_unless_asked_not_to() -> None:
-    async with open_simulator(QUIET) as sim:
+    async with open_simulator(SimConfig(rate=0.001, delisted_trade=False)) as sim:
         order_id, fills = await _sweep(sim)
         consolidated = (await private_call(sim, "TradesHistory"))["result"]["trades"]
         assert len(consolidated) == 1 and not set(consolidated) & set(fills)
@@ -249,3 +249,16 @@ async def test_garbage_http_gets_400_and_the_server_keeps_serving() -> None:
             }
             assert (await http.get("/elsewhere")).status_code == 404
         assert (await public_call(sim, "Time"))["error"] == []
+
+
+async def test_assets_fee_credits_earn_and_a_delisted_pairs_trade_as_on_a_real_account() -> None:
+    async with open_simulator(QUIET) as sim:
+        assets = (await public_call(sim, "Assets"))["result"]
+        assert assets["XXBT"]["altname"] == "XBT" and assets["KFEE"]["altname"] == "FEE"
+        balance = (await private_call(sim, "Balance"))["result"]
+        assert balance["KFEE"] == "500.00" and balance["ETH.F"] == "2.5000000000"
+        assert balance["XETH"] == "10.0000000000"  # spot apart from earn
+        trades = (await private_call(sim, "TradesHistory"))["result"]["trades"]
+        assert [t["pair"] for t in trades.values()] == ["LUNAUSD"]  # AssetPairs lacks it
+        pairs = (await public_call(sim, "AssetPairs"))["result"]
+        assert "LUNAUSD" not in pairs
