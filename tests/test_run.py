@@ -23,7 +23,7 @@ from galfriday.config import load_config
 from galfriday.errors import ConfigError
 from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parent.parent / "docs" / "running.md"  # the example config
 
 
 def _run(

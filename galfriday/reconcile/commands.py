@@ -54,6 +54,15 @@ def print_run(conn: Any, run: dict[str, Any], out: TextIO) -> None:
     )
     if run.get("error"):
         _say(out, f"  error: {run['error']}")
+    details = json.loads(run.get("report") or "{}")
+    if details.get("deferred"):
+        _say(out, f"  deferred to the next run: {', '.join(details['deferred'])}")
+    if details.get("not_covered"):
+        _say(
+            out,
+            "  not read to the end of the window (page budget): "
+            + ", ".join(details["not_covered"]),
+        )
     found = queries.discrepancies(conn, run["id"])
     counts = {s: sum(1 for d in found if d["severity"] == s) for s in SEVERITIES}
     _say(out, "discrepancies by severity: " + ", ".join(f"{s} {n}" for s, n in counts.items()))

@@ -66,10 +66,10 @@ def test_extra_pairs_get_kraken_style_names() -> None:
     assert (spec.price_precision, spec.qty_precision) == (2, 8)
 
 
-def test_the_readme_documents_the_default_test_credentials() -> None:
+def test_the_simulator_page_documents_the_default_test_credentials() -> None:
     from pathlib import Path
 
     from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent.parent / "docs" / "simulator.md").read_text()
     assert f"API key `{DEFAULT_API_KEY}`" in readme and f"`{DEFAULT_API_SECRET}`" in readme
