@@ -233,7 +233,9 @@ async def _recovered(engine: Engine, seconds: float) -> bool:
 @contextlib.contextmanager
 def cpu_load(processes: int) -> Iterator[None]:
     """``processes`` busy Python processes for the duration of the block."""
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    # Each ends by itself once the soak is gone, even if the soak is killed.
+    spin = f"import os\nwhile os.getppid() == {os.getpid()}:\n    for _ in range(10**6): pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(processes)]
     try:
         yield
     finally:

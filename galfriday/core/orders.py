@@ -12,9 +12,9 @@ separate ``filled`` report is final. :attr:`OrderView.remaining` tells how much 
 A ``new`` report whose ``order_status`` is ``partially_filled`` (how an executions snapshot
 describes a partly filled resting order) means ``partially_filled``, not a step back.
 
-A snapshot's trades (``snap_trades``) are history: one already known changes nothing and is
-no anomaly; a new one is counted as a fill, but moves no status of an order already known
-(the order reports carry its status).
+A snapshot's trades (``snap_trades``) and REST history's are history: one already known
+changes nothing and is no anomaly; a new one is counted as a fill, but moves no status of an
+order already known (the order reports carry its status).
 
 Cumulative figures: ``cum_qty``/``cum_cost`` are the larger of the fills we saw and the
 exchange's own cumulative figures (a report carrying larger ones reveals fills we missed);
@@ -156,10 +156,11 @@ class OrderTracker:
         return [o.view() for o in self._orders.values()]
 
     def apply(
-        self, report: ExecutionReport, received_at: float, *, snapshot: bool = False
+        self, report: ExecutionReport, received_at: float, *, history: bool = False
     ) -> list[OrderEvent]:
-        """Apply one execution report (``snapshot``: from a snapshot); return what changed."""
-        history = snapshot and report.exec_type == "trade"
+        """Apply one execution report; return what changed. ``history``: the report comes
+        from a snapshot or from REST history, where a trade is history, not news."""
+        history = history and report.exec_type == "trade"
         if history and self.knows_fill(report.exec_id):
             return []
         order_id = report.order_id

@@ -431,6 +431,8 @@ async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
 async def _run_engine(engine: Engine) -> AsyncIterator[Engine]:
     config = engine.config
     async with engine.rest, trio.open_nursery() as nursery:
+        if engine.gateway is not None:
+            engine.gateway.background = nursery
         await engine.load_pairs()
         await nursery.start(engine.marketdata.run, engine._public_frames)
         await nursery.start(engine.public.run)

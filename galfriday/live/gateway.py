@@ -98,6 +98,7 @@ class OrderGateway:
         self.via_rest = 0
         self.unknown = 0
         self.halted: Callable[[], str | None] = lambda: None  # why orders are refused now
+        self.background: trio.Nursery | None = None  # where searches outlive their caller
 
     async def place(
         self,
@@ -179,7 +180,29 @@ class OrderGateway:
 
     async def _establish(self, order: rq.AddOrder, reason: str) -> str:
         """Find an order whose request got no answer, through the settle window; otherwise
-        record it as unknown and raise. Never places it again."""
+        record it as unknown and raise. Never places it again. The search runs in the
+        engine's own nursery (:attr:`background`) when there is one: if the caller is
+        cancelled meanwhile (a strategy stopping), the order's fate is still established."""
+        if self.background is None:
+            return await self._search(order, reason)
+        outcome: list[str | Exception] = []
+        done = trio.Event()
+
+        async def search() -> None:
+            try:
+                outcome.append(await self._search(order, reason))
+            except Exception as exc:  # handed to the caller (or, if gone, recorded anyway)
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        self.background.start_soon(search)
+        await done.wait()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
+
+    async def _search(self, order: rq.AddOrder, reason: str) -> str:
         cl_ord_id = order.cl_ord_id or ""
         polls = max(1, round(self.settle / POLL))
         lookups = {round(polls * (n + 1) / LOOKUPS) - 1 for n in range(LOOKUPS)}

@@ -290,7 +290,7 @@ class PrivateStream:
                 self.skipped_trades += 1
                 self._anomaly("trade_of_unknown_pair", trade.ordertxid, str(exc), wall)
                 continue
-            self._apply_report(report, wall)
+            self._apply_report(report, wall, history=True)  # a known fill is no news
         open_ids = [o.order_id for o in self.orders.open_orders()]
         if open_ids:
             await self.query_orders(open_ids)
@@ -561,7 +561,7 @@ class PrivateStream:
         if isinstance(message, wire.ExecutionsMessage):
             snapshot = message.type == "snapshot"
             for report in message.data:
-                self._apply_report(report, frame.received_wall, snapshot=snapshot)
+                self._apply_report(report, frame.received_wall, history=snapshot)
                 if report.order_id:
                     self._last_news[report.order_id] = frame.received_mono
             if message.type == "snapshot":
@@ -588,11 +588,11 @@ class PrivateStream:
             self._watchers.remove(moved)
 
     def _apply_report(
-        self, report: wire.ExecutionReport, wall: float, *, snapshot: bool = False
+        self, report: wire.ExecutionReport, wall: float, *, history: bool = False
     ) -> None:
         for watcher in self._watchers:
             watcher.add(report.order_id or "")
-        for event in self.orders.apply(report, wall, snapshot=snapshot):
+        for event in self.orders.apply(report, wall, history=history):
             self.bus.publish(event)
             if isinstance(event, OrderUpdate):
                 self._audit_order(event, wall)

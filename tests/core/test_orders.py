@@ -248,7 +248,7 @@ def test_a_snapshot_of_a_partly_filled_resting_order_is_no_step_back() -> None:
     _new_order(tracker)
     tracker.apply(_trade("T1", "0.4", "100"), 1.0)
     events = tracker.apply(
-        _report("new", order_status="partially_filled", cum_qty=D("0.4")), 2.0, snapshot=True
+        _report("new", order_status="partially_filled", cum_qty=D("0.4")), 2.0, history=True
     )
     assert _anomalies(events) == [] and _updates(events) == []
     order = tracker.get("O1")
@@ -260,7 +260,7 @@ def test_a_partly_filled_order_first_seen_in_a_snapshot_is_partially_filled() ->
     tracker.apply(
         _report("new", order_status="partially_filled", order_qty=D("1"), cum_qty=D("0.4")),
         0.0,
-        snapshot=True,
+        history=True,
     )
     order = tracker.get("O1")
     assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
@@ -271,7 +271,7 @@ def test_a_snapshots_known_trade_changes_nothing_and_is_no_anomaly() -> None:
     _new_order(tracker)
     tracker.apply(_trade("T1", "1.0", "100"), 1.0)
     tracker.apply(_report("filled", cum_qty=D("1.0")), 1.0)
-    events = tracker.apply(_trade("T1", "1.0", "100"), 2.0, snapshot=True)
+    events = tracker.apply(_trade("T1", "1.0", "100"), 2.0, history=True)
     assert events == []
     order = tracker.get("O1")
     assert order is not None and order.status is OrderStatus.FILLED
@@ -281,7 +281,7 @@ def test_a_snapshots_new_trade_of_a_known_order_counts_but_moves_no_status() -> 
     tracker = OrderTracker()
     _new_order(tracker)
     tracker.apply(_report("canceled"), 1.0)
-    events = tracker.apply(_trade("T9", "0.5", "100"), 2.0, snapshot=True)
+    events = tracker.apply(_trade("T9", "0.5", "100"), 2.0, history=True)
     assert [e.exec_id for e in events if isinstance(e, FillEvent)] == ["T9"]
     assert _anomalies(events) == []
     order = tracker.get("O1")

@@ -408,3 +408,23 @@ async def test_names_come_from_assets_and_the_dead_man_switch_disarms(tmp_path: 
         assert engine.symbols.ws_asset("XXBT") == "BTC"
         await engine.gateway.arm_dead_man_switch(60)
         await engine.gateway.arm_dead_man_switch(0)  # answered with triggerTime "0"
+
+
+async def test_an_unanswered_orders_search_outlives_a_caller_that_stops(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A strategy stopping while its order is in limbo must not leave that order unaccounted:
+    # the search goes on without it, and its verdict is recorded.
+    db = tmp_path / "a.db"
+    async with open_simulator(SimConfig(rate=0.01)) as sim, engine_on(sim, db) as engine:
+        assert engine.gateway is not None
+        sim.hold_orders(60.0)
+        with trio.move_on_after(9.0):  # past the reply timeout, then the caller is gone
+            await engine.gateway.place(
+                "BTC/USD", "buy", D("0.001"), order_type="market", cl_ord_id="orphan"
+            )
+        await trio.sleep(30)
+        await engine.audit.flush()
+        with sqlite3.connect(db) as conn:
+            review = conn.execute("SELECT kind, subject FROM review_queue").fetchall()
+        assert review == [("order_outcome_unknown", "orphan")]
