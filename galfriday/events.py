@@ -24,6 +24,7 @@ import msgspec
 __all__ = [
     "Alert",
     "BalanceChange",
+    "BookChecks",
     "BookSide",
     "BookUpdate",
     "CandleUpdate",
@@ -32,6 +33,7 @@ __all__ = [
     "Discrepancy",
     "Event",
     "FillEvent",
+    "FrameRefused",
     "GapDetected",
     "HealthChanged",
     "OrderAnomaly",
@@ -294,6 +296,26 @@ class ResyncStarted(Event, frozen=True, kw_only=True):
     stream: str
     symbol: str | None
     reason: str
+    attempt: int = 1  # resyncs in a row without a verified update
+
+
+class FrameRefused(Event, frozen=True, kw_only=True):
+    """A frame (or an entry of one, or a REST answer's entry) that did not decode, or that
+    broke a processor: counted and skipped."""
+
+    connection: str
+    path: str  # where in it, e.g. ``$.data[0].price``
+    reason: str
+    raw: str  # its first 200 characters
+
+
+class BookChecks(Event, frozen=True, kw_only=True):
+    """One symbol's book messages since the previous report: verified, mismatched, unverified."""
+
+    symbol: str
+    verified: int
+    mismatched: int
+    unverified: int
 
 
 class RecoveryFinished(Event, frozen=True, kw_only=True):

@@ -17,13 +17,14 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
 from galfriday.bus import Bus
+from galfriday.core.health import ConnectionMetrics
 from galfriday.errors import MalformedFrame
 from galfriday.kraken import wire
 from galfriday.kraken.rest import KrakenRest, RestConfig
 from galfriday.live.connection import Frame
-from galfriday.live.health import ConnectionMetrics
 from galfriday.live.marketdata import MarketData, MarketDataConfig
 from galfriday.live.private import PrivateConfig, PrivateStream
+from galfriday.live.recorder import Recorder
 from tests.bench.frames import make_traffic
 from tests.examples import ws_examples
 from tests.live.helpers import Audit
@@ -42,7 +43,9 @@ class Processors:
         self.audit = Audit()
         bus = Bus()
         self.public = MarketData(
-            MarketDataConfig(symbols=symbols), bus, ConnectionMetrics("public", 0.0), self.audit
+            MarketDataConfig(symbols=symbols),
+            Recorder(bus, self.audit),
+            ConnectionMetrics("public", 0.0),
         )
         for symbol, (pp, qp) in books.items():
             base, quote = symbol.split("/")

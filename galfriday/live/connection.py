@@ -40,38 +40,25 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
-import msgspec
 import trio
 from loguru import logger
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
+from galfriday.core.frames import Frame
+from galfriday.core.health import ConnectionMetrics
 from galfriday.core.reconnect import BackoffPolicy, ReconnectPlanner
-from galfriday.errors import ConnectionBroken, ExchangeError, KrakenApiError, MalformedFrame
+from galfriday.errors import AuthenticationError, ConnectionBroken, ExchangeError, MalformedFrame
 from galfriday.errors import ConnectionClosed as ClosedInOrder
 from galfriday.events import ConnectionState, ConnectionStateChanged
 from galfriday.kraken import requests as rq
 from galfriday.kraken.wire import FrameDecoder, StatusMessage
-from galfriday.live.health import ConnectionMetrics
 
 __all__ = ["Connection", "ConnectionConfig", "Frame", "LiveSession", "Session", "audit_state"]
 
 MAX_FRAME: Final = 4 * 1024 * 1024
 _STATUS_PREFIX: Final = '{"channel":"status"'
-
-
-class Frame(msgspec.Struct, frozen=True, gc=False):
-    """A frame as received: text, monotonic and wall receive times, and its connection.
-
-    (A msgspec struct, not a dataclass: one is built per frame, and a frozen dataclass costs
-    over a microsecond to build.)
-    """
-
-    raw: str
-    received_mono: float
-    received_wall: float
-    connection: str
 
 
 @dataclass(frozen=True)
@@ -208,7 +195,8 @@ class Connection:
                     self.metrics.errors += 1
                     leaves = _leaves(group)
                     reason = "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
-                    refused = any(isinstance(e, KrakenApiError) for e in leaves)
+                    # A refused key needs a person; an outage (a 5xx, a timeout) only time.
+                    refused = any(isinstance(e, AuthenticationError) for e in leaves)
                     log = logger.bind(conn=self.config.name)
                     (log.error if refused else log.info)("connection lost: {}", reason)
                     self._set_state(ConnectionState.DISCONNECTED, reason[:200])

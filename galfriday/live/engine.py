@@ -12,10 +12,10 @@ nursery: connections close, the audit writer writes everything still queued, the
 Each connection has its own cancel scope inside the nursery's tasks: a fault in one feed only
 ever reconnects that feed.
 
-Health: every ``health_interval`` seconds each connection is evaluated
-(:func:`~galfriday.live.health.evaluate`), a snapshot row is audited, a change is published
-(:class:`~galfriday.events.HealthChanged`) and UNHEALTHY acts: silent book symbols are
-resynced, otherwise the connection is rebuilt.
+Health: every ``health_interval`` seconds each connection is judged by its
+:class:`~galfriday.core.health.HealthMonitor` (the policy: what UNHEALTHY does); the engine
+audits a snapshot row, publishes a change (:class:`~galfriday.events.HealthChanged`) and carries
+out the monitor's actions (a silent book resynced, a dead connection rebuilt).
 
 Capture (``capture`` in the config, on by default in ``galfriday run``): a
 :class:`~galfriday.capture.writer.CaptureWriter` runs outside the engine's nursery, so it
@@ -48,6 +48,13 @@ from galfriday.bus import Bus
 from galfriday.capture.tape import CaptureTape, Redactor, Tape
 from galfriday.capture.transport import CaptureTransport
 from galfriday.capture.writer import CaptureConfig, CaptureWriter
+from galfriday.core.health import (
+    HealthMonitor,
+    HealthReport,
+    HealthThresholds,
+    Reconnect,
+    fit_to_trade,
+)
 from galfriday.core.reconnect import BackoffPolicy
 from galfriday.errors import GalfridayError
 from galfriday.events import HealthChanged
@@ -59,9 +66,9 @@ from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.alerts import WebhookConfig, run_webhook
 from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
 from galfriday.live.gateway import OrderGateway
-from galfriday.live.health import Health, HealthReport, HealthThresholds, evaluate
 from galfriday.live.marketdata import MarketData, MarketDataConfig
 from galfriday.live.private import PrivateConfig, PrivateStream
+from galfriday.live.recorder import Recorder
 from galfriday.live.storage import StorageGuard
 from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 
@@ -131,6 +138,7 @@ class Engine:
     ) -> None:
         self.config = config
         self.bus = Bus()
+        self.recorder = Recorder(self.bus, self.write)
         self.store = AuditStore(config.database)
         self.storage = StorageGuard(self.bus, str(config.database), config.audit_give_up)
         self.audit = AuditWriter(self.store, on_trouble=self.storage.on_trouble)
@@ -176,7 +184,7 @@ class Engine:
             tape=tape,
         )
         self.marketdata = MarketData(
-            config.marketdata, self.bus, self.public.metrics, self.write, tape=tape
+            config.marketdata, self.recorder, self.public.metrics, tape=tape
         )
         self.private: Connection | None = None
         self.account: PrivateStream | None = None
@@ -221,7 +229,7 @@ class Engine:
                 tape=tape,
             )
         self.health: dict[str, HealthReport] = {}
-        self._last_counts: dict[str, tuple[int, int]] = {}
+        self.monitors: dict[str, HealthMonitor] = {}
         self.started = trio.Event()
 
     def _connection_config(self, name: str, url: str) -> ConnectionConfig:
@@ -303,17 +311,17 @@ class Engine:
                     await self._check(connection)
 
     async def _check(self, connection: Connection) -> None:
+        """Judge one connection (the policy is :class:`~galfriday.core.health.HealthMonitor`),
+        audit the verdict, publish a change, and carry out what the policy says."""
         metrics, name = connection.metrics, connection.config.name
         now, wall = trio.current_time(), time.time()
-        errors, overruns = self._last_counts.get(name, (0, 0))
-        report = evaluate(
-            metrics,
-            now,
-            self.config.thresholds,
-            metrics.errors - errors,
-            metrics.overruns - overruns,
+        monitor = self.monitors.setdefault(
+            name,
+            HealthMonitor(name, self.config.thresholds, books=connection is self.public),
         )
-        self._last_counts[name] = (metrics.errors, metrics.overruns)
+        old = monitor.report
+        report, changed, actions = monitor.check(metrics, now)
+        self.health[name] = report
         last_age = now - metrics.last_received if metrics.last_received else None
         self.write(
             "health_snapshots",
@@ -328,9 +336,7 @@ class Engine:
             detail="; ".join(report.reasons),
             by_channel=metrics.channel_rates(now),
         )
-        old = self.health.get(name)
-        self.health[name] = report
-        if old is None or old.state != report.state:
+        if changed:
             self.bus.publish(
                 HealthChanged(
                     connection=name,
@@ -342,26 +348,19 @@ class Engine:
             )
             why = f": {'; '.join(report.reasons)}" if report.reasons else ""
             logger.bind(conn=name).info("{} health {}{}", name, report.state.value, why)
-        if report.state is Health.UNHEALTHY:
-            if report.dead or connection is not self.public:
-                connection.reconnect(f"unhealthy: {'; '.join(report.reasons)}")
-                return
-            for channel, symbol in report.stale:
-                if channel == "book":
-                    await self.marketdata.resync(symbol, "silent")
-                    metrics.last_update[(channel, symbol)] = now  # give the resync its time
+        for action in actions:
+            if isinstance(action, Reconnect):
+                connection.reconnect(action.reason)
+            else:
+                await self.marketdata.resync(action.symbol, action.reason)
 
     def healthy(self) -> bool:
-        """True while the feeds are fit to trade on.
-
-        Strict (the default, ``dead_man_strict``): every connection HEALTHY. Otherwise: none
-        UNHEALTHY.
-        """
+        """True while the feeds are fit to trade on (:func:`~galfriday.core.health.fit_to_trade`:
+        strict, the default ``dead_man_strict``, means every connection HEALTHY) and the audit
+        trail can be written."""
         if self.storage.halted is not None:
             return False  # unrecorded trading is not fit: let the dead-man switch run out
-        if self.config.dead_man_strict:
-            return all(r.state is Health.HEALTHY for r in self.health.values())
-        return all(r.state is not Health.UNHEALTHY for r in self.health.values())
+        return fit_to_trade(self.health.values(), strict=self.config.dead_man_strict)
 
     async def _dead_man_switch(self) -> None:
         gateway = self.gateway

@@ -209,11 +209,14 @@ class OrderGateway:
         for poll in range(polls):
             await trio.sleep(POLL)
             found = self._known(cl_ord_id)
-            if found is None and poll in lookups:
-                found = await self._lookup(cl_ord_id)
             if found is not None:
                 logger.bind(cl_ord_id=cl_ord_id).info("the unanswered order is {}", found)
+                return found
+            if poll in lookups and (found := await self._lookup(cl_ord_id)) is not None:
+                logger.bind(cl_ord_id=cl_ord_id).info("the unanswered order is {}", found)
                 await self._placed(found, order)
+                # REST found it, so the stream may never report it: take its state now.
+                await self.stream.refresh_stale([found])
                 return found
         self._record_unknown(order, reason)
         raise OrderOutcomeUnknown(cl_ord_id, reason)

@@ -46,6 +46,7 @@ from loguru import logger
 
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape, op_wall
+from galfriday.core.health import ConnectionMetrics
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
 from galfriday.core.sequencing import SequenceTracker, Verdict
@@ -72,7 +73,6 @@ from galfriday.kraken.ratelimit import Priority
 from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.connection import Frame, Session
-from galfriday.live.health import ConnectionMetrics
 from galfriday.live.notify import announce_resync, decode_or_audit
 
 __all__ = ["PrivateConfig", "PrivateStream"]

@@ -12,6 +12,7 @@ import trio
 from galfriday.bus import Bus
 from galfriday.live.connection import Connection, ConnectionConfig, Frame
 from galfriday.live.marketdata import MarketData, MarketDataConfig
+from galfriday.live.recorder import Recorder
 
 
 @dataclass
@@ -47,7 +48,7 @@ async def public_feed(
         await holder["md"].on_connect(session)
 
     conn = Connection(conn_config, send, on_connect, bus, audit=audit)
-    md = MarketData(config, bus, conn.metrics, audit=audit)
+    md = MarketData(config, Recorder(bus, audit), conn.metrics)
     holder["md"] = md
     async with trio.open_nursery() as nursery:
         await nursery.start(md.run, receive)

@@ -323,6 +323,9 @@ async def test_an_oversized_frame_is_refused_and_the_connection_comes_back(
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=50)) as sim, engine_on(sim, db) as engine:
         states = engine.bus.subscribe(ConnectionStateChanged)
+        with trio.fail_after(10):  # the engine starts on its first snapshots: subscribed soon
+            while engine.public.state is not ConnectionState.SUBSCRIBED:
+                await states.receive()
         [session] = sim.sessions["public"]
         huge = b'{"channel":"book","type":"update","data":[{"symbol":"' + b"X" * MAX_FRAME + b'"}]}'
         session.push(huge, data=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import trio
 
 from galfriday.bus import Bus
+from galfriday.core.health import ConnectionMetrics
 from galfriday.events import (
     Alert,
     BookUpdate,
@@ -12,8 +13,8 @@ from galfriday.events import (
     TradePrint,
 )
 from galfriday.live.connection import Frame
-from galfriday.live.health import ConnectionMetrics
 from galfriday.live.marketdata import MarketData, MarketDataConfig
+from galfriday.live.recorder import Recorder
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
 from tests.live.helpers import public_feed
@@ -147,9 +148,8 @@ def test_malformed_frames_are_counted_and_audited_and_trade_gaps_reported() -> N
     rows: list[tuple[str, dict[str, object]]] = []
     md = MarketData(
         MarketDataConfig(symbols=("BTC/USD",)),
-        bus,
+        Recorder(bus, lambda table, **row: rows.append((table, row))),
         ConnectionMetrics("public", 0.0),
-        audit=lambda table, **row: rows.append((table, row)),
     )
     assert md.process(_frame('{"channel":"trade","type":"update","data":[{"symbol":1}]}')) is None
     assert md.stats.malformed == 1 and rows[0][0] == "decode_errors"
@@ -186,15 +186,14 @@ def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
     audited: list[tuple[str, dict[str, object]]] = []
     md = MarketData(
         MarketDataConfig(symbols=("BTC/USD",)),
-        Bus(),
+        Recorder(Bus(), lambda table, **row: audited.append((table, row))),
         ConnectionMetrics("public", 0.0),
-        audit=lambda table, **row: audited.append((table, row)),
     )
 
     def broken(*args: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    md._ticker = broken  # type: ignore[method-assign]
+    md.machine._ticker = broken  # type: ignore[method-assign]
     ticker = '{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","bid":1,"ask":2}]}'
     assert md.process(_frame(ticker)) is None
     assert md.stats.failed == 1

@@ -9,10 +9,10 @@ import httpx
 import msgspec
 
 from galfriday.bus import Bus
+from galfriday.core.health import ConnectionMetrics
 from galfriday.events import ConnectionState
 from galfriday.kraken.rest import KrakenRest, RestConfig
 from galfriday.live.connection import Frame
-from galfriday.live.health import ConnectionMetrics
 from galfriday.live.private import PrivateConfig, PrivateStream
 
 

@@ -2,8 +2,10 @@
 
 :class:`ConnectionMetrics` is updated by the connection (frames, bytes, reconnects, errors,
 overruns) and by processors (the last update per (channel, symbol)). :func:`evaluate` turns a
-snapshot of it into a :class:`HealthReport`; the engine evaluates every 10 seconds, audits and
-publishes every change, and acts on UNHEALTHY (reconnect, or resync the silent subscription).
+snapshot of it into a :class:`HealthReport`. :class:`HealthMonitor` is the policy: every 10
+seconds it judges a connection and says what to do about an UNHEALTHY one (rebuild it, or
+resync the silent books); :func:`fit_to_trade` says whether the feeds are fit for the
+dead-man switch to be re-armed. The engine only executes and audits. Pure: times come in.
 
 Thresholds (:class:`HealthThresholds`, all configurable):
 
@@ -20,9 +22,23 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["ConnectionMetrics", "Health", "HealthReport", "HealthThresholds", "evaluate"]
+import msgspec
+
+__all__ = [
+    "ConnectionMetrics",
+    "Health",
+    "HealthAction",
+    "HealthMonitor",
+    "HealthReport",
+    "HealthThresholds",
+    "Reconnect",
+    "ResyncBook",
+    "evaluate",
+    "fit_to_trade",
+]
 
 RATE_WINDOW = 10.0
 RECONNECT_WINDOW = 600.0
@@ -164,3 +180,80 @@ def evaluate(
     if degraded:
         return HealthReport(Health.DEGRADED, tuple(degraded))
     return HealthReport(Health.HEALTHY, ())
+
+
+# --- the policy: what the engine does about a verdict ------------------------------------------
+
+
+class Reconnect(msgspec.Struct, frozen=True, kw_only=True):
+    """Rebuild the connection (a dead one: no frames, or not subscribed)."""
+
+    connection: str
+    reason: str
+
+
+class ResyncBook(msgspec.Struct, frozen=True, kw_only=True):
+    """Rebuild one silent book from a fresh snapshot; the socket stays."""
+
+    symbol: str
+    reason: str
+
+
+HealthAction = Reconnect | ResyncBook
+
+
+class HealthMonitor:
+    """The health policy of one connection: :meth:`check` judges it and says what to do.
+
+    UNHEALTHY acts: a connection that is dead (no frames, or not subscribed), or any
+    unhealthy connection that carries no books, is rebuilt; otherwise the silent books are
+    resynced, one by one, and each gets ``stale_after`` seconds before it is judged again.
+
+    Args:
+        name: the connection's name.
+        thresholds: the verdict's thresholds.
+        books: True if the connection carries book subscriptions (a silent book can then be
+            resynced alone instead of rebuilding the connection).
+    """
+
+    def __init__(self, name: str, thresholds: HealthThresholds, *, books: bool) -> None:
+        self.name = name
+        self.thresholds = thresholds
+        self.books = books
+        self.report: HealthReport | None = None
+        self._errors = 0
+        self._overruns = 0
+
+    def check(
+        self, metrics: ConnectionMetrics, now: float
+    ) -> tuple[HealthReport, bool, list[HealthAction]]:
+        """(the verdict at ``now``, whether it changed, what to do about it)."""
+        report = evaluate(
+            metrics,
+            now,
+            self.thresholds,
+            metrics.errors - self._errors,
+            metrics.overruns - self._overruns,
+        )
+        self._errors, self._overruns = metrics.errors, metrics.overruns
+        changed = self.report is None or self.report.state != report.state
+        self.report = report
+        actions: list[HealthAction] = []
+        if report.state is Health.UNHEALTHY:
+            why = f"unhealthy: {'; '.join(report.reasons)}"
+            if report.dead or not self.books:
+                actions.append(Reconnect(connection=self.name, reason=why))
+            else:
+                for channel, symbol in report.stale:
+                    if channel == "book":
+                        actions.append(ResyncBook(symbol=symbol, reason="silent"))
+                        metrics.last_update[(channel, symbol)] = now  # give it its time
+        return report, changed, actions
+
+
+def fit_to_trade(reports: Iterable[HealthReport], *, strict: bool) -> bool:
+    """Whether feeds with these verdicts are fit to trade on (the dead-man switch is re-armed
+    only then): strictly, every one HEALTHY; otherwise none UNHEALTHY."""
+    if strict:
+        return all(r.state is Health.HEALTHY for r in reports)
+    return all(r.state is not Health.UNHEALTHY for r in reports)

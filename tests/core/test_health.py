@@ -1,6 +1,16 @@
 from __future__ import annotations
 
-from galfriday.live.health import ConnectionMetrics, Health, HealthThresholds, evaluate
+from galfriday.core.health import (
+    ConnectionMetrics,
+    Health,
+    HealthMonitor,
+    HealthReport,
+    HealthThresholds,
+    Reconnect,
+    ResyncBook,
+    evaluate,
+    fit_to_trade,
+)
 
 T = HealthThresholds()
 
@@ -72,3 +82,60 @@ def test_channel_rates_are_per_second_since_the_last_look() -> None:
     assert metrics.channel_rates(10.0) == {"book": 5.0, "trade": 0.1}
     metrics.channel_update("book", "BTC/USD", 11.0)
     assert metrics.channel_rates(20.0) == {"book": 0.1, "trade": 0.0}
+
+
+# --- the policy -------------------------------------------------------------------------------
+
+
+def test_a_dead_connection_is_rebuilt_at_fifteen_seconds_of_silence_exactly() -> None:
+    monitor = HealthMonitor("public", T, books=True)
+    metrics = _subscribed(now=100.0)
+    report, changed, actions = monitor.check(metrics, 114.999)
+    assert report.state is Health.HEALTHY and changed and actions == []
+    report, changed, actions = monitor.check(metrics, 115.0)
+    assert report.state is Health.UNHEALTHY and changed
+    assert actions == [Reconnect(connection="public", reason=f"unhealthy: {report.reasons[0]}")]
+
+
+def test_a_silent_book_is_resynced_alone_and_given_its_time() -> None:
+    monitor = HealthMonitor("public", T, books=True)
+    metrics = _subscribed(now=100.0)
+    metrics.channel_update("book", "ETH/USD", 100.0)
+    for at in range(110, 221, 10):  # frames keep coming, ETH/USD's book stays silent
+        metrics.received(10, float(at))
+        metrics.channel_update("book", "BTC/USD", float(at))
+    _, _, actions = monitor.check(metrics, 219.999)
+    assert actions == []
+    _, _, actions = monitor.check(metrics, 220.0)  # 120 s silent
+    assert actions == [ResyncBook(symbol="ETH/USD", reason="silent")]
+    _, _, again = monitor.check(metrics, 230.0)
+    assert again == []  # the resync has its 120 s before it is judged again
+
+
+def test_an_unhealthy_connection_without_books_is_rebuilt() -> None:
+    monitor = HealthMonitor("private", T, books=False)
+    metrics = _subscribed(now=100.0)
+    metrics.subscribed_since, metrics.down_since = None, 100.0
+    metrics.received(10, 130.0)
+    _, _, actions = monitor.check(metrics, 130.0)
+    assert [type(a) for a in actions] == [Reconnect]
+
+
+def test_errors_and_overruns_degrade_only_the_check_that_sees_them() -> None:
+    monitor = HealthMonitor("public", T, books=True)
+    metrics = _subscribed(now=100.0)
+    metrics.errors = 2
+    report, _, _ = monitor.check(metrics, 101.0)
+    assert report.state is Health.DEGRADED and "2 errors" in report.reasons
+    report, changed, _ = monitor.check(metrics, 102.0)
+    assert report.state is Health.HEALTHY and changed
+
+
+def test_fit_to_trade_strictly_means_every_feed_healthy() -> None:
+    healthy = HealthReport(Health.HEALTHY, ())
+    degraded = HealthReport(Health.DEGRADED, ("x",))
+    unhealthy = HealthReport(Health.UNHEALTHY, ("y",))
+    assert fit_to_trade([healthy, healthy], strict=True)
+    assert not fit_to_trade([healthy, degraded], strict=True)
+    assert fit_to_trade([healthy, degraded], strict=False)
+    assert not fit_to_trade([degraded, unhealthy], strict=False)
