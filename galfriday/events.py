@@ -24,6 +24,7 @@ import msgspec
 __all__ = [
     "Alert",
     "BalanceChange",
+    "BalanceRecorded",
     "BookChecks",
     "BookSide",
     "BookUpdate",
@@ -36,6 +37,7 @@ __all__ = [
     "FrameRefused",
     "GapDetected",
     "HealthChanged",
+    "LedgerEntryLearnt",
     "OrderAnomaly",
     "OrderStatus",
     "OrderUpdate",
@@ -307,6 +309,30 @@ class FrameRefused(Event, frozen=True, kw_only=True):
     path: str  # where in it, e.g. ``$.data[0].price``
     reason: str
     raw: str  # its first 200 characters
+
+
+class BalanceRecorded(Event, frozen=True, kw_only=True):
+    """An asset's balance as galfriday now holds it (after the stream, a snapshot or a
+    correction): spot (tradable) and earn; ``symbols`` are the followed pairs whose position
+    (base holding) it is."""
+
+    asset: str
+    balance: Decimal
+    earn: Decimal = Decimal(0)
+    symbols: tuple[str, ...] = ()
+
+
+class LedgerEntryLearnt(Event, frozen=True, kw_only=True):
+    """A ledger entry learnt from REST that the stream never delivered (kept for the record;
+    the balances it touched came with a later total)."""
+
+    ledger_id: str
+    ref_id: str | None
+    asset: str
+    ledger_type: str | None
+    amount: Decimal | None
+    fee: Decimal | None
+    balance: Decimal
 
 
 class BookChecks(Event, frozen=True, kw_only=True):

@@ -54,7 +54,7 @@ class Processors:
             )
         rest = KrakenRest(RestConfig(base_url="http://127.0.0.1:9"))  # never called
         self.private = PrivateStream(
-            PrivateConfig(), bus, ConnectionMetrics("private", 0.0), rest, audit=self.audit
+            PrivateConfig(), Recorder(bus, self.audit), ConnectionMetrics("private", 0.0), rest
         )
         self.decoder = wire.FrameDecoder()
         self.refused = 0
@@ -140,20 +140,22 @@ def test_a_hundred_thousand_random_and_mutated_frames_escape_nothing_and_are_all
     assert public.stats.frames == FRAMES
     # Every refused frame counted by both processors and audited once by each.
     assert public.stats.malformed == processors.refused
-    assert private.malformed == processors.refused
+    assert private.machine.malformed == processors.refused
     # (An instrument frame whose pair or asset entries are odd is not refused: the entries are
     # skipped, each audited, and the rest serves.)
     refusals = [
         r for r in audit.table("decode_errors") if not r["reason"].startswith(("pair ", "asset "))
     ]
     assert len(refusals) == 2 * processors.refused
-    assert public.stats.failed == 0 and private.failed_frames == 0  # no frame broke our code
+    assert (
+        public.stats.failed == 0 and private.machine.failed_frames == 0
+    )  # no frame broke our code
     assert processors.refused > FRAMES // 3  # the fuzzer does reach the refusal paths
     assert all(row["reason"] for row in audit.table("decode_errors"))
     # ...and the accepting paths: books verified and mismatched, gaps, anomalies.
     assert sum(feed.total_verified for feed in public.books.values()) > 100
     assert sum(feed.total_mismatched for feed in public.books.values()) > 0
-    assert private.gaps > 0 and audit.table("order_anomalies")
+    assert private.machine.gaps > 0 and audit.table("order_anomalies")
     assert min(kinds.values()) > 0
 
 
@@ -181,4 +183,4 @@ def test_any_json_document_is_decoded_or_refused_cleanly(document: object) -> No
     text = json.dumps(document, allow_nan=True)
     processors.feed(text, 1.0)
     assert processors.public.stats.malformed == processors.refused
-    assert processors.private.malformed == processors.refused
+    assert processors.private.machine.malformed == processors.refused

@@ -203,10 +203,9 @@ class Engine:
             )
             self.account = PrivateStream(
                 replace(config.private, symbols=self.pairs),
-                self.bus,
+                self.recorder,
                 self.private.metrics,
                 self.rest,
-                audit=self.write,
                 symbols=self.symbols,
                 tape=tape,
             )

@@ -1,9 +1,10 @@
 """Where the core's events go in a running engine: the bus, the audit trail, the log.
 
 :class:`Recorder` is the engine's :class:`~galfriday.core.frames.Sink`: every event is published
-on the bus, and the events that are audit facts (a refused frame, book checks, a resync, an
-alert) also become their audit rows. Alerts are logged by severity. The state machines emit;
-only this module decides where their events are kept.
+on the bus, and the events that are audit facts (an order's change, a fill, a balance, a ledger
+entry, an anomaly, a gap, a refused frame, book checks, a resync, an alert) also become their
+audit rows. Alerts and unexplained balance moves are logged. The state machines emit; only
+this module decides where their events are kept.
 """
 
 from __future__ import annotations
@@ -14,11 +15,39 @@ from typing import Any, Final
 from loguru import logger
 
 from galfriday.bus import Bus
-from galfriday.events import Alert, BookChecks, Event, FrameRefused, ResyncStarted, Severity
+from galfriday.events import (
+    Alert,
+    BalanceChange,
+    BalanceRecorded,
+    BookChecks,
+    Event,
+    FillEvent,
+    FrameRefused,
+    GapDetected,
+    LedgerEntryLearnt,
+    OrderAnomaly,
+    OrderUpdate,
+    ResyncStarted,
+    Severity,
+)
 
 __all__ = ["Recorder"]
 
-AUDITED: Final = frozenset({Alert, BookChecks, FrameRefused, ResyncStarted})
+AUDITED: Final = frozenset(
+    {
+        Alert,
+        BalanceChange,
+        BalanceRecorded,
+        BookChecks,
+        FillEvent,
+        FrameRefused,
+        GapDetected,
+        LedgerEntryLearnt,
+        OrderAnomaly,
+        OrderUpdate,
+        ResyncStarted,
+    }
+)
 
 
 class Recorder:
@@ -43,7 +72,19 @@ class Recorder:
 
     def _audit(self, event: Any) -> None:
         wall = event.received_at
-        if isinstance(event, FrameRefused):
+        if isinstance(event, OrderUpdate | FillEvent | OrderAnomaly):
+            self._order(event)
+        elif isinstance(event, BalanceChange | BalanceRecorded | LedgerEntryLearnt):
+            self._balance(event)
+        elif isinstance(event, GapDetected):
+            self.write(
+                "gaps",
+                at_wall=wall,
+                stream=event.stream,
+                first_missing=event.first,
+                last_missing=event.last,
+            )
+        elif isinstance(event, FrameRefused):
             self.write(
                 "decode_errors",
                 at_wall=wall,
@@ -79,4 +120,108 @@ class Recorder:
                 severity=event.severity,
                 source=event.source,
                 message=event.message,
+            )
+
+    def _order(self, event: OrderUpdate | FillEvent | OrderAnomaly) -> None:
+        wall = event.received_at
+        if isinstance(event, OrderUpdate):
+            order = event.order
+            self.write(
+                "order_events",
+                at_wall=wall,
+                order_id=order.order_id,
+                exec_type=event.exec_type,
+                status=order.status,
+                previous_status=event.previous,
+                cum_qty=order.cum_qty,
+                avg_price=order.avg_price,
+            )
+            self.write(
+                "orders",
+                order_id=order.order_id,
+                symbol=order.symbol,
+                side=order.side,
+                order_type=order.order_type,
+                order_qty=order.order_qty,
+                limit_price=order.limit_price,
+                status=order.status,
+                cum_qty=order.cum_qty,
+                cum_cost=order.cum_cost,
+                avg_price=order.avg_price,
+                cl_ord_id=order.cl_ord_id,
+                order_userref=order.order_userref,
+                updated_wall=wall,
+            )
+        elif isinstance(event, FillEvent):
+            self.write(
+                "fills",
+                exec_id=event.exec_id,
+                order_id=event.order_id,
+                symbol=event.symbol,
+                side=event.side,
+                qty=event.qty,
+                price=event.price,
+                cost=event.cost,
+                fees=event.fees,
+                liquidity=event.liquidity,
+                trade_id=event.trade_id,
+                at_exchange=event.timestamp,
+                at_wall=wall,
+            )
+        else:
+            self.write(
+                "order_anomalies",
+                at_wall=wall,
+                kind=event.kind,
+                order_id=event.order_id,
+                detail=event.detail,
+            )
+
+    def _balance(self, event: BalanceChange | BalanceRecorded | LedgerEntryLearnt) -> None:
+        wall = event.received_at
+        if isinstance(event, BalanceRecorded):
+            self.write(
+                "balances",
+                asset=event.asset,
+                balance=event.balance,
+                earn=event.earn,
+                updated_wall=wall,
+            )
+            for symbol in event.symbols:
+                self.write(
+                    "positions",
+                    symbol=symbol,
+                    base_asset=event.asset,
+                    quantity=event.balance,
+                    updated_wall=wall,
+                )
+            return
+        if isinstance(event, LedgerEntryLearnt) or event.ledger_id is not None:
+            self.write(
+                "balance_ledger",
+                at_wall=wall,
+                ledger_id=event.ledger_id,
+                ref_id=event.ref_id,
+                asset=event.asset,
+                ledger_type=event.ledger_type,
+                amount=event.amount,
+                fee=event.fee,
+                balance=event.balance,
+            )
+        if isinstance(event, BalanceChange) and event.unexplained is not None:
+            source = "ledger" if event.ledger_id else "snapshot"
+            logger.warning(
+                "{} moved by {} that the private stream does not explain ({})",
+                event.asset,
+                event.unexplained,
+                source,
+            )
+            self.write(
+                "balance_anomalies",
+                at_wall=wall,
+                asset=event.asset,
+                source=source,
+                ledger_id=event.ledger_id,
+                unexplained=event.unexplained,
+                balance=event.balance,
             )

@@ -401,7 +401,7 @@ class Replayer:
 
             action = prepared
         elif op.name == "resubscribe" and account is not None:
-            action = account.resubscribe_refused
+            action = lambda: account.resubscribe(list(args["channels"]))  # noqa: E731
         elif op.name == "pairs":
             action = engine.load_pairs
         elif op.name == "resync":
@@ -461,13 +461,14 @@ class Replayer:
             summary.resyncs += feed.resyncs
         summary.trade_gaps = sum(t.gaps for t in marketdata.trades.values())
         if account is not None:
-            for kind, n in account.by_type.items():
+            machine = account.machine
+            for kind, n in machine.by_type.items():
                 summary.frames[f"private {_channel(kind)}"] = n
-            if account.malformed:
-                summary.frames["private malformed"] = account.malformed
-            summary.gaps = account.gaps
-            summary.duplicates = account.duplicates
-            summary.resyncs += account.recoveries
+            if machine.malformed:
+                summary.frames["private malformed"] = machine.malformed
+            summary.gaps = machine.gaps
+            summary.duplicates = machine.duplicates
+            summary.resyncs += machine.recoveries
             summary.orders = len(list(account.orders.orders()))
             summary.open_orders = len(account.orders.open_orders())
             summary.fills = account.orders.fills

@@ -101,7 +101,7 @@ async def private_feed(sim: Any, **private: Any) -> AsyncIterator[PrivateFeed]:
         prepare=prepare,
         on_disconnect=lambda: holder["stream"].disconnected(),
     )
-    stream = PrivateStream(PrivateConfig(**private), bus, conn.metrics, rest, audit=audit)
+    stream = PrivateStream(PrivateConfig(**private), Recorder(bus, audit), conn.metrics, rest)
     stream.request_reconnect = conn.reconnect
     holder["stream"] = stream
     async with rest, trio.open_nursery() as nursery:

@@ -120,7 +120,7 @@ async def test_a_silent_deposit_is_flagged_by_the_next_ledger_update() -> None:
         [row] = feed.audit.table("balance_anomalies")
         assert row["asset"] == "USD" and row["source"] == "ledger"
         assert row["unexplained"] == D("250")
-        assert feed.stream.unexplained_moves == 1
+        assert feed.stream.machine.unexplained_moves == 1
 
 
 async def test_a_sequence_gap_is_recovered_with_nothing_lost_or_doubled() -> None:
@@ -136,7 +136,7 @@ async def test_a_sequence_gap_is_recovered_with_nothing_lost_or_doubled() -> Non
         assert isinstance(gap, GapDetected)
         await _settle(feed, sim)
         _assert_matches_ground_truth(feed, sim)
-        assert feed.stream.recoveries >= 1
+        assert feed.stream.machine.recoveries >= 1
         assert feed.audit.table("gaps") and feed.audit.table("resyncs")
 
 
@@ -169,7 +169,7 @@ async def test_duplicated_frames_are_ignored() -> None:
         )
         await _settle(feed, sim)
         _assert_matches_ground_truth(feed, sim)
-        assert feed.stream.duplicates >= 1
+        assert feed.stream.machine.duplicates >= 1
 
 
 async def test_a_new_fill_under_a_repeated_sequence_number_still_counts() -> None:
@@ -179,7 +179,7 @@ async def test_a_new_fill_under_a_repeated_sequence_number_still_counts() -> Non
         )
         await _settle(feed, sim)
         [order] = feed.stream.orders.orders()
-        expected = feed.stream.sequences["executions"].expected
+        expected = feed.stream.machine.sequences["executions"].expected
         assert expected is not None
         last = expected - 1
         trade = (
@@ -192,7 +192,7 @@ async def test_a_new_fill_under_a_repeated_sequence_number_still_counts() -> Non
         feed.stream.process(Frame(trade % (last, order.order_id, "TNEW"), now, 0.0, "private"))
         fills = [e["exec_id"] for e in feed.audit.table("fills")]
         assert fills.count("TNEW") == 1  # counted once, though both repeated a sequence number
-        assert feed.stream.duplicates == 2
+        assert feed.stream.machine.duplicates == 2
 
 
 async def test_an_order_that_closed_while_disconnected_is_queried_after_the_snapshot(
@@ -290,7 +290,6 @@ async def test_a_recovery_resubscribes_with_a_fresh_token() -> None:
         await feed.stream.recover("test")
         assert feed.stream.token != old
         assert feed.stream.live
-        assert feed.stream.refused == []
         order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
         sim.flush_private()
         updates = feed.bus.subscribe(OrderUpdate)
@@ -350,7 +349,7 @@ async def test_a_trade_of_a_delisted_pair_is_skipped_and_the_backfill_goes_on() 
         with trio.fail_after(30):
             finished = await recovered.receive()
         assert isinstance(finished, RecoveryFinished) and finished.complete
-        assert feed.stream.skipped_trades == 1
+        assert feed.stream.machine.skipped_trades == 1
         kinds = [a["kind"] for a in feed.audit.table("order_anomalies")]
         assert kinds.count("trade_of_unknown_pair") == 1
         await _settle(feed, sim)

@@ -14,6 +14,7 @@ from galfriday.events import ConnectionState
 from galfriday.kraken.rest import KrakenRest, RestConfig
 from galfriday.live.connection import Frame
 from galfriday.live.private import PrivateConfig, PrivateStream
+from galfriday.live.recorder import Recorder
 
 
 class RecordingSession:
@@ -62,14 +63,16 @@ def _stream(config: PrivateConfig | None = None) -> PrivateStream:
         RestConfig(base_url="https://kraken.test", api_key="key", secret=b"secret"),
         transport=httpx.MockTransport(answer),
     )
-    return PrivateStream(config or PrivateConfig(), Bus(), ConnectionMetrics("private", 0.0), rest)
+    sink = Recorder(Bus(), lambda table, **row: None)
+    return PrivateStream(config or PrivateConfig(), sink, ConnectionMetrics("private", 0.0), rest)
 
 
-def _refuse(stream: PrivateStream, req_id: int, error: str) -> None:
+def _refuse(stream: PrivateStream, req_id: int, error: str) -> list[str]:
+    """A refused subscribe arrives; the channels the stream would subscribe again."""
     text = msgspec.json.encode(
         {"method": "subscribe", "success": False, "error": error, "req_id": req_id}
     ).decode()
-    stream.process(Frame(text, 0.0, 0.0, "private"))
+    return stream.handle(Frame(text, 0.0, 0.0, "private")).resubscribe
 
 
 async def test_the_connect_uses_the_token_prepared_before_the_socket_opened() -> None:
@@ -87,8 +90,7 @@ async def test_a_subscribe_refused_for_its_token_is_sent_again_with_a_fresh_one(
     await stream.prepare()
     await stream.on_connect(session)
     executions = session.subscribes()[0][2]
-    _refuse(stream, executions, "EAPI:Invalid token")
-    await stream.resubscribe_refused()
+    await stream.resubscribe(_refuse(stream, executions, "EAPI:Invalid token"))
     assert session.subscribes()[-1][:2] == ("executions", "token-2")
     assert stream.token == "token-2"
 
@@ -97,8 +99,7 @@ async def test_a_subscribe_refused_for_another_reason_is_not_retried() -> None:
     stream, session = _stream(), RecordingSession()
     await stream.prepare()
     await stream.on_connect(session)
-    _refuse(stream, session.subscribes()[0][2], "Already subscribed")
-    await stream.resubscribe_refused()
+    await stream.resubscribe(_refuse(stream, session.subscribes()[0][2], "Already subscribed"))
     assert len(session.subscribes()) == 2
 
 
@@ -109,8 +110,9 @@ async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
     await stream.prepare()
     await stream.on_connect(session)
     for _ in range(3):
-        _refuse(stream, session.subscribes()[-1][2], "ESession:Invalid session")
-        await stream.resubscribe_refused()
+        await stream.resubscribe(
+            _refuse(stream, session.subscribes()[-1][2], "ESession:Invalid session")
+        )
     assert len(session.subscribes()) == 4  # the connect's two, then two retries
     assert reasons == ["private subscribe refused 2 times"]
 
@@ -118,15 +120,15 @@ async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
 def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
     stream = _stream()
     audited: list[str] = []
-    stream._audit = lambda table, **row: audited.append(table)
+    stream.sink = stream.machine.sink = Recorder(Bus(), lambda table, **row: audited.append(table))
 
     def broken(*args: object) -> None:
         raise ArithmeticError("a bug of ours")
 
-    stream._balances = broken  # type: ignore[method-assign]
+    stream.machine._balances = broken  # type: ignore[method-assign]
     update = (
         '{"channel":"balances","type":"snapshot","sequence":1,'
         '"data":[{"asset":"USD","balance":"1"}]}'
     )
     assert stream.process(Frame(update, 0.0, 0.0, "private")) is None
-    assert stream.failed_frames == 1 and audited == ["decode_errors"]
+    assert stream.machine.failed_frames == 1 and audited == ["decode_errors"]

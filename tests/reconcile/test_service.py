@@ -293,7 +293,7 @@ async def test_a_gap_is_reconciled_after_the_stream_has_recovered(tmp_path: Path
                 assert isinstance(report, ReconciliationReport)
                 if report.kind == "gap":
                     break
-        assert engine.account.recoveries == 1
+        assert engine.account.machine.recoveries == 1
         assert not engine.account.recovering  # the run started after the recovery ended
         assert (report.status, report.discrepancies) == ("clean", 0)
         await engine.audit.flush()
@@ -382,7 +382,7 @@ async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_eng
         assert isinstance(event, RecoveryFinished) and not event.complete
         monkeypatch.undo()
         await account.refresh_stale([resting])  # and the engine carries on
-        assert engine.started.is_set() and account.recoveries == 1
+        assert engine.started.is_set() and account.machine.recoveries == 1
 
 
 async def test_an_order_the_exchange_does_not_know_is_reviewed_not_a_failed_run(
