@@ -48,7 +48,7 @@ from galfriday.live.marketdata import MarketDataConfig
 from galfriday.reconcile import queries
 from galfriday.reconcile.commands import print_run
 from galfriday.reconcile.compare import Limits, Thresholds
-from galfriday.reconcile.service import ReconcileConfig
+from galfriday.reconcile.run import ReconcileConfig
 
 __all__ = ["run"]
 

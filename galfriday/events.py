@@ -23,6 +23,7 @@ import msgspec
 
 __all__ = [
     "Alert",
+    "BalanceAdjusted",
     "BalanceChange",
     "BalanceRecorded",
     "BookChecks",
@@ -44,6 +45,7 @@ __all__ = [
     "OrderView",
     "ReconciliationReport",
     "ResyncStarted",
+    "ReviewItem",
     "Severity",
     "TickerUpdate",
     "TradePrint",
@@ -357,7 +359,7 @@ class RecoveryFinished(Event, frozen=True, kw_only=True):
 
 
 class Discrepancy(Event, frozen=True, kw_only=True):
-    """A difference between galfriday's view and the exchange's."""
+    """A difference between galfriday's view and the exchange's (found by run ``run_id``)."""
 
     kind: str
     subject: str
@@ -365,10 +367,43 @@ class Discrepancy(Event, frozen=True, kw_only=True):
     internal: str | None
     exchange: str | None
     detail: str = ""
+    run_id: str = ""
+
+
+class BalanceAdjusted(Event, frozen=True, kw_only=True):
+    """A balance (``subject`` an asset, or a pair for its base asset) set from ``old`` to
+    ``new`` by reconciliation run ``run_id`` (``kind``: explained, balance, position, review)."""
+
+    run_id: str
+    subject: str
+    kind: str
+    old: Decimal
+    new: Decimal
+    reason: str
+
+
+class ReviewItem(Event, frozen=True, kw_only=True):
+    """An item of the review queue: what waits for a person, and what became of it
+    (``status``: open, resolved, applied)."""
+
+    item_id: str
+    run_id: str  # the reconciliation run that found it ("gateway" for an order's fate)
+    kind: str
+    subject: str
+    severity: Severity
+    internal: str | None
+    exchange: str | None
+    created_at: float
+    status: str = "open"
+    decision: str | None = None
+    note: str | None = None
+    resolved_at: float | None = None
+    applied_at: float | None = None
 
 
 class ReconciliationReport(Event, frozen=True, kw_only=True):
-    """One reconciliation run finished (``status``: clean, discrepancies, failed)."""
+    """One reconciliation run finished (``status``: clean, discrepancies, failed); ``report``
+    is its full report as JSON, ``error`` why it failed."""
 
     run_id: str
     kind: str
@@ -377,6 +412,10 @@ class ReconciliationReport(Event, frozen=True, kw_only=True):
     corrected: int = 0
     review: int = 0
     explained: int = 0
+    rest_calls: int = 0
+    duration_ms: float = 0.0
+    report: str = "{}"
+    error: str | None = None
 
 
 class Alert(Event, frozen=True, kw_only=True):

@@ -51,7 +51,7 @@ from galfriday.kraken.auth import decode_secret
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
-from galfriday.reconcile.service import ReconcileConfig
+from galfriday.reconcile.run import ReconcileConfig
 from galfriday.sim.faults import Fault, FaultRecord, target_for
 from galfriday.sim.server import (
     DEFAULT_API_KEY,

@@ -68,9 +68,9 @@ from galfriday.live.connection import Connection, ConnectionConfig, Frame, Sessi
 from galfriday.live.gateway import OrderGateway
 from galfriday.live.marketdata import MarketData, MarketDataConfig
 from galfriday.live.private import PrivateConfig, PrivateStream
+from galfriday.live.reconciliation import ReconcileConfig, ReconcileService
 from galfriday.live.recorder import Recorder
 from galfriday.live.storage import StorageGuard
-from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 
 __all__ = ["Engine", "EngineConfig", "open_engine"]
 
@@ -210,9 +210,7 @@ class Engine:
                 tape=tape,
             )
             self.account.request_reconnect = self.private.reconnect
-            self.gateway = OrderGateway(
-                self.account, self.rest, self.symbols, audit=self.write, bus=self.bus
-            )
+            self.gateway = OrderGateway(self.account, self.rest, self.symbols, self.recorder)
             self.gateway.halted = lambda: self.storage.halted
         self.reconciler: ReconcileService | None = None
         if self.account is not None and config.reconcile is not None:
@@ -223,7 +221,7 @@ class Engine:
                 self.symbols,
                 self.pairs,
                 self.bus,
-                self.write,
+                self.recorder,
                 read=self.audit.read,
                 tape=tape,
             )

@@ -33,7 +33,7 @@ from typing import Final
 import trio
 from loguru import logger
 
-from galfriday.bus import Bus
+from galfriday.core.frames import Sink
 from galfriday.errors import (
     ConnectionBroken,
     ExchangeError,
@@ -45,7 +45,7 @@ from galfriday.errors import (
     TradingHalted,
     kraken_error,
 )
-from galfriday.events import Alert, Severity
+from galfriday.events import Alert, OrderAnomaly, ReviewItem, Severity
 from galfriday.kraken import history
 from galfriday.kraken import requests as rq
 from galfriday.kraken.answers import decode_add_order, decode_closed_orders, decode_open_orders
@@ -70,8 +70,7 @@ class OrderGateway:
         stream: the private stream (its socket, its order tracker).
         rest: the REST client.
         symbols: REST and WebSocket pair names.
-        audit: where anomalies, alerts and review items are written.
-        bus: where alerts are published.
+        sink: where anomalies, alerts and review items go (the stream's by default).
         reply_timeout: seconds to wait for a WebSocket reply.
         settle: seconds to look for an unanswered order before calling it unknown.
     """
@@ -81,17 +80,15 @@ class OrderGateway:
         stream: PrivateStream,
         rest: KrakenRest,
         symbols: SymbolMap,
+        sink: Sink | None = None,
         *,
-        audit: Callable[..., None] | None = None,
-        bus: Bus | None = None,
         reply_timeout: float = REPLY_TIMEOUT,
         settle: float = SETTLE,
     ) -> None:
         self.stream = stream
         self.rest = rest
         self.symbols = symbols
-        self._audit = audit or (lambda table, **row: None)
-        self._bus = bus
+        self.sink = sink or stream.sink
         self.reply_timeout = reply_timeout
         self.settle = settle
         self.via_ws = 0
@@ -264,7 +261,8 @@ class OrderGateway:
             )
 
     def _record_unknown(self, order: rq.AddOrder, reason: str) -> None:
-        """Audit, alert and queue for review an order whose outcome is unknown."""
+        """Report an order whose outcome is unknown: an anomaly, a critical alert, and an item
+        of the review queue."""
         self.unknown += 1
         cl_ord_id, wall = order.cl_ord_id or "", time.time()
         described = f"{order.side} {order.order_qty} {order.symbol} {order.order_type}" + (
@@ -274,35 +272,25 @@ class OrderGateway:
             f"order {cl_ord_id} ({described}): no answer and not found within"
             f" {self.settle:.0f}s; it may be on the book; it was not placed again"
         )
-        logger.bind(cl_ord_id=cl_ord_id).error("alert: {}", message)
-        self._audit(
-            "order_anomalies",
-            at_wall=wall,
-            kind="order_outcome_unknown",
-            order_id=None,
-            detail=f"cl_ord_id {cl_ord_id}: {reason}"[:500],
-        )
-        self._audit(
-            "alerts", at_wall=wall, severity=Severity.CRITICAL, source="gateway", message=message
-        )
-        self._audit(
-            "review_queue",
-            id=hashlib.sha256(f"gateway/{cl_ord_id}".encode()).hexdigest()[:10],
-            reconciliation_id="gateway",
-            kind="order_outcome_unknown",
-            subject=cl_ord_id,
-            severity=Severity.CRITICAL,
-            internal=described,
-            exchange=None,
-            created_wall=wall,
-            status="open",
-        )
-        if self._bus is not None:
-            self._bus.publish(
-                Alert(
-                    severity=Severity.CRITICAL, source="gateway", message=message, received_at=wall
-                )
-            )
+        detail = f"cl_ord_id {cl_ord_id}: {reason}"[:500]
+        for event in (
+            OrderAnomaly(
+                kind="order_outcome_unknown", order_id=None, detail=detail, received_at=wall
+            ),
+            Alert(severity=Severity.CRITICAL, source="gateway", message=message, received_at=wall),
+            ReviewItem(
+                item_id=hashlib.sha256(f"gateway/{cl_ord_id}".encode()).hexdigest()[:10],
+                run_id="gateway",
+                kind="order_outcome_unknown",
+                subject=cl_ord_id,
+                severity=Severity.CRITICAL,
+                internal=described,
+                exchange=None,
+                created_at=wall,
+                received_at=wall,
+            ),
+        ):
+            self.sink.emit(event)
 
     async def cancel(self, order_id: str) -> None:
         """Cancel an order (WS, or REST when the socket is down or silent). Idempotent: an

@@ -17,9 +17,11 @@ from loguru import logger
 from galfriday.bus import Bus
 from galfriday.events import (
     Alert,
+    BalanceAdjusted,
     BalanceChange,
     BalanceRecorded,
     BookChecks,
+    Discrepancy,
     Event,
     FillEvent,
     FrameRefused,
@@ -27,7 +29,9 @@ from galfriday.events import (
     LedgerEntryLearnt,
     OrderAnomaly,
     OrderUpdate,
+    ReconciliationReport,
     ResyncStarted,
+    ReviewItem,
     Severity,
 )
 
@@ -36,16 +40,20 @@ __all__ = ["Recorder"]
 AUDITED: Final = frozenset(
     {
         Alert,
+        BalanceAdjusted,
         BalanceChange,
         BalanceRecorded,
         BookChecks,
+        Discrepancy,
         FillEvent,
         FrameRefused,
         GapDetected,
         LedgerEntryLearnt,
         OrderAnomaly,
         OrderUpdate,
+        ReconciliationReport,
         ResyncStarted,
+        ReviewItem,
     }
 )
 
@@ -76,6 +84,8 @@ class Recorder:
             self._order(event)
         elif isinstance(event, BalanceChange | BalanceRecorded | LedgerEntryLearnt):
             self._balance(event)
+        elif isinstance(event, Discrepancy | BalanceAdjusted | ReviewItem | ReconciliationReport):
+            self._reconciliation(event)
         elif isinstance(event, GapDetected):
             self.write(
                 "gaps",
@@ -224,4 +234,75 @@ class Recorder:
                 ledger_id=event.ledger_id,
                 unexplained=event.unexplained,
                 balance=event.balance,
+            )
+
+    def _reconciliation(
+        self, event: Discrepancy | BalanceAdjusted | ReviewItem | ReconciliationReport
+    ) -> None:
+        wall = event.received_at
+        if isinstance(event, Discrepancy):
+            self.write(
+                "discrepancies",
+                reconciliation_id=event.run_id,
+                kind=event.kind,
+                subject=event.subject,
+                severity=event.severity,
+                internal=event.internal,
+                exchange=event.exchange,
+                detail=event.detail,
+                at_wall=wall,
+            )
+        elif isinstance(event, BalanceAdjusted):
+            self.write(
+                "position_adjustments",
+                reconciliation_id=event.run_id,
+                subject=event.subject,
+                adjustment_type=event.kind,
+                old_value=event.old,
+                new_value=event.new,
+                reason=event.reason,
+                at_wall=wall,
+            )
+        elif isinstance(event, ReviewItem):
+            self.write(
+                "review_queue",
+                id=event.item_id,
+                reconciliation_id=event.run_id,
+                kind=event.kind,
+                subject=event.subject,
+                severity=event.severity,
+                internal=event.internal,
+                exchange=event.exchange,
+                created_wall=event.created_at,
+                status=event.status,
+                decision=event.decision,
+                note=event.note,
+                resolved_wall=event.resolved_at,
+                applied_wall=event.applied_at,
+            )
+        elif event.status == "failed":
+            self.write(
+                "reconciliation_events",
+                id=event.run_id,
+                at_wall=wall,
+                type=event.kind,
+                status=event.status,
+                rest_calls=event.rest_calls,
+                duration_ms=event.duration_ms,
+                error=event.error,
+            )
+        else:
+            self.write(
+                "reconciliation_events",
+                id=event.run_id,
+                at_wall=wall,
+                type=event.kind,
+                status=event.status,
+                discrepancies=event.discrepancies,
+                auto_corrected=event.corrected,
+                manual_review=event.review,
+                explained=event.explained,
+                rest_calls=event.rest_calls,
+                duration_ms=event.duration_ms,
+                report=event.report,
             )

@@ -58,7 +58,7 @@ from galfriday.live.connection import Frame, audit_state
 from galfriday.live.engine import Engine, EngineConfig
 from galfriday.live.marketdata import MarketDataConfig
 from galfriday.live.private import PrivateConfig
-from galfriday.reconcile.service import ReconcileConfig
+from galfriday.reconcile.run import ReconcileConfig
 
 __all__ = [
     "ReplayOptions",

@@ -21,7 +21,6 @@ from galfriday.events import (
     Severity,
 )
 from galfriday.live.engine import Engine
-from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
@@ -323,24 +322,6 @@ async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: P
         assert {"kind": "fill_missing_internally", "subject": order.trades[0]} in found
 
 
-def test_recent_means_opened_closed_or_traded_since() -> None:
-    from galfriday.kraken.answers import RestOrder, RestTrade
-    from galfriday.reconcile.service import _recent
-
-    def order(opened: float | None, closed: float | None = None) -> RestOrder:
-        return RestOrder(status="open", vol=D(1), opentm=opened, closetm=closed)
-
-    def trade(at: float, order_id: str) -> RestTrade:
-        return RestTrade(
-            ordertxid=order_id, pair="XXBTZUSD", time=at, type="buy", price=D(1), cost=D(1),
-            vol=D(1),
-        )  # fmt: skip
-
-    orders = {"A": order(10, 100.5), "B": order(90), "C": order(None), "E": order(100.0)}
-    trades = {"T": trade(101, "D"), "U": trade(5, "F")}
-    assert _recent(orders, trades, 100.0) == {"A", "E", "T", "D"}
-
-
 async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -417,18 +398,6 @@ async def test_an_order_the_exchange_does_not_know_is_reviewed_not_a_failed_run(
         }
         order = engine.account.orders.get(known.order_id)
         assert order is not None and order.status is OrderStatus.NEW
-
-
-def test_the_retry_backoff_doubles_up_to_its_cap() -> None:
-    service = ReconcileService.__new__(ReconcileService)
-    service.config = ReconcileConfig(retry_base=30.0, retry_max=600.0)
-    delays = []
-    for failures in range(1, 9):
-        service.failures = failures
-        delays.append(service.retry_delay())
-    assert delays == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0, 600.0, 600.0]
-    service.failures = 10_000
-    assert service.retry_delay() == 600.0
 
 
 async def test_every_private_reconnect_is_reconciled_after_an_exchange_freeze(

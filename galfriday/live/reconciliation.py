@@ -1,0 +1,325 @@
+"""The reconciliation service: when to reconcile, asking the exchange, carrying out the verdict.
+
+:meth:`ReconcileService.run` runs one reconciliation at start-up, then on a schedule (hourly by
+default), after every private-stream reconnect and after the recovery from a sequence gap has
+finished (it listens on the bus), and on demand (:meth:`ReconcileService.trigger`); never two
+at once, and never while the private stream is down. A run asks REST (``Balance``,
+``OpenOrders``, ``ClosedOrders`` and ``TradesHistory`` for the last 24 h, paged, ``QueryOrders``
+for orders we hold open that those lack, ``Ledgers`` since the previous run) at the lowest
+priority; everything it decides is in :mod:`galfriday.reconcile.run` and
+:func:`~galfriday.reconcile.compare.reconcile`. It emits the findings (discrepancies,
+adjustments, review items, alerts, the report) to the engine's sink and sets the balances the
+verdict corrects.
+
+A run that fails is recorded as failed and retried (30 s doubling, at most 10 minutes); three
+failures in a row raise a critical alert. Decisions taken with ``galfriday review resolve``
+are read from the database and applied within seconds.
+
+Replay: a run and a decision are tape operations; run and review ids derive from the session
+and the operation, times from the operation, and the open review items a run reads are
+recorded, so ``galfriday replay`` reproduces every row of a run from a capture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from loguru import logger
+
+from galfriday.audit.store import AuditStore
+from galfriday.bus import Bus
+from galfriday.capture.tape import Tape
+from galfriday.core.frames import Sink
+from galfriday.errors import GalfridayError
+from galfriday.events import (
+    Alert,
+    ConnectionState,
+    ConnectionStateChanged,
+    ReconciliationReport,
+    RecoveryFinished,
+    ReviewItem,
+    Severity,
+)
+from galfriday.kraken import history
+from galfriday.kraken.answers import decode_balance, decode_open_orders
+from galfriday.kraken.rest import KrakenRest
+from galfriday.kraken.symbols import SymbolMap
+from galfriday.live.private import PrivateStream
+from galfriday.reconcile.compare import ReconcileResult, reconcile
+from galfriday.reconcile.run import (
+    Answers,
+    LedgerVerdicts,
+    ReconcileConfig,
+    decision_adjustment,
+    exchange_view,
+    internal_view,
+    ledger_verdicts,
+    report,
+    retry_delay,
+    settle,
+)
+
+__all__ = ["ReconcileConfig", "ReconcileService"]
+
+DAY = 24 * 3600.0
+Reader = Callable[[Callable[[AuditStore], Any]], Awaitable[Any]]
+
+
+class ReconcileService:
+    """Reconciles one account; owns no connection, only REST calls and the private stream."""
+
+    def __init__(
+        self,
+        config: ReconcileConfig,
+        rest: KrakenRest,
+        account: PrivateStream,
+        symbols: SymbolMap,
+        pairs: tuple[str, ...],
+        bus: Bus,
+        sink: Sink,
+        read: Reader | None = None,
+        tape: Tape | None = None,
+    ) -> None:
+        self.config = config
+        self.tape = tape or Tape()
+        self.rest = rest
+        self.account = account
+        self.symbols = symbols
+        self.pairs = pairs
+        self.bus = bus
+        self.sink = sink
+        self._read = read
+        self._lock = trio.Lock()
+        self._wake = trio.Event()
+        self._reason = "scheduled"
+        self.failures = 0
+        self.runs = 0
+        self.last: ReconcileResult | None = None
+        self.last_run_id: str | None = None
+        self._applied: set[str] = set()  # decisions applied, until their row says so
+        self._ledger_since: float | None = None  # before the first run: in the snapshot
+        self._fills_since: float | None = None  # the first run's time
+
+    def trigger(self, reason: str = "manual") -> None:
+        """Ask for a run as soon as possible."""
+        self._reason = reason
+        self._wake.set()
+
+    def retry_delay(self) -> float:
+        """Seconds before the next try after :attr:`failures` failed runs in a row."""
+        return retry_delay(self.failures, self.config)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Reconcile at start-up (before reporting started), on schedule, on triggers; forever.
+
+        A run waits while the private stream is down (nothing to compare, and its REST calls
+        would only queue behind the reconnect); the reconnect itself triggers a run.
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._listen)
+            if self._read is not None:
+                nursery.start_soon(self._apply_decisions)
+            ok = await self.run_once("startup")
+            task_status.started()
+            while True:
+                wait = self.config.interval if ok else self.retry_delay()
+                with trio.move_on_after(wait):
+                    await self._wake.wait()
+                await self.account.wait_live()
+                woken = self._wake.is_set()
+                reason = self._reason if woken else ("scheduled" if ok else "retry")
+                self._wake = trio.Event()
+                self._reason = "scheduled"
+                ok = await self.run_once(reason)
+
+    async def _listen(self) -> None:
+        """Every private (re)subscription after start-up, and the end of every gap recovery,
+        triggers a run (start-up has its own)."""
+        subscription = self.bus.subscribe(ConnectionStateChanged, RecoveryFinished, capacity=256)
+        async with subscription as events:
+            async for event in events:
+                if isinstance(event, RecoveryFinished):
+                    self.trigger("gap")
+                elif (
+                    isinstance(event, ConnectionStateChanged)
+                    and event.connection == "private"
+                    and event.new is ConnectionState.SUBSCRIBED
+                ):
+                    self.trigger("reconnect")
+
+    # --- one run ---------------------------------------------------------------------------
+
+    async def run_once(self, kind: str) -> bool:
+        """One reconciliation; returns False if it failed (it is then recorded as failed)."""
+        async with self._lock:
+            with self.tape.op("reconcile", kind=kind) as op:
+                run_id = f"{self.tape.session[:6]}{op.id:06d}"
+                return await self._run(op.args["kind"], run_id, op.wall)
+
+    async def _run(self, kind: str, run_id: str, started: float) -> bool:
+        clock, calls_before = trio.current_time(), self.rest.calls
+        try:
+            with self.account.watching() as moved:
+                answers = await self._ask(started)
+        except GalfridayError as exc:  # an outage, or an answer that cannot be read
+            self._failed(run_id, kind, started, clock, calls_before, exc)
+            return False
+        portfolio, config = self.account.portfolio, self.config
+        verdicts = LedgerVerdicts()
+        if answers.ledger is not None:
+            verdicts = ledger_verdicts(answers.ledger, portfolio, self.symbols, started)
+        for ledger_id in verdicts.reflected:
+            portfolio.mark_ledger_seen(ledger_id, started)  # a later stream total includes it
+        if self._fills_since is None:
+            self._fills_since = started
+        exchange = exchange_view(answers, self.symbols, started, config.settle, self._fills_since)
+        unsettled = moved | verdicts.late
+        internal = internal_view(self.account.orders, portfolio, self.pairs, unsettled)
+        queued = await self._open_review_keys()
+        result = reconcile(
+            internal,
+            exchange,
+            verdicts.missed,
+            thresholds=config.thresholds,
+            limits=config.limits,
+            at=started,
+        )
+        for entry in verdicts.missed:
+            portfolio.mark_ledger_seen(entry.ledger_id, started)
+        settled = settle(run_id, result, portfolio.balances, queued, started)
+        for event in settled.events:
+            self.sink.emit(event)
+        for asset, balance in settled.balances:
+            self.account.record_balance(asset, balance, started)
+        duration = (trio.current_time() - clock) * 1000
+        calls = self.rest.calls - calls_before
+        self.sink.emit(report(run_id, kind, result, answers.not_covered, calls, duration, started))
+        if answers.not_covered:
+            logger.warning("reconciliation {}: {} not read to the end of the window", run_id,
+                           ", ".join(answers.not_covered))  # fmt: skip
+        logger.info(
+            "reconciliation {} ({}): {} discrepancies, {} corrected, {} to review, {} explained",
+            run_id, kind, len(result.discrepancies), len(result.corrections), len(result.review),
+            len(result.explained),
+        )  # fmt: skip
+        self.failures, self.runs = 0, self.runs + 1
+        self.last, self.last_run_id = result, run_id
+        self._ledger_since = started
+        return True
+
+    async def _ask(self, now: float) -> Answers:
+        """The exchange's answers for a run that begins at ``now``."""
+        rest, pages = self.rest, self.config.history_pages
+        balance = decode_balance(await rest.private("Balance"))
+        orders = dict(decode_open_orders(await rest.private("OpenOrders")).open)
+        closed = await history.closed_orders(rest, start=now - DAY, max_pages=pages)
+        orders.update(closed.rows)
+        lacking = [
+            o.order_id for o in self.account.orders.open_orders() if o.order_id not in orders
+        ]
+        queried, unknown = await history.query_orders(rest, lacking)
+        orders.update(queried)
+        trades = await history.trades_history(rest, start=now - DAY, max_pages=pages)
+        answers = Answers(balance=balance, orders=orders, unknown=unknown, trades=trades.rows)
+        windows = [("ClosedOrders", closed.covered), ("TradesHistory", trades.covered)]
+        if self._ledger_since is not None:
+            ledger = await history.ledgers(rest, start=self._ledger_since, max_pages=pages)
+            answers.ledger = ledger.rows
+            windows.append(("Ledgers", ledger.covered))
+        answers.not_covered = [name for name, covered in windows if not covered]
+        return answers
+
+    async def _open_review_keys(self) -> set[tuple[str, str]]:
+        if self._read is None:
+            return set()
+        read = self._read
+        keys = await self.tape.read_input("open_review_keys", lambda: read(_open_review_keys))
+        return {(str(k), str(s)) for k, s in keys}
+
+    def _failed(
+        self, run_id: str, kind: str, wall: float, clock: float, calls_before: int, exc: Exception
+    ) -> None:
+        self.failures += 1
+        self.sink.emit(
+            ReconciliationReport(
+                run_id=run_id,
+                kind=kind,
+                status="failed",
+                rest_calls=self.rest.calls - calls_before,
+                duration_ms=(trio.current_time() - clock) * 1000,
+                error=str(exc)[:500],
+                received_at=wall,
+            )
+        )
+        logger.warning("reconciliation {} failed ({} in a row): {}", run_id, self.failures, exc)
+        if self.failures >= self.config.alert_after_failures:
+            message = f"reconciliation failed {self.failures} times in a row: {exc}"
+            self.sink.emit(
+                Alert(
+                    severity=Severity.CRITICAL,
+                    source="reconcile",
+                    message=message,
+                    received_at=wall,
+                )
+            )
+
+    # --- review decisions --------------------------------------------------------------------
+
+    async def _apply_decisions(self) -> None:
+        while True:
+            await trio.sleep(self.config.review_poll)
+            await self.apply_pending_decisions()
+
+    async def apply_pending_decisions(self) -> int:
+        """Apply every decision taken with ``galfriday review resolve``; how many there were."""
+        if self._read is None:
+            return 0
+        rows = [r for r in await self._read(_resolved_rows) if r["id"] not in self._applied]
+        for row in rows:
+            self.apply_decision(row)
+        return len(rows)
+
+    def apply_decision(self, row: dict[str, Any]) -> None:
+        """Apply a person's decision on one review item to the internal state, and audit it."""
+        with self.tape.op("decision", row=row) as op:
+            row, wall = op.args["row"], op.wall
+            self._applied.add(str(row["id"]))
+            adjustment = decision_adjustment(row, self.account.portfolio.balances, wall)
+            if adjustment is not None:
+                self.sink.emit(adjustment)
+                self.account.record_balance(
+                    adjustment.subject.split("/", 1)[0], adjustment.new, wall
+                )
+            self.sink.emit(
+                ReviewItem(
+                    item_id=str(row["id"]),
+                    run_id=str(row["reconciliation_id"]),
+                    kind=str(row["kind"]),
+                    subject=str(row["subject"]),
+                    severity=Severity(row["severity"]),
+                    internal=row.get("internal"),
+                    exchange=row.get("exchange"),
+                    created_at=float(row["created_wall"]),
+                    status="applied",
+                    decision=row.get("decision"),
+                    note=row.get("note"),
+                    resolved_at=row.get("resolved_wall"),
+                    applied_at=wall,
+                    received_at=wall,
+                )
+            )
+
+
+def _open_review_keys(store: AuditStore) -> list[list[str]]:
+    cursor = store.db.execute(
+        "SELECT kind, subject FROM review_queue WHERE status = 'open' ORDER BY kind, subject"
+    )
+    return [[str(kind), str(subject)] for kind, subject in cursor.fetchall()]
+
+
+def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:
+    cursor = store.db.execute("SELECT * FROM review_queue WHERE status = 'resolved'")
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
