@@ -176,5 +176,7 @@ def test_a_crash_loop_is_paced_by_the_counter_it_left_and_never_refused(tmp_path
         log.close()
     lines = (tmp_path / "sim.log").read_text().splitlines()
     assert [line for line in lines if "Rate limit exceeded" in line] == []  # the sim's own word
-    # The loop did press on the limit: the last start found the counter close to it.
-    assert load_key_state(tmp_path / "crash.db.nonce").counter >= 15, "no pressure: test void"
+    # The loop did press on the limit: one more start (about 7) on the counter the last one
+    # left would have passed the limit of 20 had it not waited. (Under load the starts are
+    # slower and the counter decays more between them, so the margin is kept loose.)
+    assert load_key_state(tmp_path / "crash.db.nonce").counter > 13, "no pressure: test void"

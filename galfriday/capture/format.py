@@ -42,6 +42,7 @@ from galfriday.errors import CaptureError
 __all__ = [
     "FORMAT_VERSION",
     "SIGNATURE",
+    "Applied",
     "End",
     "Event",
     "Header",
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 SIGNATURE: Final = b"\x89GFCAP\r\n\x1a\n"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # 2: steps applied are recorded (Applied); 1 replayed operations
 BLOCK_MARKER: Final = b"GFBK"
 _PREFIX: Final = struct.Struct(">H")
 _BLOCK: Final = struct.Struct(">4sIII")
@@ -164,6 +165,14 @@ class Input(msgspec.Struct, tag="n", array_like=True):
     value: Any = None
 
 
+class Applied(msgspec.Struct, tag="a", array_like=True):
+    """A step applied to the engine's state (:mod:`galfriday.core.steps`), as bytes."""
+
+    mono: float
+    wall: float
+    data: bytes
+
+
 class End(msgspec.Struct, tag="z", array_like=True):
     """The last record of a cleanly closed file; ``dropped`` records could not be written."""
 
@@ -174,7 +183,9 @@ class End(msgspec.Struct, tag="z", array_like=True):
     next_part: str | None = None
 
 
-Record = Header | WsIn | WsOut | State | Event | Op | HttpRequest | HttpResponse | Input | End
+Record = (
+    Header | WsIn | WsOut | State | Event | Op | HttpRequest | HttpResponse | Input | Applied | End
+)
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _DECODER: Final = msgspec.msgpack.Decoder(list[Record])

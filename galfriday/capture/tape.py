@@ -24,7 +24,8 @@ from typing import Any, Final
 
 import trio
 
-from galfriday.capture.format import Event, Input, Op, Record, State, WsIn, WsOut
+from galfriday.capture.format import Applied, Event, Input, Op, Record, State, WsIn, WsOut
+from galfriday.core.steps import Step, encode_step
 
 __all__ = ["REDACTED", "CaptureTape", "Redactor", "Tape", "current_op", "op_wall"]
 
@@ -114,6 +115,11 @@ class Tape:
     def ws_in(self, conn: str, mono: float, wall: float, text: str) -> None:
         if self.recording:
             self.write(WsIn(conn, mono, wall, self.clean(text)))
+
+    def step(self, step: Step) -> None:
+        """A step is about to be applied to the engine's state (a replay applies it again)."""
+        if self.recording:
+            self.write(Applied(step.mono, step.wall, encode_step(step)))
 
     def ws_out(self, conn: str, text: str) -> None:
         if self.recording:

@@ -56,10 +56,10 @@ from galfriday.core.health import (
     fit_to_trade,
 )
 from galfriday.core.reconnect import BackoffPolicy
+from galfriday.core.steps import PairsLoaded, Step
 from galfriday.errors import GalfridayError
 from galfriday.events import HealthChanged
 from galfriday.kraken.answers import decode_asset_pairs, decode_assets
-from galfriday.kraken.convert import symbol_map
 from galfriday.kraken.ratelimit import Tier
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
 from galfriday.kraken.symbols import SymbolMap
@@ -71,6 +71,7 @@ from galfriday.live.private import PrivateConfig, PrivateStream
 from galfriday.live.reconciliation import ReconcileConfig, ReconcileService
 from galfriday.live.recorder import Recorder
 from galfriday.live.storage import StorageGuard
+from galfriday.state import EngineState
 
 __all__ = ["Engine", "EngineConfig", "open_engine"]
 
@@ -212,16 +213,28 @@ class Engine:
             self.account.request_reconnect = self.private.reconnect
             self.gateway = OrderGateway(self.account, self.rest, self.symbols, self.recorder)
             self.gateway.halted = lambda: self.storage.halted
+        # Everything the engine knows, changed only by frames and steps (see galfriday.state).
+        self.state = EngineState(
+            self.marketdata.machine,
+            self.account.machine if self.account is not None else None,
+            self.symbols,
+            self.pairs,
+            config.reconcile,
+            self.recorder,
+        )
+        self.marketdata.do, self.marketdata.receive = self.do, self.state.receive_public
+        if self.account is not None:
+            self.account.do, self.account.receive = self.do, self.state.receive_private
         self.reconciler: ReconcileService | None = None
         if self.account is not None and config.reconcile is not None:
             self.reconciler = ReconcileService(
-                config.reconcile,
                 self.rest,
                 self.account,
                 self.symbols,
                 self.pairs,
                 self.bus,
-                self.recorder,
+                self.state,
+                self.do,
                 read=self.audit.read,
                 tape=tape,
             )
@@ -275,6 +288,12 @@ class Engine:
 
     # --- tasks -----------------------------------------------------------------------------
 
+    def do(self, step: Step) -> Any:
+        """Record a step in the capture, then apply it to the engine's state (what the state
+        answers is returned: see :meth:`~galfriday.state.EngineState.apply`)."""
+        self.tape.step(step)
+        return self.state.apply(step)
+
     async def load_pairs(self) -> None:
         """REST and WebSocket names of every pair and asset, from ``AssetPairs`` and ``Assets``
         (a tape operation). Entries that do not decode are skipped and audited; without an
@@ -286,19 +305,10 @@ class Engine:
             except GalfridayError as exc:
                 logger.warning("AssetPairs/Assets unavailable ({}); using the fallback names", exc)
                 return
-        for entry in (*pairs.skipped, *assets.skipped):
-            logger.warning(
-                "{} {} skipped: {} at {}", entry.kind, entry.name, entry.reason, entry.path
-            )
-            self.write(
-                "decode_errors",
-                at_wall=op.wall,
-                connection="rest",
-                path=entry.path,
-                reason=f"{entry.kind} {entry.name}: {entry.reason}",
-                raw=entry.raw,
-            )
-        self.symbols.merge(symbol_map(pairs, assets))
+            for entry in (*pairs.skipped, *assets.skipped):
+                logger.warning("{} {} skipped: {} at {}", entry.kind, entry.name, entry.reason,
+                               entry.path)  # fmt: skip
+            self.do(PairsLoaded(pairs=pairs, assets=assets, wall=op.wall, mono=op.mono))
 
     async def _monitor_health(self) -> None:
         while True:

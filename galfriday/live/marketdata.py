@@ -17,10 +17,11 @@ that talk to the exchange (a resync, adding or removing symbols) are tape operat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import trio
-from loguru import logger
 
 from galfriday.capture.tape import Tape
 from galfriday.core.frames import Frame, Sink
@@ -32,11 +33,13 @@ from galfriday.core.marketdata import (
     MarketStats,
     TradeSequence,
 )
+from galfriday.core.steps import BookResync, PublicConnected, Step, SymbolsAdded, SymbolsRemoved
 from galfriday.errors import ConnectionBroken
-from galfriday.events import FrameRefused
 from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
+from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.connection import Session
+from galfriday.state import EngineState
 
 __all__ = ["BookFeed", "MarketData", "MarketDataConfig"]
 
@@ -53,6 +56,11 @@ class MarketData:
     ) -> None:
         self.config = config
         self.machine = MarketDataMachine(config, metrics, sink)
+        # Every change to the machine's state besides frames is a step, applied through this
+        # (the engine records it in the capture first); on its own, the service applies it.
+        own = EngineState(self.machine, None, SymbolMap(), (), None, sink)
+        self.do: Callable[[Step], Any] = own.apply
+        self.receive: Callable[[Frame], tuple[str, str] | None] = own.receive_public
         self.sink = sink
         self.metrics = metrics
         self.tape = tape or Tape()
@@ -91,7 +99,7 @@ class MarketData:
             ConnectionBroken: no instrument snapshot within ``instrument_wait`` seconds.
         """
         self._session = session
-        self.machine.connected()
+        self.do(PublicConnected(**_now()))
         self._instrument_seen = trio.Event()
         await session.send(
             rq.subscribe(rq.SubscriptionParams(channel="instrument"), session.next_req_id())
@@ -126,14 +134,14 @@ class MarketData:
     async def add_symbols(self, symbols: Iterable[str]) -> None:
         """Follow more symbols from now on (subscribed at once if connected)."""
         with self.tape.op("add_symbols", symbols=list(symbols)) as op:
-            new = self.machine.add_symbols(op.args["symbols"])
+            new = self.do(SymbolsAdded(symbols=list(op.args["symbols"]), **_now()))
             if new and self._session is not None and self.machine.instrument_ready:
                 await self._subscribe(self._session, new)
 
     async def remove_symbols(self, symbols: Iterable[str]) -> None:
         """Stop following symbols; their books are dropped."""
         with self.tape.op("remove_symbols", symbols=list(symbols)) as op:
-            gone = self.machine.remove_symbols(op.args["symbols"])
+            gone = self.do(SymbolsRemoved(symbols=list(op.args["symbols"]), **_now()))
             session = self._session
             if gone and session is not None:
                 for params in self._params(gone):
@@ -145,8 +153,8 @@ class MarketData:
         feed = self.machine.books.get(symbol)
         if feed is None or feed.gave_up:
             return
-        with self.tape.op("resync", symbol=symbol, reason=reason) as op:
-            if not self.machine.start_resync(symbol, reason, op.wall, op.mono):
+        with self.tape.op("resync", symbol=symbol, reason=reason):
+            if not self.do(BookResync(symbol=symbol, reason=reason, **_now())):
                 return
             session = self._session
             if session is None:
@@ -175,22 +183,8 @@ class MarketData:
 
     def handle(self, frame: Frame) -> tuple[str, str] | None:
         """What the loop does with one frame; returns (symbol, reason) to resync."""
+        resync = self.receive(frame)
         machine = self.machine
-        try:
-            resync = machine.receive(frame)
-        except Exception as exc:  # a bug of ours must never stop the market data
-            machine.stats.failed += 1
-            logger.exception("public frame failed: {}", frame.raw[:200])
-            self.sink.emit(
-                FrameRefused(
-                    connection=frame.connection,
-                    path="$",
-                    reason=f"{type(exc).__name__}: {exc}"[:500],
-                    raw=frame.raw[:200],
-                    received_at=frame.received_wall,
-                )
-            )
-            return None
         if machine.instrument_ready and not self._instrument_seen.is_set():
             self._instrument_seen.set()
         if machine.ready and not self.ready.is_set():
@@ -202,3 +196,8 @@ class MarketData:
     def report_checks(self, wall: float) -> None:
         """Emit each book's verification counts since the last report."""
         self.machine.report_checks(wall)
+
+
+def _now() -> dict[str, float]:
+    """A step's times: now (the shell reads the clocks; the machines never do)."""
+    return {"wall": time.time(), "mono": trio.current_time()}

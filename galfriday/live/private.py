@@ -24,11 +24,12 @@ inside a tape operation, stamped with its time, so ``galfriday replay`` reproduc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import trio
 from loguru import logger
@@ -38,16 +39,31 @@ from galfriday.core.account import CHANNELS, AccountMachine, Todo, token_refused
 from galfriday.core.account import AccountConfig as PrivateConfig
 from galfriday.core.frames import Frame, Sink
 from galfriday.core.health import ConnectionMetrics
+from galfriday.core.marketdata import MarketDataConfig, MarketDataMachine
 from galfriday.core.orders import OrderTracker
 from galfriday.core.portfolio import Portfolio
+from galfriday.core.steps import (
+    BackfillIncomplete,
+    LedgerAnswered,
+    OrderPlaced,
+    OrdersAnswered,
+    OrdersQueried,
+    PrivateDisconnected,
+    PrivateSubscribing,
+    RecoveryBegan,
+    RecoveryEnded,
+    Step,
+    TradesAnswered,
+)
 from galfriday.errors import ConnectionBroken, GalfridayError, RequestUnanswered
-from galfriday.events import ConnectionState, FrameRefused
+from galfriday.events import ConnectionState
 from galfriday.kraken import history, wire
 from galfriday.kraken import requests as rq
 from galfriday.kraken.ratelimit import Priority
 from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.connection import Session
+from galfriday.state import EngineState
 
 __all__ = ["PrivateConfig", "PrivateStream"]
 
@@ -74,6 +90,12 @@ class PrivateStream:
     ) -> None:
         self.config = config
         self.machine = AccountMachine(config, metrics, sink, symbols)
+        # Every change to the machine's state besides frames is a step, applied through this
+        # (the engine records it in the capture first); on its own, the stream applies it.
+        own = EngineState(MarketDataMachine(MarketDataConfig(), metrics, sink), self.machine,
+                          self.machine.symbols, config.symbols, None, sink)  # fmt: skip
+        self.do: Callable[[Step], Any] = own.apply
+        self.receive: Callable[[Frame], Todo] = own.receive_private
         self.sink = sink
         self.metrics = metrics
         self.rest = rest
@@ -111,9 +133,6 @@ class PrivateStream:
         """See :meth:`AccountMachine.watching`."""
         return self.machine.watching()
 
-    def record_balance(self, asset: str, balance: Decimal, wall: float) -> None:
-        self.machine.record_balance(asset, balance, wall)
-
     async def wait_live(self) -> None:
         """Wait until the stream is :attr:`live`."""
         while not self.machine.live:
@@ -142,14 +161,14 @@ class PrivateStream:
     def disconnected(self) -> None:
         """The socket is gone: no session, not live, until the next connection's snapshots."""
         self._session = None
-        self.machine.disconnected()
+        self.do(PrivateDisconnected(**_now()))
         self._wake()
 
     async def _subscribe(self, session: Session, channels: tuple[str, ...]) -> None:
         self._token_fresh = False
         token = self.token or ""
         requests = {session.next_req_id(): channel for channel in channels}
-        self.machine.subscribing(requests)
+        self.do(PrivateSubscribing(requests=requests, **_now()))
         for req_id, channel in requests.items():
             if channel == "executions":
                 params = rq.SubscriptionParams(
@@ -185,18 +204,18 @@ class PrivateStream:
         """Resubscribe both channels (fresh snapshots) and backfill from REST."""
         if self.machine.recovering:
             return
-        with self.tape.op("recover", reason=reason) as op:
-            since = self.machine.recovery_started(op.args["reason"], op.wall)
+        with self.tape.op("recover", reason=reason):
+            since = self.do(RecoveryBegan(reason=reason, **_now()))
             complete = False
             try:
                 await self._resubscribe_all()
                 with rest_priority(Priority.BACKFILL):
-                    await self.backfill(since, op.wall)
+                    await self.backfill(since)
                 complete = True
             except GalfridayError as exc:
                 logger.warning("private recovery incomplete: {}", exc)
             finally:
-                self.machine.recovery_finished(op.args["reason"], complete, op.wall)
+                self.do(RecoveryEnded(reason=reason, complete=complete, **_now()))
 
     async def _resubscribe_all(self) -> None:
         session = self._session
@@ -217,22 +236,22 @@ class PrivateStream:
         if not self.machine.fresh:
             logger.warning("private recovery: no fresh snapshots")
 
-    async def backfill(self, since: float | None, wall: float) -> None:
+    async def backfill(self, since: float | None) -> None:
         """Fill what the stream missed from REST: trades and ledger entries after ``since``
         (every page, within the call budget), and the open orders' states."""
         start = None if since is None else since - BACKFILL_MARGIN
         trades = await history.trades_history(self.rest, start=start)
-        self.machine.apply_trades(trades.rows, wall)
+        self.do(TradesAnswered(trades=trades.rows, **_now()))
         open_ids = [o.order_id for o in self.machine.orders.open_orders()]
         if open_ids:
-            await self.query_orders(open_ids, wall)
+            await self.query_orders(open_ids)
         entries = await history.ledgers(self.rest, start=start)
-        self.machine.learn_ledger(entries.rows, wall)
+        self.do(LedgerAnswered(entries=entries.rows, **_now()))
         for name, window in (("TradesHistory", trades), ("Ledgers", entries)):
             if not window.covered:
                 detail = f"{name}: {window.pages} pages did not cover the gap's window"
                 logger.warning("private backfill incomplete: {}", detail)
-                self.machine.backfill_incomplete(detail, wall)
+                self.do(BackfillIncomplete(detail=detail, **_now()))
 
     # --- orders over REST ------------------------------------------------------------------
 
@@ -270,14 +289,14 @@ class PrivateStream:
                 limit_price=None if limit_price is None else Decimal(limit_price),
                 cl_ord_id=cl_ord_id,
             )
-            self.machine.placed(report, op.wall, op.mono)
+            self.do(OrderPlaced(report=report, wall=op.wall, mono=op.mono))
 
-    async def query_orders(self, order_ids: list[str], wall: float) -> None:
+    async def query_orders(self, order_ids: list[str]) -> None:
         """Bring orders up to date from REST ``QueryOrders``."""
         result, unknown = await history.query_orders(self.rest, order_ids, trades=True)
         for order_id in sorted(unknown - self.machine.unknown_orders):
             logger.warning("order {} is unknown to the exchange", order_id)
-        self.machine.apply_orders(result, unknown, wall)
+        self.do(OrdersAnswered(orders=result, unknown=sorted(unknown), **_now()))
 
     async def watch_stale_orders(self) -> None:
         """Query over REST the open orders the machine says are stale."""
@@ -294,11 +313,12 @@ class PrivateStream:
             logger.info("querying {} stale orders over REST", len(order_ids))
             failed = False
             try:
-                await self.query_orders(op.args["order_ids"], op.wall)
+                await self.query_orders(op.args["order_ids"])
             except GalfridayError as exc:
                 logger.warning("stale order query failed (tried again soon): {}", exc)
                 failed = True
-            self.machine.queried(list(op.args["order_ids"]), op.mono, failed=failed)
+            ids = list(op.args["order_ids"])
+            self.do(OrdersQueried(order_ids=ids, failed=failed, wall=op.wall, mono=op.mono))
 
     # --- processing ------------------------------------------------------------------------
 
@@ -324,25 +344,9 @@ class PrivateStream:
             nursery.cancel_scope.cancel()
 
     def handle(self, frame: Frame) -> Todo:
-        """What the loop does with one frame (the machine's verdict, and a waiting request's
-        reply handed over). Never raises: a frame that breaks something of ours is counted,
-        logged and reported, and skipped."""
-        machine = self.machine
-        try:
-            todo = machine.receive(frame)
-        except Exception as exc:  # one bad frame must never stop the account stream
-            machine.failed_frames += 1
-            logger.exception("private frame failed: {}", frame.raw[:200])
-            self.sink.emit(
-                FrameRefused(
-                    connection=frame.connection,
-                    path="$",
-                    reason=f"{type(exc).__name__}: {exc}"[:500],
-                    raw=frame.raw[:200],
-                    received_at=frame.received_wall,
-                )
-            )
-            return Todo()
+        """What the loop does with one frame: the machine's verdict, and a waiting request's
+        reply handed over. Never raises (see :meth:`EngineState.receive_private`)."""
+        todo = self.receive(frame)
         if todo.reply is not None and todo.reply.req_id is not None:
             pending = self._pending.get(todo.reply.req_id)
             if pending is not None:
@@ -350,7 +354,7 @@ class PrivateStream:
                 pending.done.set()
         for refusal in todo.refusals:
             logger.warning("private request refused: {}", refusal)
-        if machine.snapshotted and not self.snapshots.is_set():
+        if self.machine.snapshotted and not self.snapshots.is_set():
             self.snapshots.set()
         self._wake()
         return todo
@@ -408,3 +412,8 @@ class PrivateStream:
         if pending.response is None:
             raise RequestUnanswered(f"no reply to request {req_id} in {wait}s")
         return pending.response
+
+
+def _now() -> dict[str, float]:
+    """A step's times: now (the shell reads the clocks; the machines never do)."""
+    return {"wall": time.time(), "mono": trio.current_time()}

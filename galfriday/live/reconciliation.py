@@ -31,35 +31,21 @@ from loguru import logger
 from galfriday.audit.store import AuditStore
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
-from galfriday.core.frames import Sink
+from galfriday.core.steps import DecisionApplied, ReconcileAnswered, ReconcileFailed, Step
 from galfriday.errors import GalfridayError
 from galfriday.events import (
-    Alert,
     ConnectionState,
     ConnectionStateChanged,
-    ReconciliationReport,
     RecoveryFinished,
-    ReviewItem,
-    Severity,
 )
 from galfriday.kraken import history
 from galfriday.kraken.answers import decode_balance, decode_open_orders
 from galfriday.kraken.rest import KrakenRest
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.private import PrivateStream
-from galfriday.reconcile.compare import ReconcileResult, reconcile
-from galfriday.reconcile.run import (
-    Answers,
-    LedgerVerdicts,
-    ReconcileConfig,
-    decision_adjustment,
-    exchange_view,
-    internal_view,
-    ledger_verdicts,
-    report,
-    retry_delay,
-    settle,
-)
+from galfriday.reconcile.compare import ReconcileResult
+from galfriday.reconcile.run import Answers, ReconcileConfig, retry_delay
+from galfriday.state import EngineState
 
 __all__ = ["ReconcileConfig", "ReconcileService"]
 
@@ -72,35 +58,55 @@ class ReconcileService:
 
     def __init__(
         self,
-        config: ReconcileConfig,
         rest: KrakenRest,
         account: PrivateStream,
         symbols: SymbolMap,
         pairs: tuple[str, ...],
         bus: Bus,
-        sink: Sink,
+        state: EngineState,
+        do: Callable[[Step], Any],
         read: Reader | None = None,
         tape: Tape | None = None,
     ) -> None:
-        self.config = config
         self.tape = tape or Tape()
         self.rest = rest
         self.account = account
         self.symbols = symbols
         self.pairs = pairs
         self.bus = bus
-        self.sink = sink
+        self.state = state
+        self.do = do
         self._read = read
         self._lock = trio.Lock()
         self._wake = trio.Event()
         self._reason = "scheduled"
-        self.failures = 0
-        self.runs = 0
-        self.last: ReconcileResult | None = None
-        self.last_run_id: str | None = None
         self._applied: set[str] = set()  # decisions applied, until their row says so
-        self._ledger_since: float | None = None  # before the first run: in the snapshot
         self._fills_since: float | None = None  # the first run's time
+
+    @property
+    def config(self) -> ReconcileConfig:
+        """The reconciliation's configuration; the state's, which the decisions read."""
+        return self.state.reconcile_config
+
+    @config.setter
+    def config(self, config: ReconcileConfig) -> None:
+        self.state.reconcile_config = config
+
+    @property
+    def runs(self) -> int:
+        return self.state.runs
+
+    @property
+    def failures(self) -> int:
+        return self.state.failures
+
+    @property
+    def last(self) -> ReconcileResult | None:
+        return self.state.last
+
+    @property
+    def last_run_id(self) -> str | None:
+        return self.state.last_run_id
 
     def trigger(self, reason: str = "manual") -> None:
         """Ask for a run as soon as possible."""
@@ -164,38 +170,42 @@ class ReconcileService:
             with self.account.watching() as moved:
                 answers = await self._ask(started)
         except GalfridayError as exc:  # an outage, or an answer that cannot be read
-            self._failed(run_id, kind, started, clock, calls_before, exc)
+            logger.warning("reconciliation {} failed ({} in a row): {}", run_id,
+                           self.state.failures + 1, exc)  # fmt: skip
+            self.do(
+                ReconcileFailed(
+                    run_id=run_id,
+                    kind=kind,
+                    error=str(exc),
+                    rest_calls=self.rest.calls - calls_before,
+                    duration_ms=(trio.current_time() - clock) * 1000,
+                    wall=started,
+                    mono=clock,
+                )
+            )
             return False
-        portfolio, config = self.account.portfolio, self.config
-        verdicts = LedgerVerdicts()
-        if answers.ledger is not None:
-            verdicts = ledger_verdicts(answers.ledger, portfolio, self.symbols, started)
-        for ledger_id in verdicts.reflected:
-            portfolio.mark_ledger_seen(ledger_id, started)  # a later stream total includes it
         if self._fills_since is None:
             self._fills_since = started
-        exchange = exchange_view(answers, self.symbols, started, config.settle, self._fills_since)
-        unsettled = moved | verdicts.late
-        internal = internal_view(self.account.orders, portfolio, self.pairs, unsettled)
         queued = await self._open_review_keys()
-        result = reconcile(
-            internal,
-            exchange,
-            verdicts.missed,
-            thresholds=config.thresholds,
-            limits=config.limits,
-            at=started,
+        result: ReconcileResult = self.do(
+            ReconcileAnswered(
+                run_id=run_id,
+                kind=kind,
+                balance=answers.balance,
+                orders=answers.orders,
+                unknown=sorted(answers.unknown),
+                trades=answers.trades,
+                ledger=answers.ledger,
+                not_covered=answers.not_covered,
+                moved=sorted(moved),
+                review_keys=sorted(queued),
+                fills_since=self._fills_since,
+                rest_calls=self.rest.calls - calls_before,
+                duration_ms=(trio.current_time() - clock) * 1000,
+                wall=started,
+                mono=clock,
+            )
         )
-        for entry in verdicts.missed:
-            portfolio.mark_ledger_seen(entry.ledger_id, started)
-        settled = settle(run_id, result, portfolio.balances, queued, started)
-        for event in settled.events:
-            self.sink.emit(event)
-        for asset, balance in settled.balances:
-            self.account.record_balance(asset, balance, started)
-        duration = (trio.current_time() - clock) * 1000
-        calls = self.rest.calls - calls_before
-        self.sink.emit(report(run_id, kind, result, answers.not_covered, calls, duration, started))
         if answers.not_covered:
             logger.warning("reconciliation {}: {} not read to the end of the window", run_id,
                            ", ".join(answers.not_covered))  # fmt: skip
@@ -204,9 +214,6 @@ class ReconcileService:
             run_id, kind, len(result.discrepancies), len(result.corrections), len(result.review),
             len(result.explained),
         )  # fmt: skip
-        self.failures, self.runs = 0, self.runs + 1
-        self.last, self.last_run_id = result, run_id
-        self._ledger_since = started
         return True
 
     async def _ask(self, now: float) -> Answers:
@@ -224,8 +231,9 @@ class ReconcileService:
         trades = await history.trades_history(rest, start=now - DAY, max_pages=pages)
         answers = Answers(balance=balance, orders=orders, unknown=unknown, trades=trades.rows)
         windows = [("ClosedOrders", closed.covered), ("TradesHistory", trades.covered)]
-        if self._ledger_since is not None:
-            ledger = await history.ledgers(rest, start=self._ledger_since, max_pages=pages)
+        if self.state.ledger_since is not None:
+            since = self.state.ledger_since
+            ledger = await history.ledgers(rest, start=since, max_pages=pages)
             answers.ledger = ledger.rows
             windows.append(("Ledgers", ledger.covered))
         answers.not_covered = [name for name, covered in windows if not covered]
@@ -237,33 +245,6 @@ class ReconcileService:
         read = self._read
         keys = await self.tape.read_input("open_review_keys", lambda: read(_open_review_keys))
         return {(str(k), str(s)) for k, s in keys}
-
-    def _failed(
-        self, run_id: str, kind: str, wall: float, clock: float, calls_before: int, exc: Exception
-    ) -> None:
-        self.failures += 1
-        self.sink.emit(
-            ReconciliationReport(
-                run_id=run_id,
-                kind=kind,
-                status="failed",
-                rest_calls=self.rest.calls - calls_before,
-                duration_ms=(trio.current_time() - clock) * 1000,
-                error=str(exc)[:500],
-                received_at=wall,
-            )
-        )
-        logger.warning("reconciliation {} failed ({} in a row): {}", run_id, self.failures, exc)
-        if self.failures >= self.config.alert_after_failures:
-            message = f"reconciliation failed {self.failures} times in a row: {exc}"
-            self.sink.emit(
-                Alert(
-                    severity=Severity.CRITICAL,
-                    source="reconcile",
-                    message=message,
-                    received_at=wall,
-                )
-            )
 
     # --- review decisions --------------------------------------------------------------------
 
@@ -284,32 +265,8 @@ class ReconcileService:
     def apply_decision(self, row: dict[str, Any]) -> None:
         """Apply a person's decision on one review item to the internal state, and audit it."""
         with self.tape.op("decision", row=row) as op:
-            row, wall = op.args["row"], op.wall
             self._applied.add(str(row["id"]))
-            adjustment = decision_adjustment(row, self.account.portfolio.balances, wall)
-            if adjustment is not None:
-                self.sink.emit(adjustment)
-                self.account.record_balance(
-                    adjustment.subject.split("/", 1)[0], adjustment.new, wall
-                )
-            self.sink.emit(
-                ReviewItem(
-                    item_id=str(row["id"]),
-                    run_id=str(row["reconciliation_id"]),
-                    kind=str(row["kind"]),
-                    subject=str(row["subject"]),
-                    severity=Severity(row["severity"]),
-                    internal=row.get("internal"),
-                    exchange=row.get("exchange"),
-                    created_at=float(row["created_wall"]),
-                    status="applied",
-                    decision=row.get("decision"),
-                    note=row.get("note"),
-                    resolved_at=row.get("resolved_wall"),
-                    applied_at=wall,
-                    received_at=wall,
-                )
-            )
+            self.do(DecisionApplied(row=dict(op.args["row"]), wall=op.wall, mono=op.mono))
 
 
 def _open_review_keys(store: AuditStore) -> list[list[str]]:

@@ -267,14 +267,4 @@ def print_summary(
         last = f"; last: {summary.last_reconciliation}" if summary.last_reconciliation else ""
         line("reconciliations", f"{summary.reconciliations} runs{last}")
     line("connection changes", summary.connection_changes)
-    line(
-        "operations",
-        f"{summary.ops} replayed, {summary.ops_failed} failed,"
-        f" {summary.ops_unfinished} unfinished at the end, {summary.ops_unknown} unknown",
-    )
-    if summary.unmatched_io:
-        line(
-            "warning",
-            f"{summary.unmatched_io} recorded exchanges were not asked for again"
-            " (the code differs from the recording's)",
-        )
+    line("steps", f"{summary.steps:,} applied (subscriptions, resyncs, REST answers, runs)")

@@ -89,7 +89,7 @@ def test_an_empty_file_is_not_a_capture() -> None:
 
 def test_another_format_version_is_refused_before_reading_records() -> None:
     data = SIGNATURE + (FORMAT_VERSION + 1).to_bytes(2, "big") + encode_block([HEADER])
-    with pytest.raises(CaptureError, match=r"format version 2; this galfriday reads version 1"):
+    with pytest.raises(CaptureError, match=r"format version 3; this galfriday reads version 2"):
         Reader("future.gfcap", data)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import msgspec
@@ -50,7 +50,9 @@ def _tokens() -> Iterator[str]:
         yield f"token-{number}"
 
 
-def _stream(config: PrivateConfig | None = None) -> PrivateStream:
+def _stream(
+    config: PrivateConfig | None = None, audit: Callable[..., None] = lambda table, **row: None
+) -> PrivateStream:
     tokens = _tokens()
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -63,7 +65,7 @@ def _stream(config: PrivateConfig | None = None) -> PrivateStream:
         RestConfig(base_url="https://kraken.test", api_key="key", secret=b"secret"),
         transport=httpx.MockTransport(answer),
     )
-    sink = Recorder(Bus(), lambda table, **row: None)
+    sink = Recorder(Bus(), audit)
     return PrivateStream(config or PrivateConfig(), sink, ConnectionMetrics("private", 0.0), rest)
 
 
@@ -118,9 +120,8 @@ async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
 
 
 def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
-    stream = _stream()
     audited: list[str] = []
-    stream.sink = stream.machine.sink = Recorder(Bus(), lambda table, **row: audited.append(table))
+    stream = _stream(audit=lambda table, **row: audited.append(table))
 
     def broken(*args: object) -> None:
         raise ArithmeticError("a bug of ours")
