@@ -11,12 +11,14 @@ holds every row, and releases the lock; it is safe to call twice, and it must ru
 :class:`AuditWriter` is the trio part, see its docstring. It never drops a row it accepted.
 
 Migrations are the numbered ``*.sql`` files of ``schema/``, applied in order once each and
-recorded in the ``migrations`` table. Values are converted on the way in: ``Decimal`` becomes
-its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for tables with
-a key (current state such as ``orders``) replace the row with the same key; ``fills`` and the
-ledger ignore a row whose id is already there, so replaying an event cannot duplicate it. A
-fill whose ``exec_id`` is already stored under *another* order is not ignored silently: an
-``order_anomalies`` row (``exec_id_reused``) is written in the same transaction.
+recorded in the ``migrations`` table (a statement ends where ``sqlite3.complete_statement``
+says, so views and triggers are fine). Rows are typed (:mod:`galfriday.audit.tables`) or loose
+(:class:`~galfriday.audit.rows.AuditRow`); values are converted on the way in: ``Decimal``
+becomes its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for
+tables with a key (current state such as ``orders``) replace the row with the same key;
+``fills`` and the ledger ignore a row whose id is already there, so replaying an event cannot
+duplicate it. A fill whose ``exec_id`` is already stored under *another* order is not ignored
+silently: an ``order_anomalies`` row (``exec_id_reused``) is written in the same transaction.
 """
 
 from __future__ import annotations
