@@ -556,3 +556,11 @@ def test_event_rows_gives_nothing_for_events_not_audited_on_their_own() -> None:
     trade = TradePrint(symbol="BTC/USD", side="buy", price=Decimal(1), qty=Decimal(1), trade_id=1)
     health = HealthChanged(connection="public", old="healthy", new="degraded")
     assert mapping.event_rows(trade) == () and mapping.event_rows(health) == ()
+
+
+def test_the_rows_and_the_mapping_never_import_io_or_clocks() -> None:
+    from tests.test_package import IO_MODULES, PACKAGE, _imports
+
+    audit = PACKAGE / "audit"
+    for path in [audit / "tables.py", *sorted((audit / "mapping").glob("*.py"))]:
+        assert not (_imports(path) & IO_MODULES), path
