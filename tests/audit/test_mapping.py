@@ -6,24 +6,17 @@ each test), stored through the loose path; the mapped rows must store identicall
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from galfriday.audit import mapping
-from galfriday.audit.rows import AnyRow, AuditRow, row_table
-from galfriday.audit.store import AuditStore
-from galfriday.audit.tables import ReviewItemRow
+from galfriday.audit.rows import AuditRow
 from galfriday.errors import MalformedFrame
 from galfriday.events import (
     Alert,
     BalanceChange,
     ConnectionState,
     ConnectionStateChanged,
-    Discrepancy,
     FillEvent,
     GapDetected,
     HealthChanged,
@@ -31,7 +24,6 @@ from galfriday.events import (
     OrderStatus,
     OrderUpdate,
     OrderView,
-    ReconciliationReport,
     ResyncStarted,
     Severity,
     TradePrint,
@@ -39,22 +31,7 @@ from galfriday.events import (
 from galfriday.kraken.convert import LedgerRecord
 from galfriday.kraken.rest import RestCall
 from galfriday.kraken.wire import SkippedEntry
-from galfriday.reconcile.compare import Correction, Explained, ReconcileResult
-
-WALL = 1_767_225_600.25
-
-
-def _stored(rows: Sequence[AnyRow]) -> dict[str, list[tuple[Any, ...]]]:
-    """What ``rows`` leave in a fresh database, table by table (ids included: order counts)."""
-    store = AuditStore(":memory:")
-    store.write(rows)
-    tables = sorted({row_table(row) for row in rows})
-    return {t: store.db.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
-
-
-def _same(mapped: Sequence[AnyRow], today: Sequence[AuditRow]) -> None:
-    assert [row_table(r) for r in mapped] == [r.table for r in today]
-    assert _stored(mapped) == _stored(today)
+from tests.audit.rowcheck import WALL, same_as_today, stored
 
 
 def test_a_connection_state_change_is_a_connection_event() -> None:
@@ -76,7 +53,7 @@ def test_a_connection_state_change_is_a_connection_event() -> None:
             "reason": "token ok",
         },
     )
-    _same([mapping.connection_row(event)], [today])
+    same_as_today([mapping.connection_row(event)], [today])
 
 
 def test_a_gap_is_a_gap_row() -> None:
@@ -85,7 +62,7 @@ def test_a_gap_is_a_gap_row() -> None:
     today = AuditRow(
         "gaps", {"at_wall": WALL, "stream": "executions", "first_missing": 7, "last_missing": 9}
     )
-    _same([mapping.gap_row(event)], [today])
+    same_as_today([mapping.gap_row(event)], [today])
 
 
 def test_a_resync_carries_its_attempt_number() -> None:
@@ -96,7 +73,7 @@ def test_a_resync_carries_its_attempt_number() -> None:
         {"at_wall": WALL, "stream": "book", "symbol": "BTC/USD", "reason": "checksum",
          "attempt": 3},
     )  # fmt: skip
-    _same([mapping.resync_row(event, 3)], [today])
+    same_as_today([mapping.resync_row(event, 3)], [today])
 
 
 def test_an_overrun_resync_is_a_first_attempt_of_the_whole_stream() -> None:
@@ -109,7 +86,7 @@ def test_an_overrun_resync_is_a_first_attempt_of_the_whole_stream() -> None:
         {"at_wall": WALL, "stream": "public", "symbol": None,
          "reason": "overrun: processor fell behind"},
     )  # fmt: skip
-    _same([mapping.resync_row(event)], [today])
+    same_as_today([mapping.resync_row(event)], [today])
 
 
 def _order() -> OrderView:
@@ -151,7 +128,7 @@ def test_an_order_update_is_an_order_event_and_the_order_now() -> None:
              "updated_wall": WALL},
         ),
     ]  # fmt: skip
-    _same(mapping.order_rows(update), today)
+    same_as_today(mapping.order_rows(update), today)
 
 
 def test_an_order_seen_first_has_no_previous_status() -> None:
@@ -159,8 +136,8 @@ def test_an_order_seen_first_has_no_previous_status() -> None:
     update = OrderUpdate(order=order, exec_type="pending_new", previous=None, received_at=WALL)
     event, now = mapping.order_rows(update)
     assert event.previous_status is None and now.order_qty is None
-    _, stored = _stored([event, now]).values()
-    assert stored == [
+    _, orders = stored([event, now]).values()
+    assert orders == [
         ("O1", None, None, None, None, None, "pending_new", "0", "0", None, None, None, WALL)
     ]
 
@@ -188,7 +165,7 @@ def test_a_fill_is_a_fill_row() -> None:
          "liquidity": "m", "trade_id": 12345, "at_exchange": fill.timestamp,
          "at_wall": WALL},
     )  # fmt: skip
-    _same([mapping.fill_row(fill)], [today])
+    same_as_today([mapping.fill_row(fill)], [today])
 
 
 def test_an_order_anomaly_is_an_anomaly_row() -> None:
@@ -200,7 +177,7 @@ def test_an_order_anomaly_is_an_anomaly_row() -> None:
         "order_anomalies",
         {"at_wall": WALL, "kind": "duplicate_fill", "order_id": "O1", "detail": "T1 again"},
     )
-    _same([mapping.anomaly_row(anomaly)], [today])
+    same_as_today([mapping.anomaly_row(anomaly)], [today])
 
 
 PAIRS = ("BTC/USD", "ETH/USD", "BTC/EUR")
@@ -239,7 +216,7 @@ def test_a_ledger_balance_change_is_the_entry_the_anomaly_the_balance_and_positi
         AuditRow("positions", {"symbol": "BTC/EUR", "base_asset": "BTC",
                                "quantity": change.balance, "updated_wall": WALL}),
     ]  # fmt: skip
-    _same(mapping.balance_rows(change, PAIRS), today)
+    same_as_today(mapping.balance_rows(change, PAIRS), today)
 
 
 def test_a_snapshot_balance_change_has_no_ledger_entry_and_its_anomaly_says_snapshot() -> None:
@@ -255,7 +232,7 @@ def test_a_snapshot_balance_change_has_no_ledger_entry_and_its_anomaly_says_snap
         AuditRow("balances", {"asset": "USD", "balance": Decimal("90"), "earn": Decimal(0),
                               "updated_wall": WALL}),
     ]  # fmt: skip
-    _same(mapping.balance_rows(change, PAIRS), today)
+    same_as_today(mapping.balance_rows(change, PAIRS), today)
 
 
 def test_a_balance_set_by_reconciliation_is_the_balance_and_its_positions() -> None:
@@ -267,7 +244,7 @@ def test_a_balance_set_by_reconciliation_is_the_balance_and_its_positions() -> N
         AuditRow("positions", {"symbol": "ETH/USD", "base_asset": "ETH",
                                "quantity": Decimal("2"), "updated_wall": WALL}),
     ]  # fmt: skip
-    _same(rows, today)
+    same_as_today(rows, today)
 
 
 def test_a_rest_ledger_entry_is_a_ledger_row() -> None:
@@ -288,7 +265,7 @@ def test_a_rest_ledger_entry_is_a_ledger_row() -> None:
          "ledger_type": "trade", "amount": record.amount, "fee": record.fee,
          "balance": record.balance},
     )  # fmt: skip
-    _same([mapping.ledger_row(record, WALL)], [today])
+    same_as_today([mapping.ledger_row(record, WALL)], [today])
 
 
 def test_an_alert_is_an_alert_row() -> None:
@@ -298,202 +275,7 @@ def test_an_alert_is_an_alert_row() -> None:
         "alerts",
         {"at_wall": WALL, "severity": Severity.HIGH, "source": "marketdata", "message": "m"},
     )
-    _same([mapping.alert_row(alert)], [today])
-
-
-def _discrepancy() -> Discrepancy:
-    return Discrepancy(
-        kind="balance_mismatch",
-        subject="USD",
-        severity=Severity.HIGH,
-        internal="100",
-        exchange="90",
-        detail="ten missing",
-        received_at=WALL,
-    )
-
-
-def test_a_discrepancy_is_a_discrepancy_of_its_run() -> None:
-    item = _discrepancy()
-    # reconcile/service.py _apply
-    today = AuditRow(
-        "discrepancies",
-        {"reconciliation_id": "abc123000001", "kind": "balance_mismatch", "subject": "USD",
-         "severity": Severity.HIGH, "internal": "100", "exchange": "90",
-         "detail": "ten missing", "at_wall": WALL},
-    )  # fmt: skip
-    _same([mapping.discrepancy_row(item, "abc123000001")], [today])
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def test_a_discrepancy_for_review_is_an_open_item_with_a_stable_id() -> None:
-    item = _discrepancy()
-    # reconcile/service.py _apply (the id: _review_id)
-    today = AuditRow(
-        "review_queue",
-        {"id": _sha("abc123000001/balance_mismatch/USD"), "reconciliation_id": "abc123000001",
-         "kind": "balance_mismatch", "subject": "USD", "severity": Severity.HIGH,
-         "internal": "100", "exchange": "90", "created_wall": WALL, "status": "open"},
-    )  # fmt: skip
-    _same([mapping.review_row(item, "abc123000001")], [today])
-
-
-def _result() -> ReconcileResult:
-    item = _discrepancy()
-    return ReconcileResult(
-        discrepancies=(item,),
-        explained=(
-            Explained(
-                asset="BTC", delta=Decimal("0.5"), ledger_ids=("L1", "L2"),
-                kinds=("deposit", "trade"),
-            ),
-        ),
-        corrections=(
-            Correction(
-                kind="balance", subject="EUR", old=Decimal("1"), new=Decimal("1.5"),
-                reason="small",
-            ),
-        ),
-        review=(item,),
-        deferred=("ETH",),
-    )  # fmt: skip
-
-
-def test_a_finished_run_is_a_reconciliation_event_with_its_report_as_json() -> None:
-    report = ReconciliationReport(
-        run_id="abc123000001",
-        kind="scheduled",
-        status="discrepancies",
-        discrepancies=1,
-        corrected=1,
-        review=1,
-        explained=1,
-        received_at=WALL,
-    )
-    details = mapping.run_details(_result(), ["Ledgers"])
-    # reconcile/service.py _record (the JSON as it encodes it)
-    assert details == (
-        '{"discrepancies":[{"received_at":1767225600.25,"kind":"balance_mismatch",'
-        '"subject":"USD","severity":"high","internal":"100","exchange":"90",'
-        '"detail":"ten missing"}],"explained":[{"asset":"BTC","delta":"0.5",'
-        '"ledger_ids":["L1","L2"],"kinds":["deposit","trade"]}],"corrections":[{"kind":'
-        '"balance","subject":"EUR","old":"1","new":"1.5","reason":"small"}],"by_severity":'
-        '{"low":0,"medium":0,"high":1,"critical":0},"deferred":["ETH"],'
-        '"not_covered":["Ledgers"]}'
-    )
-    today = AuditRow(
-        "reconciliation_events",
-        {"id": "abc123000001", "at_wall": WALL, "type": "scheduled",
-         "status": "discrepancies", "discrepancies": 1, "auto_corrected": 1,
-         "manual_review": 1, "explained": 1, "rest_calls": 9, "duration_ms": 812.5,
-         "report": details},
-    )  # fmt: skip
-    row = mapping.reconciliation_row(report, rest_calls=9, duration_ms=812.5, details=details)
-    _same([row], [today])
-
-
-def test_a_failed_run_is_a_reconciliation_event_with_its_error() -> None:
-    report = ReconciliationReport(
-        run_id="abc123000002", kind="startup", status="failed", received_at=WALL
-    )
-    # reconcile/service.py _failed
-    today = AuditRow(
-        "reconciliation_events",
-        {"id": "abc123000002", "at_wall": WALL, "type": "startup", "status": "failed",
-         "rest_calls": 2, "duration_ms": 30.0, "error": "x" * 500},
-    )  # fmt: skip
-    row = mapping.reconciliation_row(report, rest_calls=2, duration_ms=30.0, error="x" * 600)
-    _same([row], [today])
-
-
-def test_corrections_and_explained_moves_are_adjustments_of_their_run() -> None:
-    result = _result()
-    # reconcile/service.py _apply -> _adjust
-    today = [
-        AuditRow(
-            "position_adjustments",
-            {"reconciliation_id": "run1", "subject": "BTC", "adjustment_type": "explained",
-             "old_value": Decimal("1"), "new_value": Decimal("1.5"),
-             "reason": "ledger L1, L2 (deposit, trade)", "at_wall": WALL},
-        ),
-        AuditRow(
-            "position_adjustments",
-            {"reconciliation_id": "run1", "subject": "EUR", "adjustment_type": "balance",
-             "old_value": Decimal("1"), "new_value": Decimal("1.5"), "reason": "small",
-             "at_wall": WALL},
-        ),
-    ]  # fmt: skip
-    rows = [
-        mapping.explained_row(result.explained[0], Decimal("1"), "run1", WALL),
-        mapping.correction_row(result.corrections[0], "run1", WALL),
-    ]
-    _same(rows, today)
-
-
-def _resolved_item(decision: str) -> dict[str, Any]:
-    """A review item as ``SELECT *`` gives it after ``galfriday review resolve``."""
-    store = AuditStore(":memory:")
-    store.write([mapping.review_row(_discrepancy(), "run1")])
-    store.db.execute(
-        "UPDATE review_queue SET status = 'resolved', decision = ?, note = 'checked',"
-        " resolved_wall = ?",
-        [decision, WALL + 1],
-    )
-    store.db.conn.row_factory = sqlite3.Row
-    return dict(store.db.execute("SELECT * FROM review_queue").fetchone())
-
-
-def test_accepting_the_exchanges_balance_is_an_adjustment_and_the_item_applied() -> None:
-    item = _resolved_item("accept-exchange")
-    # reconcile/service.py _apply_decision
-    today = [
-        AuditRow(
-            "position_adjustments",
-            {"reconciliation_id": "run1", "subject": "USD", "adjustment_type": "review",
-             "old_value": Decimal("100"), "new_value": Decimal("90"),
-             "reason": f"review {item['id']}: checked", "at_wall": WALL + 2},
-        ),
-        AuditRow("review_queue", {**item, "status": "applied", "applied_wall": WALL + 2}),
-    ]  # fmt: skip
-    rows = mapping.decision_rows(item, Decimal("100"), WALL + 2)
-    _same(rows, today)
-    applied = rows[-1]
-    assert isinstance(applied, ReviewItemRow) and applied.severity is Severity.HIGH
-
-
-def test_keeping_our_figure_only_marks_the_item_applied() -> None:
-    item = _resolved_item("keep-internal")
-    today = [AuditRow("review_queue", {**item, "status": "applied", "applied_wall": WALL + 2})]
-    _same(mapping.decision_rows(item, Decimal("100"), WALL + 2), today)
-
-
-def test_an_order_without_an_answer_is_an_anomaly_an_alert_and_a_review_item() -> None:
-    alert = Alert(severity=Severity.CRITICAL, source="gateway", message="m", received_at=WALL)
-    rows = mapping.outcome_unknown_rows(alert, "cl-7", "buy 0.1 BTC/USD limit @ 5", "timeout")
-    # live/gateway.py _record_unknown
-    today = [
-        AuditRow(
-            "order_anomalies",
-            {"at_wall": WALL, "kind": "order_outcome_unknown", "order_id": None,
-             "detail": "cl_ord_id cl-7: timeout"},
-        ),
-        AuditRow(
-            "alerts",
-            {"at_wall": WALL, "severity": Severity.CRITICAL, "source": "gateway",
-             "message": "m"},
-        ),
-        AuditRow(
-            "review_queue",
-            {"id": _sha("gateway/cl-7"), "reconciliation_id": "gateway",
-             "kind": "order_outcome_unknown", "subject": "cl-7",
-             "severity": Severity.CRITICAL, "internal": "buy 0.1 BTC/USD limit @ 5",
-             "exchange": None, "created_wall": WALL, "status": "open"},
-        ),
-    ]  # fmt: skip
-    _same(rows, today)
+    same_as_today([mapping.alert_row(alert)], [today])
 
 
 def test_a_rest_call_is_a_row_in_milliseconds() -> None:
@@ -506,7 +288,7 @@ def test_a_rest_call_is_a_row_in_milliseconds() -> None:
         {"at_wall": WALL, "method": "Balance", "duration_ms": 125.0, "outcome": "ok",
          "attempt": 1, "waited_ms": 500.0},
     )  # fmt: skip
-    _same([mapping.rest_call_row(call)], [today])
+    same_as_today([mapping.rest_call_row(call)], [today])
 
 
 def test_decode_errors_from_a_malformed_frame_a_failed_one_and_a_skipped_entry() -> None:
@@ -540,7 +322,7 @@ def test_decode_errors_from_a_malformed_frame_a_failed_one_and_a_skipped_entry()
              "reason": "pair XY/Z: bad", "raw": "{...}"},
         ),
     ]  # fmt: skip
-    _same(rows, today)
+    same_as_today(rows, today)
 
 
 def test_event_rows_maps_the_events_that_need_nothing_more() -> None:
