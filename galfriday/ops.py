@@ -18,6 +18,9 @@ keeps writing) and capture files; neither talks to the exchange. Both refuse, in
   ``--dry-run`` says what would go. Rows go in short transactions of :data:`BATCH_ROWS`;
   beside a running engine prune pauses between them about as long as each took, so the
   engine's writer never waits long for its turn.
+
+The SQL is :mod:`galfriday.audit.queries` (status) and :mod:`galfriday.audit.maintenance`
+(prune); this module adds the lock, the disk, the capture files and the words.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,52 +35,14 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from galfriday.audit.lock import LockHolder, read_holder
+from galfriday.audit.maintenance import BATCH_ROWS, checkpoint, prune_rows
+from galfriday.audit.queries import engine_state, open_database
 from galfriday.errors import ConfigError
-from galfriday.reconcile.queries import open_database
 
 __all__ = ["BATCH_ROWS", "EXIT_NOT_RUNNING", "prune", "prune_command", "status", "status_command"]
 
 EXIT_NOT_RUNNING: Final = 3  # galfriday status: no engine holds the database
-BATCH_ROWS: Final = 2_000  # rows deleted per transaction
 HEALTH_EVERY: Final = 60.0  # a running engine writes health rows more often than this
-# Rows that describe the engine's operation; pruned by default.
-OPERATIONAL: Final = {
-    "connection_events": "at_wall",
-    "health_snapshots": "at_wall",
-    "book_checks": "at_wall",
-    "decode_errors": "at_wall",
-    "rest_calls": "at_wall",
-    "resyncs": "at_wall",
-    "gaps": "at_wall",
-    "alerts": "at_wall",
-    "order_anomalies": "at_wall",
-    "balance_anomalies": "at_wall",
-}
-# The account's history; pruned only with --include-trades.
-TRADES: Final = {
-    "order_events": "at_wall",
-    "fills": "at_wall",
-    "balance_ledger": "at_wall",
-    "position_adjustments": "at_wall",
-    "discrepancies": "at_wall",
-    "reconciliation_events": "at_wall",
-}
-FINAL_STATES: Final = ("filled", "canceled", "expired")
-_OF_OPEN_ORDER: Final = (
-    "order_id IN (SELECT order_id FROM orders"
-    " WHERE status NOT IN ('filled', 'canceled', 'expired'))"
-)
-_OF_OPEN_REVIEW: Final = (
-    "reconciliation_id IN (SELECT reconciliation_id FROM review_queue WHERE status = 'open')"
-)
-# What --include-trades never deletes, however old (SQL over the table's own columns).
-KEEP: Final = {
-    "order_events": _OF_OPEN_ORDER,
-    "fills": _OF_OPEN_ORDER,
-    "position_adjustments": _OF_OPEN_REVIEW,
-    "discrepancies": _OF_OPEN_REVIEW,
-    "reconciliation_events": "id IN (SELECT reconciliation_id FROM review_queue)",
-}
 
 
 def _when(wall: float | None) -> str:
@@ -95,53 +59,13 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def _one(conn: sqlite3.Connection, sql: str, *args: object) -> dict[str, Any] | None:
-    row = conn.execute(sql, args).fetchone()
-    return dict(row) if row is not None else None
-
-
 def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]:
     """Everything ``galfriday status`` shows, as one document."""
     now = time.time() if now is None else now
     holder = read_holder(db)  # first, and at once: is an engine on this database?
     conn = open_database(db)
     try:
-        connections = {}
-        for (name,) in conn.execute("SELECT DISTINCT connection FROM connection_events"):
-            event = _one(
-                conn,
-                "SELECT new_state, reason, at_wall FROM connection_events"
-                " WHERE connection = ? ORDER BY id DESC LIMIT 1",
-                name,
-            )
-            health = _one(
-                conn,
-                "SELECT state, detail, messages_per_s, reconnects, at_wall FROM health_snapshots"
-                " WHERE connection = ? ORDER BY id DESC LIMIT 1",
-                name,
-            )
-            connections[name] = {"state": event, "health": health}
-        last_health = _one(conn, "SELECT max(at_wall) AS at FROM health_snapshots")
-        seen = last_health["at"] if last_health else None
-        books = [
-            dict(row)
-            for row in conn.execute(
-                "SELECT symbol, sum(verified) AS verified, sum(mismatched) AS mismatched,"
-                " sum(unverified) AS unverified, max(at_wall) AS at"
-                " FROM book_checks GROUP BY symbol ORDER BY symbol"
-            )
-        ]
-        reconciliation = _one(
-            conn,
-            "SELECT id, type, status, discrepancies, auto_corrected, manual_review, at_wall"
-            " FROM reconciliation_events ORDER BY at_wall DESC LIMIT 1",
-        )
-        review = _one(conn, "SELECT count(*) AS n FROM review_queue WHERE status = 'open'")
-        open_orders = _one(
-            conn,
-            "SELECT count(*) AS n FROM orders WHERE status NOT IN (?, ?, ?)",
-            *FINAL_STATES,
-        )
+        state = engine_state(conn)
     finally:
         conn.close()
     database = sum(_size(Path(str(db) + suffix)) for suffix in ("", "-wal", "-shm"))
@@ -151,13 +75,13 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
         "running": holder is not None,
         "pid": holder.pid if holder is not None else None,
         "since": holder.since if holder is not None else None,
-        "last_seen": seen,
-        "health_late": _late(holder, seen, now),
-        "connections": connections,
-        "books": books,
-        "last_reconciliation": reconciliation,
-        "open_review_items": review["n"] if review else 0,
-        "open_orders": open_orders["n"] if open_orders else 0,
+        "last_seen": state["last_seen"],
+        "health_late": _late(holder, state["last_seen"], now),
+        "connections": state["connections"],
+        "books": state["books"],
+        "last_reconciliation": state["last_reconciliation"],
+        "open_review_items": state["open_review_items"],
+        "open_orders": state["open_orders"],
         "disk": {
             "database_bytes": database,
             "captures_bytes": sum(_size(p) for p in capture_files),
@@ -268,20 +192,18 @@ def prune(
     if pause is None and engine is not None:
         pause = _make_way
     conn = open_database(db)
-    gone: dict[str, int] = {}
     try:
-        conn.isolation_level = None  # autocommit: every DELETE is its own short transaction
-        conn.execute("PRAGMA busy_timeout = 10000")  # the running engine's writer goes first
-        for table, where, args in _targets(before, include_trades):
-            if dry_run:
-                count = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", args)
-                gone[table] = count.fetchone()[0]
-            else:
-                gone[table] = _delete(conn, table, where, args, batch_rows, pause)
+        gone = prune_rows(
+            conn,
+            before,
+            include_trades=include_trades,
+            dry_run=dry_run,
+            batch_rows=batch_rows,
+            pause=pause,
+        )
         if not dry_run:
             # TRUNCATE waits for writers; beside a running engine, copy what it can and go.
-            mode = "PASSIVE" if engine is not None else "TRUNCATE"
-            conn.execute(f"PRAGMA wal_checkpoint({mode})")
+            checkpoint(conn, engine_running=engine is not None)
     finally:
         conn.close()
     files = 0
@@ -293,47 +215,6 @@ def prune(
                     path.unlink()
     gone["capture files"] = files
     return gone
-
-
-def _targets(before: float, include_trades: bool) -> list[tuple[str, str, tuple[object, ...]]]:
-    """``(table, where, args)`` of every deletion, in order (names from the constants only)."""
-    tables = dict(OPERATIONAL)
-    if include_trades:
-        tables.update(TRADES)
-    targets: list[tuple[str, str, tuple[object, ...]]] = []
-    for table, column in tables.items():
-        keep = KEEP.get(table) if include_trades else None
-        where = f"{column} < ?" + (f" AND NOT ({keep})" if keep else "")
-        targets.append((table, where, (before,)))
-    if include_trades:
-        closed = "updated_wall < ? AND status IN (?, ?, ?)"
-        targets.append(("orders", closed, (before, *FINAL_STATES)))
-        targets.append(("review_queue", "created_wall < ? AND status != 'open'", (before,)))
-    return targets
-
-
-def _delete(
-    conn: sqlite3.Connection,
-    table: str,
-    where: str,
-    args: tuple[object, ...],
-    batch_rows: int,
-    pause: Callable[[float], None] | None,
-) -> int:
-    """Delete the rows of ``table`` matching ``where``, ``batch_rows`` per transaction."""
-    statement = (
-        f"DELETE FROM {table} WHERE rowid IN"
-        f" (SELECT rowid FROM {table} WHERE {where} LIMIT {int(batch_rows)})"
-    )
-    total = 0
-    while True:
-        started = time.monotonic()
-        deleted = conn.execute(statement, args).rowcount
-        total += deleted
-        if deleted < batch_rows:
-            return total
-        if pause is not None:
-            pause(time.monotonic() - started)
 
 
 def _make_way(took: float) -> None:

@@ -11,12 +11,14 @@ holds every row, and releases the lock; it is safe to call twice, and it must ru
 :class:`AuditWriter` is the trio part, see its docstring. It never drops a row it accepted.
 
 Migrations are the numbered ``*.sql`` files of ``schema/``, applied in order once each and
-recorded in the ``migrations`` table. Values are converted on the way in: ``Decimal`` becomes
-its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for tables with
-a key (current state such as ``orders``) replace the row with the same key; ``fills`` and the
-ledger ignore a row whose id is already there, so replaying an event cannot duplicate it. A
-fill whose ``exec_id`` is already stored under *another* order is not ignored silently: an
-``order_anomalies`` row (``exec_id_reused``) is written in the same transaction.
+recorded in the ``migrations`` table (a statement ends where ``sqlite3.complete_statement``
+says, so views and triggers are fine). Rows are typed (:mod:`galfriday.audit.tables`) or loose
+(:class:`~galfriday.audit.rows.AuditRow`); values are converted on the way in: ``Decimal``
+becomes its exact text, ``datetime`` ISO 8601, enums their value, sequences JSON. Rows for
+tables with a key (current state such as ``orders``) replace the row with the same key;
+``fills`` and the ledger ignore a row whose id is already there, so replaying an event cannot
+duplicate it. A fill whose ``exec_id`` is already stored under *another* order is not ignored
+silently: an ``order_anomalies`` row (``exec_id_reused``) is written in the same transaction.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from loguru import logger
 
 from galfriday.audit.checks import check_database
 from galfriday.audit.lock import DatabaseLock
-from galfriday.audit.rows import AuditRow, Rejected, sql_value
+from galfriday.audit.rows import AnyRow, AuditRow, GroupKey, Rejected, row_parts
 from galfriday.audit.trouble import AuditTrouble, classify
 from galfriday.audit.writer import AuditWriter
 from galfriday.errors import ConfigError
@@ -128,8 +130,9 @@ class AuditStore:
             applied.append(script.name)
         return applied
 
-    def write(self, rows: Iterable[AuditRow]) -> int:
-        """Write ``rows`` in one transaction, all or nothing; returns how many were written.
+    def write(self, rows: Iterable[AnyRow]) -> int:
+        """Write ``rows`` (typed, or loose :class:`AuditRow`) in one transaction, all or
+        nothing; returns how many were written.
 
         Rows are grouped by table and columns, and each group is one ``executemany`` of a
         cached statement (fills go one by one, to notice a reused ``exec_id``).
@@ -138,11 +141,14 @@ class AuditStore:
             ValueError: a row for a table the schema does not have (a bug: caught loudly).
             sqlite3.Error: the database refused the batch; nothing of it was written.
         """
-        grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        grouped: dict[GroupKey, list[tuple[Any, ...]]] = {}
         for row in rows:
-            values = row.values
-            key = (row.table, tuple(values))
-            grouped.setdefault(key, []).append(tuple(sql_value(v) for v in values.values()))
+            key, record = row_parts(row)
+            group = grouped.get(key)
+            if group is None:
+                grouped[key] = [record]
+            else:
+                group.append(record)
         count = 0
         with self._transaction() as conn:
             for (table, columns), records in grouped.items():
@@ -150,7 +156,7 @@ class AuditStore:
                 count += len(records)
         return count
 
-    def write_each(self, rows: Iterable[AuditRow]) -> tuple[int, list[Rejected]]:
+    def write_each(self, rows: Iterable[AnyRow]) -> tuple[int, list[Rejected]]:
         """Write what can be written of ``rows`` in one transaction, each row on its own
         savepoint: a row the schema refuses is left out (returned), the others are written.
 
@@ -162,14 +168,13 @@ class AuditStore:
         rejected: list[Rejected] = []
         with self._transaction() as conn:
             for row in rows:
-                if row.table not in self.tables:
+                (table, columns), record = row_parts(row)
+                if table not in self.tables:
                     rejected.append(Rejected(row, "table is not in the schema", True))
                     continue
-                columns = tuple(row.values)
-                record = tuple(sql_value(v) for v in row.values.values())
                 conn.execute("SAVEPOINT audit_row")
                 try:
-                    self._insert(conn, row.table, columns, [record])
+                    self._insert(conn, table, columns, [record])
                 except Exception as exc:
                     if classify(exc) is not None:
                         raise
@@ -284,6 +289,24 @@ def _connect(path: Path | str, memory: bool, busy_timeout: float) -> sqlite_util
 
 
 def _statements(script: str) -> list[str]:
-    """Split a schema file into statements (no semicolons inside our SQL literals)."""
+    """Split a schema file into statements. A ``;`` ends one only where SQLite says a
+    statement is complete, so semicolons in comments, string literals and a trigger's
+    ``BEGIN ... END`` body are safe; lines that are only comments are dropped.
+
+    Raises:
+        ValueError: text after the last complete statement (a statement without its ``;``).
+    """
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements: list[str] = []
+    pending = ""
+    *pieces, tail = "\n".join(lines).split(";")
+    for piece in pieces:
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    rest = (pending + tail).strip()
+    if any(line.split("--", 1)[0].strip() for line in rest.splitlines()):
+        raise ValueError(f"schema statement without its closing ';': {rest[:60]!r}")
+    return statements

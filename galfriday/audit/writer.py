@@ -1,9 +1,12 @@
 """The audit writer task: rows from the trio thread into the database, never dropped.
 
-Producers hand rows to :meth:`AuditWriter.write_nowait` (never blocks: the engine's path) or
-:meth:`AuditWriter.write` (waits while ``capacity`` rows wait). The task writes them in batches
-(up to ``batch_rows`` rows or ``batch_seconds`` of waiting), each batch one transaction, in
-``trio.to_thread`` with a ``CapacityLimiter(1)`` so the trio thread never blocks on disk.
+Producers hand typed rows (:mod:`galfriday.audit.tables`) to :meth:`AuditWriter.write_row`
+(never blocks: the engine's path) or :meth:`AuditWriter.write_typed` (waits while ``capacity``
+rows wait). :meth:`AuditWriter.write_nowait` and :meth:`AuditWriter.write` take a table name
+and loose column values the same two ways, until every producer is typed. The task writes rows
+in batches (up to ``batch_rows`` rows or ``batch_seconds`` of waiting), each batch one
+transaction, in ``trio.to_thread`` with a ``CapacityLimiter(1)`` so the trio thread never
+blocks on disk.
 
 Rules:
 - A batch is never dropped. The store's connection waits ``busy_timeout`` for another
@@ -15,12 +18,12 @@ Rules:
   a table the schema lacks then raises ``ValueError`` (loud, as a bug must be), after the good
   rows are in.
 - Memory is bounded. Past ``capacity`` rows waiting, the writer is in ``queue_full`` trouble;
-  :meth:`write_nowait` still accepts rows up to ``hard_limit`` (twice the capacity by default)
+  :meth:`write_row` still accepts rows up to ``hard_limit`` (twice the capacity by default)
   and past that refuses them: counted in :attr:`AuditWriter.lost`, logged critical once per
   episode, and reported in :attr:`AuditTrouble.rows_lost`. Nothing is lost silently.
 - Trouble is visible: :attr:`AuditWriter.trouble` (``None`` when all is well) and the
   ``on_trouble`` callback, called on the trio thread (from the writer task, or from
-  :meth:`write_nowait` for ``queue_full``) when trouble starts, changes kind, and clears
+  :meth:`write_row` for ``queue_full``) when trouble starts, changes kind, and clears
   (``None``). The callback must not block or raise.
 - Shutdown: cancelling :meth:`AuditWriter.run` writes what is left, shielded. A failing database
   gets ``stop_seconds`` of retries; what is still not written then is counted in
@@ -47,7 +50,7 @@ import msgspec
 import trio
 from loguru import logger
 
-from galfriday.audit.rows import AuditRow, Rejected
+from galfriday.audit.rows import AnyRow, AuditRow, Rejected, row_table
 from galfriday.audit.trouble import (
     RETRY_FIRST,
     AuditTrouble,
@@ -72,11 +75,11 @@ class AuditWriter:
     Args:
         store: the database.
         capacity: rows that may wait before the writer reports ``queue_full``;
-            :meth:`write` waits while this many wait (backpressure).
+            :meth:`write_typed` waits while this many wait (backpressure).
         batch_rows: the most rows in one transaction.
         batch_seconds: how long a partial batch may wait for more rows.
         hard_limit: rows that may wait at all (default ``2 * capacity``); past it,
-            :meth:`write_nowait` loses rows (counted, reported).
+            :meth:`write_row` loses rows (counted, reported).
         stop_seconds: how long a stopping writer retries a failing database.
         on_trouble: called with the new :class:`AuditTrouble`, or ``None`` when it cleared.
     """
@@ -104,8 +107,8 @@ class AuditWriter:
         self.batches = 0
         self.failed = 0  # rows refused by the schema (bugs), never retried
         self.lost = 0  # rows refused past hard_limit
-        self._queue: deque[AuditRow] = deque()
-        self._batch: list[AuditRow] = []  # taken off the queue, not yet committed
+        self._queue: deque[AnyRow] = deque()
+        self._batch: list[AnyRow] = []  # taken off the queue, not yet committed
         self._limiter = trio.CapacityLimiter(1)
         self._arrived = trio.lowlevel.ParkingLot()
         self._space = trio.lowlevel.ParkingLot()
@@ -136,29 +139,42 @@ class AuditWriter:
             trouble, rows_waiting=self.rows_waiting, rows_lost=self._episode_lost
         )
 
-    async def write(self, table: str, **values: Any) -> None:
-        """Queue a row, waiting while ``capacity`` rows wait."""
+    def write_row(self, row: AnyRow) -> None:
+        """Queue a typed row without waiting (the engine's path). Past ``hard_limit`` rows
+        waiting the row is lost: counted in :attr:`lost` and reported as trouble, never
+        silently."""
+        if len(self._queue) >= self.hard_limit:
+            self._lose()
+            return
+        self._accept(row)
+
+    async def write_typed(self, row: AnyRow) -> None:
+        """Queue a typed row, waiting while ``capacity`` rows wait."""
         await trio.lowlevel.checkpoint()
         while len(self._queue) >= self.capacity and not self._stopped:
             await self._space.park()
-        self._accept(AuditRow(table, values))
+        self._accept(row)
 
     def write_nowait(self, table: str, **values: Any) -> None:
-        """Queue a row without waiting. Past ``hard_limit`` rows waiting the row is lost:
-        counted in :attr:`lost` and reported as trouble, never silently."""
-        if len(self._queue) >= self.hard_limit:
-            self.lost += 1
-            self._episode_lost += 1
-            if self._episode_lost == 1:
-                logger.critical(
-                    "audit queue full ({:,} rows wait): audit rows are being lost",
-                    self.rows_waiting,
-                )
-            self._refresh()
-            return
-        self._accept(AuditRow(table, values))
+        """:meth:`write_row` of a loose row (``table``, column values); kept until every
+        producer hands over typed rows."""
+        self.write_row(AuditRow(table, values))
 
-    def _accept(self, row: AuditRow) -> None:
+    async def write(self, table: str, **values: Any) -> None:
+        """:meth:`write_typed` of a loose row (``table``, column values)."""
+        await self.write_typed(AuditRow(table, values))
+
+    def _lose(self) -> None:
+        self.lost += 1
+        self._episode_lost += 1
+        if self._episode_lost == 1:
+            logger.critical(
+                "audit queue full ({:,} rows wait): audit rows are being lost",
+                self.rows_waiting,
+            )
+        self._refresh()
+
+    def _accept(self, row: AnyRow) -> None:
         self._queue.append(row)
         self.queued += 1
         if self._arrived:
@@ -235,7 +251,7 @@ class AuditWriter:
             _report(rejected)
         return True
 
-    def _write_sync(self, batch: list[AuditRow]) -> tuple[int, list[Rejected]]:
+    def _write_sync(self, batch: list[AnyRow]) -> tuple[int, list[Rejected]]:
         """In the worker thread: the batch in one go, or row by row if the schema refused it."""
         try:
             return self.store.write(batch), []
@@ -317,9 +333,9 @@ class AuditWriter:
 def _report(rejected: list[Rejected]) -> None:
     """Log refused rows; a row for a table the schema lacks is a bug that must stop us."""
     for item in rejected[:_LOGGED_REJECTS]:
-        logger.error("audit row for {} refused: {}", item.row.table, item.reason)
+        logger.error("audit row for {} refused: {}", row_table(item.row), item.reason)
     if len(rejected) > _LOGGED_REJECTS:
         logger.error("audit: {} more rows refused", len(rejected) - _LOGGED_REJECTS)
-    unknown = sorted({item.row.table for item in rejected if item.unknown_table})
+    unknown = sorted({row_table(item.row) for item in rejected if item.unknown_table})
     if unknown:
         raise ValueError(f"audit table {unknown[0]!r} is not in the schema")

@@ -1,9 +1,9 @@
 """``galfriday report`` and ``galfriday review``: reading runs and deciding on review items.
 
-Only this module and the CLI print; everything else reads through
-:mod:`galfriday.reconcile.queries`. Times are shown in UTC (``2027-01-15 08:00:00 UTC``), never
-as the epoch seconds the database keeps. ``report --discrepancies`` shows the last N runs that
-found discrepancies, however many clean runs came after them.
+Only this module and the CLI print; the SQL is :mod:`galfriday.audit.queries`. Times are
+shown in UTC (``2027-01-15 08:00:00 UTC``), never as the epoch seconds the database keeps.
+``report --discrepancies`` shows the last N runs that found discrepancies, however many clean
+runs came after them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from galfriday.audit import queries
 from galfriday.errors import ConfigError
-from galfriday.reconcile import queries
 
 __all__ = ["print_run", "report", "review"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from galfriday.audit.checks import check_database
+from galfriday.audit.queries import open_database
 from galfriday.audit.store import AuditStore
 from galfriday.errors import ConfigError
-from galfriday.reconcile.queries import open_database
 
 
 def _foreign(path: Path, *, wal: bool = False) -> Path:

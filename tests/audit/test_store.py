@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from galfriday.audit.store import AuditRow, AuditStore, AuditWriter, schema_dir
+from galfriday.audit.store import AuditRow, AuditStore, AuditWriter, _statements, schema_dir
 from galfriday.errors import ConfigError
 from galfriday.events import OrderStatus
 
@@ -201,3 +201,28 @@ def test_write_each_keeps_the_good_rows_and_returns_the_refused_ones() -> None:
     assert "NOT NULL" in rejected[0].reason
     rows = store.db.execute("SELECT first_missing FROM gaps ORDER BY id").fetchall()
     assert rows == [(1,), (2,)]
+
+
+def test_schema_statements_split_only_where_sqlite_says_a_statement_ends() -> None:
+    script = (
+        "-- a comment; with a semicolon\n"
+        "CREATE TABLE t (a TEXT DEFAULT 'x;y');  -- trailing; comment\n"
+        "CREATE TRIGGER t_copy AFTER INSERT ON t BEGIN\n"
+        "    INSERT INTO t VALUES ('copy;'); UPDATE t SET a = a;\n"
+        "END;\n"
+        "CREATE VIEW v_t AS SELECT a, datetime(0, 'unixepoch') AS at FROM t;\n"
+    )
+    statements = _statements(script)
+    assert len(statements) == 3
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        made = conn.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+        assert made == [("table", "t"), ("trigger", "t_copy"), ("view", "v_t")]
+        conn.execute("INSERT INTO t DEFAULT VALUES")
+        assert conn.execute("SELECT a FROM v_t ORDER BY a").fetchall() == [("copy;",), ("x;y",)]
+
+
+def test_a_schema_statement_without_its_semicolon_is_refused() -> None:
+    with pytest.raises(ValueError, match="closing"):
+        _statements("CREATE TABLE t (a TEXT);\nCREATE TABLE u (b TEXT)\n-- the end\n")

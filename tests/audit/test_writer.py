@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from galfriday.audit.store import AuditRow, AuditStore, AuditTrouble, AuditWriter
+from galfriday.audit.tables import GapRow
 
 
 def _gap(writer: AuditWriter, i: int, stream: str = "s") -> None:
@@ -241,3 +242,67 @@ async def test_a_stop_on_a_failing_database_gives_up_after_stop_seconds_and_coun
     with trio.move_on_after(1) as waited:
         await writer.flush()  # returns at once: nothing more will be written
     assert not waited.cancelled_caught
+
+
+def _typed_gap(i: int) -> GapRow:
+    return GapRow(at_wall=float(i), stream="s", first_missing=i, last_missing=i)
+
+
+async def test_typed_rows_and_loose_rows_are_written_together_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    writer = AuditWriter(AuditStore(path))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.write_row(_typed_gap(1))
+        _gap(writer, 2)
+        await writer.write_typed(_typed_gap(3))
+        await writer.flush()
+        assert (writer.written, writer.failed) == (3, 0)
+        nursery.cancel_scope.cancel()
+    writer.store.close()
+    assert _stored(path) == [1, 2, 3]
+
+
+async def test_a_typed_row_past_the_hard_limit_is_lost_and_counted() -> None:
+    writer = AuditWriter(AuditStore(":memory:"), capacity=1, hard_limit=2)
+    for i in range(3):
+        writer.write_row(_typed_gap(i))
+    assert (writer.queued, writer.lost) == (2, 1)
+    assert writer.trouble is not None and writer.trouble.rows_lost == 1
+
+
+async def test_write_typed_waits_while_the_queue_is_at_capacity() -> None:
+    writer = AuditWriter(AuditStore(":memory:"), capacity=1)
+    writer.write_row(_typed_gap(1))
+    done = trio.Event()
+
+    async def producer() -> None:
+        await writer.write_typed(_typed_gap(2))
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(producer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not done.is_set()
+        await nursery.start(writer.run)
+        await done.wait()
+        await writer.flush()
+        assert writer.written == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_typed_row_the_schema_refuses_is_counted_and_the_others_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    writer = AuditWriter(AuditStore(path))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.write_row(_typed_gap(1))
+        writer.write_row(GapRow(at_wall=1.0, stream=None, first_missing=2, last_missing=2))  # type: ignore[arg-type]
+        writer.write_row(_typed_gap(3))
+        await writer.flush()
+        assert (writer.written, writer.failed) == (2, 1)
+        nursery.cancel_scope.cancel()
+    writer.store.close()
+    assert _stored(path) == [1, 3]

@@ -197,7 +197,7 @@ async def test_drift_can_be_injected_over_http_for_people_trying_it_by_hand() ->
 
 
 def test_queries_for_history_and_runs_with_discrepancies(tmp_path: Path) -> None:
-    from galfriday.reconcile import queries
+    from galfriday.audit import queries
 
     db = tmp_path / "g.db"
     _database(db)
