@@ -39,7 +39,6 @@ from galfriday.cli import stop_signals
 from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
 from galfriday.errors import ConfigError, StorageFailure
 from galfriday.events import FillEvent, Severity
-from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS, Tier
 from galfriday.live.alerts import WebhookConfig
 from galfriday.live.demo import DemoConfig, run_demo
@@ -189,24 +188,18 @@ class Embedded:
 @asynccontextmanager
 async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
     """The simulator on loopback and an engine configuration pointed at it."""
-    from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimConfig, Simulator
+    from galfriday.sim.embedded import engine_config_for, open_embedded
 
     seed = args.seed if args.seed is not None else secrets.randbelow(SEEDS)
-    sim = Simulator(SimConfig(rate=50, seed=seed))
-    async with trio.open_nursery() as nursery:
-        urls = await nursery.start(sim.serve)
+    async with open_embedded(seed) as (_, urls):
         market_only = args.market_data_only
         database = args.db or Path("galfriday.db")
-        engine = EngineConfig(
-            ws_public=urls.ws_public,
-            ws_private=urls.ws_private,
-            rest=urls.rest,
-            database=database,
+        engine = engine_config_for(
+            urls,
+            database,
+            keyed=not market_only,
             nonce_path=nonce_file(database),
-            api_key=None if market_only else DEFAULT_API_KEY,
-            api_secret=None if market_only else decode_secret(DEFAULT_API_SECRET),
             trading=not (args.read_only or market_only),
-            marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")),
             reconcile=ReconcileConfig(interval=60.0),  # the demo reconciles every minute
             capture=_capture_config(args, None),
             sim_seed=seed,
@@ -218,7 +211,6 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
             seed,
         )
         yield Embedded(engine, engine.trading and not args.no_demo, seed)
-        nursery.cancel_scope.cancel()
 
 
 async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> int:

@@ -47,24 +47,15 @@ from galfriday.capture.format import Reader
 from galfriday.capture.writer import CaptureConfig
 from galfriday.errors import ConfigError, GalfridayError
 from galfriday.events import ConnectionState
-from galfriday.kraken.auth import decode_secret
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
-from galfriday.live.marketdata import MarketDataConfig
 from galfriday.reconcile.run import ReconcileConfig
+from galfriday.sim.embedded import SYMBOLS, engine_config_for, open_embedded
 from galfriday.sim.faults import Fault, FaultRecord, target_for
-from galfriday.sim.server import (
-    DEFAULT_API_KEY,
-    DEFAULT_API_SECRET,
-    DRIFT_ORDER_USERREF,
-    SimConfig,
-    Simulator,
-    SimUrls,
-)
+from galfriday.sim.server import DRIFT_ORDER_USERREF, Simulator, SimUrls
 
 __all__ = ["SoakConfig", "SoakReport", "run_soak", "soak_command"]
 
-SYMBOLS: Final = ("BTC/USD", "ETH/USD", "XRP/USD", "DOGE/USD")
 CONNECT_LIMIT: Final = 150  # Kraken (Cloudflare): connections per IP per 10 minutes
 CONNECT_WINDOW: Final = 600.0
 RSS_GROWTH_LIMIT_MB: Final = 64.0
@@ -151,19 +142,13 @@ def _rss_mb() -> float:
 
 
 def _engine_config(urls: SimUrls, folder: Path) -> EngineConfig:
-    return EngineConfig(
-        ws_public=urls.ws_public,
-        ws_private=urls.ws_private,
-        rest=urls.rest,
-        database=folder / "soak.db",
-        api_key=DEFAULT_API_KEY,
-        api_secret=decode_secret(DEFAULT_API_SECRET),
-        marketdata=MarketDataConfig(symbols=SYMBOLS),
+    return engine_config_for(
+        urls,
+        folder / "soak.db",
         silence_timeout=3.0,  # the simulator's heartbeat is 1 s; a stall lasts 5 s or more
         health_interval=2.0,
         reconcile=ReconcileConfig(interval=60.0, retry_base=5.0),
         nonce_path=folder / "nonce",
-        rest_tier="intermediate",  # the simulator keeps Kraken's intermediate counter
         capture=CaptureConfig(folder=folder / "captures"),
     )
 
@@ -250,10 +235,9 @@ async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
     errors = _ErrorLog()
     sink = logger.add(errors, level="ERROR")
     began = time.monotonic()
-    sim = Simulator(SimConfig(rate=50, seed=config.seed))
     try:
         with cpu_load(config.cpu_load):
-            truth_connects = await _soak(config, folder, sim, report)
+            sim, truth_connects = await _soak(config, folder, report)
     except Exception as exc:  # an engine task died: that is the finding
         report.check("no unhandled exception", False, "".join(traceback.format_exception(exc)))
         logger.remove(sink)
@@ -280,12 +264,13 @@ async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
 
 
 async def _soak(
-    config: SoakConfig, folder: Path, sim: Simulator, report: SoakReport
-) -> list[float]:
-    """Run the engine under faults, then the engine's own checks; the connect times."""
-    async with trio.open_nursery() as outer:
-        urls = await outer.start(sim.serve)
-        async with open_engine(_engine_config(urls, folder)) as engine:
+    config: SoakConfig, folder: Path, report: SoakReport
+) -> tuple[Simulator, list[float]]:
+    """Run the engine under faults, then the engine's own checks; the simulator (for the
+    checks against its ground truth) and its connect times."""
+    async with open_embedded(config.seed) as (sim, urls):
+        engine_config = _engine_config(urls, folder)
+        async with open_engine(engine_config) as engine:
             account, gateway, reconciler = engine.account, engine.gateway, engine.reconciler
             if account is None or gateway is None or reconciler is None:
                 raise GalfridayError("the soak's engine has no private side")
@@ -310,8 +295,7 @@ async def _soak(
             report.figures["rss_end_mb"] = _rss_mb()
             _check_engine(report, engine, sim, recovered, final_ok)
             connects = list(sim.connect_times)
-        outer.cancel_scope.cancel()
-    return connects
+    return sim, connects
 
 
 def _check_engine(

@@ -21,6 +21,14 @@ SANS_IO = [
     "sim/market.py",
     "sim/account.py",
     "sim/exchange.py",
+    "sim/venue.py",
+    "sim/config.py",
+    "sim/faults.py",
+    "sim/frames.py",
+    "sim/httptypes.py",
+    "sim/requests.py",
+    "sim/rest.py",
+    "sim/rows.py",
 ]
 IO_MODULES = {"trio", "trio_websocket", "httpx", "sqlite_utils", "socket", "time", "asyncio"}
 

@@ -238,30 +238,34 @@ class Account:
         self._post(spec.base, sign * qty, ZERO, "trade", ref, wall, order.announced)
         self._post(spec.quote, -sign * cost, fee, "trade", ref, wall, order.announced)
         if order.announced:
-            self._report(
-                order,
-                "trade",
-                exec_id=exec_id,
-                trade_id=trade_id,
-                symbol=order.symbol,
-                side=order.side,
-                order_type=order.order_type,
-                last_qty=qty,
-                last_price=price,
-                cost=cost,
-                liquidity_ind=fill.liquidity,
-                order_status="partially_filled",
-                cum_qty=order.cum_qty,
-                cum_cost=order.cum_cost,
-                avg_price=order.avg_price,
-                fees=[Fee(asset=spec.quote, qty=fee)],
-                fee_usd_equiv=fee,
-                wall=wall,
-            )
+            self._report_fill(order, fill)
         order.status = "partially_filled"
         if order.remaining == 0:
             self.close(order, "filled", wall)
         return fill
+
+    def _report_fill(self, order: SimOrder, fill: SimFill) -> None:
+        """The ``trade`` execution report of ``fill`` (the order's totals already include it)."""
+        self._report(
+            order,
+            "trade",
+            exec_id=fill.exec_id,
+            trade_id=fill.trade_id,
+            symbol=order.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            last_qty=fill.qty,
+            last_price=fill.price,
+            cost=fill.cost,
+            liquidity_ind=fill.liquidity,
+            order_status="partially_filled",
+            cum_qty=order.cum_qty,
+            cum_cost=order.cum_cost,
+            avg_price=order.avg_price,
+            fees=[Fee(asset=fill.fee_asset, qty=fill.fee)],
+            fee_usd_equiv=fill.fee,
+            wall=fill.time,
+        )
 
     def close(self, order: SimOrder, status: str, wall: float, reason: str | None = None) -> None:
         """Move an open order to ``filled``, ``canceled`` or ``expired``."""

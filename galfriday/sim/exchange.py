@@ -83,7 +83,9 @@ class Exchange:
         pairs: the tradable pairs.
         balances: the account's starting spot balances (WS v2 asset codes).
         earn: what the account holds in earn wallets (WS v2 asset codes).
-        seed: the same seed gives the same market and the same ids.
+        seed: the same seed gives the same market and the same sequence of id characters;
+            every id also carries the account's run tag, fresh in every run, so ids
+            never repeat across runs (see :mod:`galfriday.sim.account`).
     """
 
     def __init__(

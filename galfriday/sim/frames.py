@@ -4,6 +4,10 @@ Book numbers are written by hand at full precision with trailing zeros (``0.0010
 Kraken does; everything else goes through galfriday's own wire structs and msgspec, so the
 simulator speaks exactly the shapes the client decodes. Timestamps are RFC3339 with
 microseconds; ``time_in``/``time_out`` come from the caller's wall clock.
+
+A public channel's frame is written once per event and subscription key (channel and option),
+then pushed to every session subscribed with that key; ``None`` means the event changed
+nothing that subscription shows.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import msgspec
 
 from galfriday.kraken import wire
 from galfriday.kraken.book import format_scaled
+from galfriday.sim.account import utc_datetime
+from galfriday.sim.exchange import Exchange, PublicUpdate
 from galfriday.sim.market import PairSpec, SimBook
 
 __all__ = [
@@ -24,6 +30,9 @@ __all__ = [
     "error_response",
     "heartbeat",
     "instrument_frame",
+    "private_update",
+    "public_snapshot",
+    "public_update",
     "rfc3339",
     "status_frame",
 ]
@@ -145,3 +154,65 @@ def error_response(
             time_out=stamp,
         )
     )
+
+
+def public_update(
+    exchange: Exchange, channel: str, option: object, update: PublicUpdate, wall: float
+) -> bytes | None:
+    """What a ``channel`` subscription (with its depth, interval or trigger ``option``) gets
+    of one market event; None when it gets nothing."""
+    step = update.step
+    book = exchange.books[step.symbol]
+    if channel == "book":
+        view = book.view_update(step, option)  # type: ignore[arg-type]
+        if view is None:
+            return None
+        return book_frame("update", book.spec, view[0], view[1], book.checksum(), wall)
+    if channel == "trade":
+        if not update.trades:
+            return None
+        return encode(wire.TradeMessage(type="update", data=update.trades))
+    if channel == "ticker":
+        top_changed = any(book.index(s, p) == 0 or q == 0 for s, p, q in step.changes)
+        if not (update.trades or (option == "bbo" and top_changed)):
+            return None
+        return _ticker(exchange, step.symbol, "update")
+    if channel == "ohlc":
+        if not update.trades:
+            return None
+        return _ohlc(exchange, step.symbol, option, "update", wall)
+    return None
+
+
+def public_snapshot(
+    exchange: Exchange, channel: str, symbol: str, option: object, wall: float
+) -> bytes:
+    """The snapshot a new subscription gets."""
+    if channel == "book":
+        return book_snapshot(exchange.books[symbol], option, wall)  # type: ignore[arg-type]
+    if channel == "ticker":
+        return _ticker(exchange, symbol, "snapshot")
+    if channel == "trade":
+        recent = list(exchange.recent[symbol])
+        return encode(wire.TradeMessage(type="snapshot", data=recent))
+    return _ohlc(exchange, symbol, option, "snapshot", wall)
+
+
+def _ticker(exchange: Exchange, symbol: str, kind: str) -> bytes:
+    return encode(wire.TickerMessage(type=kind, data=[exchange.ticker(symbol)]))
+
+
+def _ohlc(exchange: Exchange, symbol: str, interval: object, kind: str, wall: float) -> bytes:
+    candle = exchange.candle(symbol, interval, wall)  # type: ignore[arg-type]
+    data = [candle] if candle else []
+    return encode(wire.OhlcMessage(type=kind, data=data, timestamp=utc_datetime(wall)))
+
+
+def private_update(record: wire.ExecutionReport | wire.BalanceEntry, sequence: int) -> bytes:
+    """One private-stream record as its channel's ``update`` with the session's ``sequence``."""
+    message: msgspec.Struct
+    if isinstance(record, wire.ExecutionReport):
+        message = wire.ExecutionsMessage(type="update", data=[record], sequence=sequence)
+    else:
+        message = wire.BalancesMessage(type="update", data=[record], sequence=sequence)
+    return encode(message)

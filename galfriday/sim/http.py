@@ -10,35 +10,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Final
 
 import h11
 import trio
 from loguru import logger
 
+from galfriday.sim.httptypes import HttpRequest, HttpResponse
+
 __all__ = ["MAX_BODY", "HttpRequest", "HttpResponse", "serve_http"]
 
 MAX_BODY: Final = 1 << 20
 _READ: Final = 65536
 _IDLE_TIMEOUT: Final = 120.0
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    body: bytes
-    headers: list[tuple[str, str]] = field(
-        default_factory=lambda: [("content-type", "application/json")]
-    )
 
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]

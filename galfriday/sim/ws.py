@@ -8,16 +8,16 @@ own latency from the send; Kraken's is its matching engine's time). A heartbeat 
 ``{"channel":"heartbeat"}`` after a second without other frames while subscribed. A connection
 with no subscription that sends nothing for ``idle_timeout`` seconds is closed.
 
-Requests are decoded into typed structs; what does not decode gets Kraken's error shapes.
+Requests are read by :mod:`galfriday.sim.requests` (typed, with Kraken's error shapes); tokens
+are the venue's (:class:`~galfriday.sim.venue.Venue`); orders go through the simulator's
+methods, which publish what they change and tell its timers (GTD expiry, dead-man switch).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 import trio
@@ -25,11 +25,10 @@ from loguru import logger
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from galfriday.kraken import wire
-from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
 from galfriday.sim import frames
-from galfriday.sim.exchange import OrderRequest
+from galfriday.sim import requests as rq
 from galfriday.sim.faults import Fault
-from galfriday.sim.frames import rfc3339
+from galfriday.sim.requests import Params
 
 if TYPE_CHECKING:
     from galfriday.sim.server import Simulator
@@ -37,49 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["OUTBOX", "Session"]
 
 OUTBOX: Final = 20_000
-PUBLIC_CHANNELS: Final = frozenset({"book", "ticker", "trade", "ohlc", "instrument"})
-PRIVATE_CHANNELS: Final = frozenset({"executions", "balances"})
-MAX_CANCEL_AFTER: Final = 86400
 _CHECKSUM = re.compile(rb'"checksum":(\d+)')
 _connection_ids = itertools.count(13834774380200032777)
-
-
-class _Params(msgspec.Struct, kw_only=True):
-    channel: str | None = None
-    symbol: list[str] | str | None = None
-    depth: int | None = None
-    snapshot: bool | None = None
-    interval: int | None = None
-    event_trigger: str | None = None
-    token: str | None = None
-    snap_orders: bool | None = None
-    snap_trades: bool | None = None
-    order_type: str | None = None
-    side: str | None = None
-    order_qty: Decimal | None = None
-    limit_price: Decimal | None = None
-    time_in_force: str | None = None
-    post_only: bool | None = None
-    validate: bool | None = None
-    cl_ord_id: list[str] | str | None = None
-    order_id: list[str] | None = None
-    order_userref: list[int] | int | None = None
-    timeout: int | None = None
-    expire_time: datetime | None = None
-
-
-class _Request(msgspec.Struct, kw_only=True):
-    method: str
-    params: _Params | None = None
-    req_id: int | None = None
-
-
-_REQUEST: Final = msgspec.json.Decoder(_Request)
-_ENVELOPE: Final = msgspec.json.Decoder(dict[str, object])
-
-
-def _now(wall: float) -> datetime:
-    return datetime.fromtimestamp(wall, UTC)
 
 
 class Session:
@@ -89,6 +47,7 @@ class Session:
         self, sim: Simulator, kind: str, ws: WebSocketConnection, stream: trio.abc.Stream
     ) -> None:
         self.sim = sim
+        self.venue = sim.venue
         self.kind = kind
         self.ws = ws
         self.stream = stream
@@ -139,7 +98,7 @@ class Session:
                     book = frame.startswith(b'{"channel":"book"')
                     if book:
                         frame = frames.restamp(frame, self.sim.wall())
-                    fault = self.sim.faults.next_frame_fault(self.kind, book, self.sim.wall())
+                    fault = self.venue.faults.next_frame_fault(self.kind, book, self.sim.wall())
                     if fault is Fault.DROP_FRAMES:
                         continue
                     if fault is Fault.CORRUPT_CHECKSUM:
@@ -192,7 +151,9 @@ class Session:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._writer)
                 nursery.start_soon(self._heartbeats)
-                self.push(frames.status_frame(self.sim.exchange.system, self.connection_id), False)
+                self.push(
+                    frames.status_frame(self.venue.exchange.system, self.connection_id), False
+                )
                 try:
                     while True:
                         message = await self.ws.get_message()
@@ -208,7 +169,7 @@ class Session:
                     pass
                 finally:
                     for token in self.tokens.values():
-                        self.sim.release_token(token)
+                        self.venue.release_token(token)
                     self.tokens.clear()
                 nursery.cancel_scope.cancel()
 
@@ -225,61 +186,36 @@ class Session:
 
     async def _handle(self, raw: bytes) -> None:
         wall = self.sim.wall()
-        try:
-            request = _REQUEST.decode(raw)
-        except msgspec.ValidationError as exc:
-            req_id = _req_id(raw)
-            self.push(
-                frames.error_response(
-                    _method(raw), f"EGeneral:Invalid arguments ({exc})", req_id, wall
-                ),
-                False,
-            )
-            return
-        except msgspec.DecodeError:
+        request = rq.decode_request(raw, wall)
+        if request is None:
             logger.bind(conn=self.kind).info("malformed request from client")
             self._error("unknown", "Malformed request", None, wall)
             return
-        method, params, req_id = request.method, request.params or _Params(), request.req_id
+        if isinstance(request, bytes):
+            self.push(request, False)
+            return
+        method, params, req_id = request.method, request.params or Params(), request.req_id
         if method == "ping":
-            stamp = _now(wall)
-            pong = wire.Response(method="pong", req_id=req_id, time_in=stamp, time_out=stamp)
-            self.push(frames.encode(pong), False)
+            self.push(rq.pong(req_id, wall), False)
         elif method in ("subscribe", "unsubscribe"):
             if self.kind == "public":
                 self._public_subscription(method, params, req_id, wall)
             else:
                 self._private_subscription(method, params, req_id, wall)
-        elif self.kind == "private" and method in (
-            "add_order",
-            "cancel_order",
-            "cancel_all",
-            "cancel_all_orders_after",
-        ):
+        elif self.kind == "private" and method in rq.TRADING:
             if not self._authorised(method, params, req_id, wall):
                 return
-            hold = self.sim.faults.next_order_hold() if method == "add_order" else 0.0
+            hold = self.venue.faults.next_order_hold() if method == "add_order" else 0.0
             if hold:
                 # In the matching engine's queue: placed (and answered) late, socket or not.
                 self.sim.later(hold, lambda: self._trade_late(method, params, req_id))
             else:
                 self._trade(method, params, req_id, wall)
         else:
-            self.push(
-                frames.error_response(method, f"Method {method} not supported", req_id, wall), False
-            )
+            self._error(method, f"Method {method} not supported", req_id, wall)
 
     def _ack(self, method: str, req_id: int | None, wall: float, **result: object) -> None:
-        stamp = _now(wall)
-        response = wire.Response(
-            method=method,
-            success=True,
-            req_id=req_id,
-            time_in=stamp,
-            time_out=stamp,
-            result=wire.ResponseResult(**result),  # type: ignore[arg-type]
-        )
-        self.push(frames.encode(response), False)
+        self.push(rq.ack(method, req_id, wall, **result), False)
 
     def _error(
         self, method: str, error: str, req_id: int | None, wall: float, symbol: str | None = None
@@ -289,13 +225,12 @@ class Session:
     # --- public ----------------------------------------------------------------------------
 
     def _public_subscription(
-        self, method: str, params: _Params, req_id: int | None, wall: float
+        self, method: str, params: Params, req_id: int | None, wall: float
     ) -> None:
         channel = params.channel
-        if channel not in PUBLIC_CHANNELS:
-            self._error(method, _bad_channel(channel), req_id, wall)
+        if channel not in rq.PUBLIC_CHANNELS:
+            self._error(method, rq.bad_channel(channel), req_id, wall)
             return
-        exchange = self.sim.exchange
         if channel == "instrument":
             key: tuple[str, str, object] = ("instrument", "", None)
             self._toggle(method, key, req_id, wall, channel="instrument", snapshot=True)
@@ -306,42 +241,25 @@ class Session:
         if not symbols:
             self._error(method, "EGeneral:Invalid arguments:symbol", req_id, wall)
             return
+        option, error = rq.subscription_option(channel, params)
+        if error:
+            self._error(method, error, req_id, wall)
+            return
+        result: dict[str, object] = {"channel": channel}
         if channel == "book":
-            depth = params.depth or 10
-            if depth not in BOOK_DEPTHS:
-                self._error(method, "EGeneral:Invalid arguments:depth", req_id, wall)
-                return
-            option: object = depth
-        elif channel == "ohlc":
-            interval = params.interval or 1
-            if interval not in OHLC_INTERVALS:
-                self._error(method, "EGeneral:Invalid arguments:interval", req_id, wall)
-                return
-            option = interval
-        elif channel == "ticker":
-            option = params.event_trigger or "trades"
-            if option not in ("trades", "bbo"):
-                self._error(method, "EGeneral:Invalid arguments:event_trigger", req_id, wall)
-                return
-        else:
-            option = None
+            result["depth"] = option
+        if channel == "ohlc":
+            result["interval"] = option
+        snapshot = params.snapshot if params.snapshot is not None else channel != "trade"
         for symbol in symbols:
-            if symbol not in exchange.specs:
+            if symbol not in self.venue.exchange.specs:
                 self._error(method, f"Currency pair not supported {symbol}", req_id, wall, symbol)
                 continue
-            key = (channel, symbol, option)
-            result: dict[str, object] = {"channel": channel}
-            if channel == "book":
-                result["depth"] = option
-            if channel == "ohlc":
-                result["interval"] = option
-            if not self._toggle(method, key, req_id, wall, symbol=symbol, **result):
+            if not self._toggle(method, (channel, symbol, option), req_id, wall, symbol, **result):
                 continue
-            default_snapshot = channel != "trade"
-            if method == "subscribe" and (
-                params.snapshot if params.snapshot is not None else default_snapshot
-            ):
-                self.push(self.sim.public_snapshot(channel, symbol, option))
+            if method == "subscribe" and snapshot:
+                exchange = self.venue.exchange
+                self.push(frames.public_snapshot(exchange, channel, symbol, option, wall))
 
     def _toggle(
         self,
@@ -369,19 +287,19 @@ class Session:
 
     # --- private ---------------------------------------------------------------------------
 
-    def _authorised(self, method: str, params: _Params, req_id: int | None, wall: float) -> bool:
-        error = self.sim.check_token(params.token)
+    def _authorised(self, method: str, params: Params, req_id: int | None, wall: float) -> bool:
+        error = self.venue.check_token(params.token, trio.current_time())
         if error:
             self._error(method, error, req_id, wall)
             return False
         return True
 
     def _private_subscription(
-        self, method: str, params: _Params, req_id: int | None, wall: float
+        self, method: str, params: Params, req_id: int | None, wall: float
     ) -> None:
         channel = params.channel
-        if channel not in PRIVATE_CHANNELS:
-            self._error(method, _bad_channel(channel), req_id, wall)
+        if channel not in rq.PRIVATE_CHANNELS:
+            self._error(method, rq.bad_channel(channel), req_id, wall)
             return
         if not self._authorised(method, params, req_id, wall):
             return
@@ -389,156 +307,88 @@ class Session:
             if self.sequences.pop(channel, None) is None:
                 self._error(method, "Subscription Not Found", req_id, wall)
             else:
-                self.sim.release_token(self.tokens.pop(channel, ""))
+                self.venue.release_token(self.tokens.pop(channel, ""))
                 self._ack(method, req_id, wall, channel=channel)
             return
         if channel in self.sequences:
             self._error(method, "Already subscribed", req_id, wall)
             return
         self.tokens[channel] = params.token or ""
-        self.sim.use_token(params.token or "")
+        self.venue.use_token(params.token or "")
         self.sequences[channel] = 0
-        account = self.sim.exchange.account
         if channel == "executions":
-            self._ack(
-                method,
-                req_id,
-                wall,
-                channel=channel,
-                maxratecount=125,
-                snapshot=params.snap_orders is not False,
-            )
-            reports = []
-            if params.snap_orders is not False:
-                reports += [account.order_report(o) for o in account.open_orders()]
-            if params.snap_trades:
-                reports += [
-                    account.fill_report(f, account.orders[f.order_id]) for f in account.fills[-50:]
-                ]
-            message: msgspec.Struct = wire.ExecutionsMessage(
-                type="snapshot", data=reports, sequence=self.next_sequence(channel)
-            )
+            snapshot = params.snap_orders is not False
+            self._ack(method, req_id, wall, channel=channel, maxratecount=125, snapshot=snapshot)
         else:
             self._ack(method, req_id, wall, channel=channel, snapshot=params.snapshot is not False)
-            message = wire.BalancesMessage(
+        self.push(frames.encode(self._private_snapshot(channel, params)))
+
+    def _private_snapshot(self, channel: str, params: Params) -> msgspec.Struct:
+        """The first message of a private subscription (its sequence is 1)."""
+        account = self.venue.exchange.account
+        if channel == "balances":
+            return wire.BalancesMessage(
                 type="snapshot",
                 data=account.balance_snapshot(),
                 sequence=self.next_sequence(channel),
             )
-        self.push(frames.encode(message))
+        reports = []
+        if params.snap_orders is not False:
+            reports += [account.order_report(o) for o in account.open_orders()]
+        if params.snap_trades:
+            reports += [
+                account.fill_report(f, account.orders[f.order_id]) for f in account.fills[-50:]
+            ]
+        return wire.ExecutionsMessage(
+            type="snapshot", data=reports, sequence=self.next_sequence(channel)
+        )
 
-    def _trade_late(self, method: str, params: _Params, req_id: int | None) -> None:
+    def _trade_late(self, method: str, params: Params, req_id: int | None) -> None:
         self._trade(method, params, req_id, self.sim.wall())
         self.sim.flush_private()
 
-    def _trade(self, method: str, params: _Params, req_id: int | None, wall: float) -> None:
-        sim = self.sim
+    def _trade(self, method: str, params: Params, req_id: int | None, wall: float) -> None:
         if method == "add_order":
-            if params.cl_ord_id is not None and params.order_userref is not None:
-                self._error(
-                    method, "EGeneral:Invalid arguments:cl_ord_id and order_userref", req_id, wall
-                )
-                return
-            symbol = params.symbol
-            if (
-                params.order_type is None
-                or params.side is None
-                or params.order_qty is None
-                or not isinstance(symbol, str)
-            ):
-                self._error(method, "EGeneral:Invalid arguments", req_id, wall)
-                return
-            request = OrderRequest(
-                symbol=symbol,
-                side=params.side,
-                order_type=params.order_type,
-                qty=params.order_qty,
-                limit_price=params.limit_price,
-                cl_ord_id=params.cl_ord_id if isinstance(params.cl_ord_id, str) else None,
-                order_userref=params.order_userref
-                if isinstance(params.order_userref, int)
-                else None,
-                time_in_force=params.time_in_force or "gtc",
-                post_only=bool(params.post_only),
-                expire_at=params.expire_time.timestamp() if params.expire_time else None,
-            )
-            error = sim.exchange.check_order(request)
-            if error:
-                self._error(method, error, req_id, wall)
-                return
-            if params.validate:
-                self._ack(method, req_id, wall, order_id="")
-                return
-            order = sim.place_order(request)
-            extra: dict[str, object] = {}
-            if order.cl_ord_id:
-                extra["cl_ord_id"] = order.cl_ord_id
-            if order.order_userref is not None:
-                extra["order_userref"] = order.order_userref
-            self._ack(method, req_id, wall, order_id=order.order_id, **extra)
+            self._add_order(params, req_id, wall)
         elif method == "cancel_order":
-            cl = (
-                [params.cl_ord_id]
-                if isinstance(params.cl_ord_id, str)
-                else (params.cl_ord_id or [])
-            )
-            refs = (
-                [params.order_userref]
-                if isinstance(params.order_userref, int)
-                else (params.order_userref or [])
-            )
-            ids = sim.exchange.find_orders(params.order_id or [], cl, refs)
-            if not ids:
-                self._error(method, "EGeneral:Invalid arguments", req_id, wall)
-            for order_id in ids:
-                if order_id is not None and sim.cancel_order(order_id):
-                    self._ack(method, req_id, wall, order_id=order_id)
-                else:
-                    self._error(method, "EOrder:Invalid order", req_id, wall)
+            self._cancel_order(params, req_id, wall)
         elif method == "cancel_all":
-            self._ack(method, req_id, wall, count=sim.cancel_all("cancel_all"))
+            self._ack(method, req_id, wall, count=self.sim.cancel_all("cancel_all"))
         else:
             timeout = params.timeout
-            if timeout is None or not 0 <= timeout < MAX_CANCEL_AFTER:
+            if timeout is None or not 0 <= timeout < rq.MAX_CANCEL_AFTER:
                 self._error(method, "EGeneral:Invalid arguments:timeout", req_id, wall)
                 return
-            trigger = sim.arm_dead_man_switch(timeout)
-            stamp = rfc3339(wall)
-            result = {
-                "currentTime": _now(wall).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-                # Disarmed, Kraken answers the string "0" where the trigger time would be.
-                "triggerTime": (
-                    _now(trigger).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-                    if timeout
-                    else "0"
-                ),
-            }
-            reply = {"method": method, "req_id": req_id, "result": result, "success": True,
-                     "time_in": stamp, "time_out": stamp}  # fmt: skip
-            self.push(msgspec.json.encode(reply), False)
+            trigger = self.sim.arm_dead_man_switch(timeout)
+            reply = rq.dead_man_reply(method, req_id, wall, trigger if timeout else None)
+            self.push(reply, False)
 
+    def _add_order(self, params: Params, req_id: int | None, wall: float) -> None:
+        request = rq.order_request(params)
+        if isinstance(request, str):
+            self._error("add_order", request, req_id, wall)
+            return
+        error = self.venue.exchange.check_order(request)
+        if error:
+            self._error("add_order", error, req_id, wall)
+            return
+        if params.validate:
+            self._ack("add_order", req_id, wall, order_id="")
+            return
+        order = self.sim.place_order(request)
+        extra: dict[str, object] = {}
+        if order.cl_ord_id:
+            extra["cl_ord_id"] = order.cl_ord_id
+        if order.order_userref is not None:
+            extra["order_userref"] = order.order_userref
+        self._ack("add_order", req_id, wall, order_id=order.order_id, **extra)
 
-def _bad_channel(channel: str | None) -> str:
-    return "Subscription name invalid" if channel else "Malformed request"
-
-
-def _as_list(value: list[str] | str | list[int] | int | None) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _req_id(raw: bytes) -> int | None:
-    try:
-        value = _ENVELOPE.decode(raw).get("req_id")
-    except msgspec.MsgspecError:
-        return None
-    return value if isinstance(value, int) else None
-
-
-def _method(raw: bytes) -> str:
-    try:
-        value = _ENVELOPE.decode(raw).get("method")
-    except msgspec.MsgspecError:
-        return "unknown"
-    return value if isinstance(value, str) else "unknown"
+    def _cancel_order(self, params: Params, req_id: int | None, wall: float) -> None:
+        ids = self.venue.exchange.find_orders(*rq.cancel_keys(params))
+        if not ids:
+            self._error("cancel_order", "EGeneral:Invalid arguments", req_id, wall)
+        for order_id in ids:
+            if order_id is not None and self.sim.cancel_order(order_id):
+                self._ack("cancel_order", req_id, wall, order_id=order_id)
+            else:
+                self._error("cancel_order", "EOrder:Invalid order", req_id, wall)
