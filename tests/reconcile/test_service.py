@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
@@ -25,7 +24,8 @@ from galfriday.reconcile.service import ReconcileConfig, ReconcileService
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
-from tests.live.test_engine import engine_on, garble_rest
+from tests.live.test_engine import engine_on
+from tests.transports import GarblingTransport
 
 D = Decimal
 
@@ -341,16 +341,18 @@ def test_recent_means_opened_closed_or_traded_since() -> None:
     assert _recent(orders, trades, 100.0) == {"A", "E", "T", "D"}
 
 
-async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    rest = GarblingTransport()
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, db, transport=rest) as engine,
+    ):
         assert engine.reconciler is not None
         ledger = {"ledger": {"L1": {"asset": "ZUSD", "amount": "1"}}}  # no time, no balance
-        garble_rest(monkeypatch, engine, {"Ledgers": ledger}, once=False)
+        rest.garble({"Ledgers": ledger}, once=False)
         assert not await engine.reconciler.run_once("manual")
-        monkeypatch.undo()
+        rest.restore()
         assert await engine.reconciler.run_once("manual")  # still running, and fine again
         await engine.audit.flush()
         failed = _rows(db, "SELECT error FROM reconciliation_events WHERE status = 'failed'")
@@ -358,11 +360,12 @@ async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
 
 
 async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
+    rest = GarblingTransport()
     async with (
         open_simulator(SimConfig(rate=20)) as sim,
-        engine_on(sim, tmp_path / "a.db") as engine,
+        engine_on(sim, tmp_path / "a.db", transport=rest) as engine,
     ):
         account = engine.account
         assert account is not None and engine.gateway is not None
@@ -374,13 +377,13 @@ async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_eng
             "QueryOrders": {resting: {"status": "open"}},  # no descr, no vol
             "TradesHistory": {"trades": {"T1": {"pair": "XXBTZUSD"}}},
         }
-        garble_rest(monkeypatch, engine, answers, once=False)
+        rest.garble(answers, once=False)
         finished = engine.bus.subscribe(RecoveryFinished)
         await account.refresh_stale([resting])  # logged, tried again at the next pass
         await account.recover("test")
         event = finished.receive_nowait()
         assert isinstance(event, RecoveryFinished) and not event.complete
-        monkeypatch.undo()
+        rest.restore()
         await account.refresh_stale([resting])  # and the engine carries on
         assert engine.started.is_set() and account.recoveries == 1
 
