@@ -225,6 +225,7 @@ async def test_cancelling_an_order_twice_is_not_an_error(tmp_path: Path) -> None
             await engine.gateway.cancel("ONEVER-EXIST-EDXXXX")
 
 
+@pytest.mark.slow
 async def test_dead_man_switch_is_armed_while_healthy_and_left_to_fire_when_not(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -330,6 +331,7 @@ async def test_an_oversized_frame_is_refused_and_the_connection_comes_back(
         assert _count(db, "decode_errors") == 0  # refused by the socket, not decoded
 
 
+@pytest.mark.slow
 async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(tmp_path: Path) -> None:
     rest = GarblingTransport()
     async with (

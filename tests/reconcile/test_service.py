@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -69,6 +70,7 @@ async def test_startup_run_is_clean_and_recorded(tmp_path: Path) -> None:
         assert runs == [{"type": "startup", "status": "clean", "rest_calls": 4}]
 
 
+@pytest.mark.slow
 async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
@@ -87,6 +89,7 @@ async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
         assert adjustments == [{"adjustment_type": "explained", "subject": "USD"}]
 
 
+@pytest.mark.slow
 async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
@@ -121,6 +124,7 @@ async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path
         assert len(_rows(db, "SELECT id FROM review_queue")) == 2
 
 
+@pytest.mark.slow
 async def test_an_order_from_another_device_is_an_untracked_order(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
@@ -302,6 +306,7 @@ async def test_a_gap_is_reconciled_after_the_stream_has_recovered(tmp_path: Path
         assert engine.account.portfolio.balances == sim.ground_truth().balances
 
 
+@pytest.mark.slow
 async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: Path) -> None:
     # The exchange can be ahead of the stream: a fill made a moment before the run may still
     # be on its way, and queueing it for review would be a false alarm. It is deferred; a run
@@ -341,6 +346,7 @@ def test_recent_means_opened_closed_or_traded_since() -> None:
     assert _recent(orders, trades, 100.0) == {"A", "E", "T", "D"}
 
 
+@pytest.mark.slow
 async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     rest = GarblingTransport()
@@ -434,6 +440,7 @@ def test_the_retry_backoff_doubles_up_to_its_cap() -> None:
     assert service.retry_delay() == 600.0
 
 
+@pytest.mark.slow
 async def test_every_private_reconnect_is_reconciled_after_an_exchange_freeze(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
