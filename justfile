@@ -19,6 +19,10 @@ run *ARGS: env
 test *ARGS: env
     {{python}} -m pytest {{ARGS}}
 
+# The suite without the tests marked slow (real time, subprocesses): the edit loop, under a minute.
+test-fast *ARGS: env
+    {{python}} -m pytest -m "not slow" {{ARGS}}
+
 # ruff and mypy --strict on galfriday/.
 lint: env
     {{python}} -m ruff check galfriday tests

@@ -27,8 +27,12 @@ import time
 from pathlib import Path
 from typing import IO
 
+import pytest
+
 from galfriday.capture.format import Reader
 from galfriday.kraken.auth import load_key_state
+
+pytestmark = pytest.mark.slow  # engines and a simulator as processes, killed on real time
 
 KILLS = 20
 ENV = {

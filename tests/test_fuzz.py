@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from galfriday.bus import Bus
@@ -115,6 +116,7 @@ def _corpus() -> tuple[list[str], dict[str, tuple[int, int]]]:
     return list(ws_examples().values()) + frames, traffic.books
 
 
+@pytest.mark.slow
 def test_a_hundred_thousand_random_and_mutated_frames_escape_nothing_and_are_all_counted() -> None:
     corpus, books = _corpus()
     processors = Processors(tuple(books), books)
@@ -159,6 +161,7 @@ def test_a_hundred_thousand_random_and_mutated_frames_escape_nothing_and_are_all
     assert min(kinds.values()) > 0
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )

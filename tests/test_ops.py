@@ -258,6 +258,7 @@ def test_prune_with_trades_keeps_what_a_run_with_an_open_review_item_found(
             assert runs == [("R1",)], table
 
 
+@pytest.mark.slow
 def test_prune_deletes_in_short_transactions_a_writer_gets_in_between(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     AuditStore(db).close()

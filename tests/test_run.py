@@ -39,6 +39,7 @@ def _run(
     )
 
 
+@pytest.mark.slow
 def test_embedded_run_fills_the_audit_database_and_stops_cleanly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,6 +83,7 @@ def test_embedded_run_fills_the_audit_database_and_stops_cleanly(
     assert "verify: 0 divergences" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sigterm_stops_with_exit_zero(tmp_path: Path) -> None:
     process = _run("--db", str(tmp_path / "g.db"), "--market-data-only")
     try:
@@ -165,6 +167,7 @@ def test_trading_mode_without_keys_is_refused(
     assert "KRAKEN_API_KEY/KRAKEN_API_SECRET" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_config_against_the_simulator_runs_read_only(tmp_path: Path) -> None:
     sim = subprocess.Popen(
         [sys.executable, "-m", "galfriday", "sim", "--log-level", "ERROR"],
@@ -201,6 +204,7 @@ def test_a_config_against_the_simulator_runs_read_only(tmp_path: Path) -> None:
             sim.stdout.close()
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_its_capture_readable_to_the_last_fraction_of_a_second(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -254,6 +258,7 @@ def test_the_log_file_and_its_rotated_parts_are_the_owners_only(
     assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}
 
 
+@pytest.mark.slow
 def test_a_log_file_gets_the_same_lines_and_is_rotated_by_loguru(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "galfriday.log"
     process = _run("--db", str(tmp_path / "l.db"), "--duration", "3", "--log-file", str(log))
@@ -309,6 +314,7 @@ def _read_pty(fd: int, until: bytes | None, deadline: float) -> bytes:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("just") is None or not (ROOT / ".venv" / "bin" / "python").exists(),
     reason="needs just and the repository's .venv",

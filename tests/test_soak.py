@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 import trio
 
 from galfriday.soak import SoakConfig, print_report, run_soak
+
+pytestmark = pytest.mark.slow  # half a minute of faults on real time
 
 
 def test_a_short_soak_detects_every_fault_and_ends_equal_to_the_exchange(tmp_path: Path) -> None:

@@ -410,9 +410,11 @@ class Engine:
 
 
 @asynccontextmanager
-async def open_engine(config: EngineConfig) -> AsyncIterator[Engine]:
-    """Run an engine for the duration of the block."""
-    engine = Engine(config)
+async def open_engine(
+    config: EngineConfig, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[Engine]:
+    """Run an engine for the duration of the block (its REST calls through ``transport``)."""
+    engine = Engine(config, transport=transport)
     try:
         # The audit and capture writers outlive every task that records: the last state
         # changes of a shutdown reach both.

@@ -67,6 +67,7 @@ def test_missing_numbers_are_bounded() -> None:
     assert tracker.observe(5).verdict is Verdict.DUPLICATE  # forgotten: too late to fill
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(
     st.integers(0, 1000),

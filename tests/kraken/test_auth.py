@@ -95,6 +95,7 @@ for nonce in range(300):
 """
 
 
+@pytest.mark.slow
 def test_two_processes_saving_the_same_key_state_never_collide(tmp_path: Path) -> None:
     path = tmp_path / "g.db.nonce"
     savers = [

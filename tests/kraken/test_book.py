@@ -174,6 +174,7 @@ def _check_invariants(book: OrderBook) -> None:
     assert len(bids) <= book.depth and len(asks) <= book.depth
 
 
+@pytest.mark.slow
 @settings(max_examples=200)
 @given(
     depth=st.sampled_from([10, 25, 100]),
@@ -196,6 +197,7 @@ def test_random_update_streams_keep_every_invariant(
         _check_invariants(book)
 
 
+@pytest.mark.slow
 @settings(max_examples=200)
 @given(pp=st.integers(0, 4), qp=st.integers(0, 8), bids=_CHANGES, asks=_CHANGES)
 def test_a_book_rebuilt_from_its_own_levels_has_the_same_checksum(

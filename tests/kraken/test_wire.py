@@ -281,6 +281,7 @@ _CHANNELS = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @given(_CHANNELS, _JSON, _JSON)
 def test_known_channel_with_random_payload_decodes_or_is_malformed(
     channel: str, data: object, extra: object

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
 import trio
 import trio.testing
 
@@ -152,6 +153,7 @@ async def test_idle_pings_keep_an_unsubscribed_socket_open(
         assert connection.metrics.reconnects == 0 and pongs >= 15
 
 
+@pytest.mark.slow
 async def test_permanent_outage_never_exceeds_150_attempts_in_ten_minutes(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

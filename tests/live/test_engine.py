@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -34,12 +35,20 @@ from galfriday.sim.server import (
     Simulator,
     open_simulator,
 )
+from tests.transports import GarblingTransport
 
 D = Decimal
 
 
 @asynccontextmanager
-async def engine_on(sim: Simulator, db: Path, **config: object) -> AsyncIterator[Engine]:
+async def engine_on(
+    sim: Simulator,
+    db: Path,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    **config: object,
+) -> AsyncIterator[Engine]:
+    """An engine against ``sim``; its REST calls go through ``transport`` when one is given."""
     assert sim.urls is not None
     engine_config = EngineConfig(
         ws_public=sim.urls.ws_public,
@@ -51,26 +60,8 @@ async def engine_on(sim: Simulator, db: Path, **config: object) -> AsyncIterator
         marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD")),
         **config,  # type: ignore[arg-type]
     )
-    async with open_engine(engine_config) as engine:
+    async with open_engine(engine_config, transport=transport) as engine:
         yield engine
-
-
-def garble_rest(
-    monkeypatch: pytest.MonkeyPatch, engine: Engine, answers: Mapping[str, object], once: bool
-) -> list[str]:
-    """Answer the named private REST methods with ``answers`` (only the first call of each if
-    ``once``) instead of asking the exchange; returns the methods answered so far.
-    ``monkeypatch.undo()`` restores the real calls."""
-    real, served = engine.rest.private, []
-
-    async def private(method: str, **params: object) -> object:
-        if method in answers and not (once and method in served):
-            served.append(method)
-            return answers[method]
-        return await real(method, **params)
-
-    monkeypatch.setattr(engine.rest, "private", private)
-    return served
 
 
 def _count(db: Path, table: str) -> int:
@@ -234,6 +225,7 @@ async def test_cancelling_an_order_twice_is_not_an_error(tmp_path: Path) -> None
             await engine.gateway.cancel("ONEVER-EXIST-EDXXXX")
 
 
+@pytest.mark.slow
 async def test_dead_man_switch_is_armed_while_healthy_and_left_to_fire_when_not(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -342,15 +334,15 @@ async def test_an_oversized_frame_is_refused_and_the_connection_comes_back(
         assert _count(db, "decode_errors") == 0  # refused by the socket, not decoded
 
 
-async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.slow
+async def test_an_unreadable_token_answer_is_a_lost_connection_not_a_crash(tmp_path: Path) -> None:
+    rest = GarblingTransport()
     async with (
         open_simulator(SimConfig(rate=20)) as sim,
-        engine_on(sim, tmp_path / "a.db") as engine,
+        engine_on(sim, tmp_path / "a.db", transport=rest) as engine,
     ):
         # Kraken changed a field name, for one answer:
-        garbled = garble_rest(monkeypatch, engine, {"GetWebSocketsToken": {"tokn": "?"}}, once=True)
+        garbled = rest.garble({"GetWebSocketsToken": {"tokn": "?"}}, once=True)
         states = engine.bus.subscribe(ConnectionStateChanged, capacity=1000)
         await sim.drop_connections("private")
         with trio.fail_after(30):

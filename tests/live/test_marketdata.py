@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import trio
 
 from galfriday.bus import Bus
@@ -100,6 +101,7 @@ async def test_resyncs_are_capped_and_then_alerted() -> None:
             assert len(feed.audit.table("resyncs")) == 2
 
 
+@pytest.mark.slow
 async def test_a_symbol_given_up_on_tries_again_after_a_quiet_period() -> None:
     async with open_simulator(SimConfig(rate=600)) as sim:
         config = MarketDataConfig(

@@ -155,6 +155,7 @@ def test_review_errors_are_one_line_and_exit_2(
     assert info.value.code == 2
 
 
+@pytest.mark.slow
 def test_reconcile_command_runs_once_and_prints_the_report(tmp_path: Path) -> None:
     result = subprocess.run(
         [

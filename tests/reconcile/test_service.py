@@ -24,7 +24,8 @@ from galfriday.live.engine import Engine
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.server import SimConfig, open_simulator
-from tests.live.test_engine import engine_on, garble_rest
+from tests.live.test_engine import engine_on
+from tests.transports import GarblingTransport
 
 D = Decimal
 
@@ -68,6 +69,7 @@ async def test_startup_run_is_clean_and_recorded(tmp_path: Path) -> None:
         assert runs == [{"type": "startup", "status": "clean", "rest_calls": 4}]
 
 
+@pytest.mark.slow
 async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
@@ -86,6 +88,7 @@ async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
         assert adjustments == [{"adjustment_type": "explained", "subject": "USD"}]
 
 
+@pytest.mark.slow
 async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
@@ -120,6 +123,7 @@ async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path
         assert len(_rows(db, "SELECT id FROM review_queue")) == 2
 
 
+@pytest.mark.slow
 async def test_an_order_from_another_device_is_an_untracked_order(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
@@ -301,6 +305,7 @@ async def test_a_gap_is_reconciled_after_the_stream_has_recovered(tmp_path: Path
         assert engine.account.portfolio.balances == sim.ground_truth().balances
 
 
+@pytest.mark.slow
 async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: Path) -> None:
     # The exchange can be ahead of the stream: a fill made a moment before the run may still
     # be on its way, and queueing it for review would be a false alarm. It is deferred; a run
@@ -322,16 +327,19 @@ async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: P
         assert {"kind": "fill_missing_internally", "subject": order.trades[0]} in found
 
 
-async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.slow
+async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    rest = GarblingTransport()
+    async with (
+        open_simulator(SimConfig(rate=20)) as sim,
+        engine_on(sim, db, transport=rest) as engine,
+    ):
         assert engine.reconciler is not None
         ledger = {"ledger": {"L1": {"asset": "ZUSD", "amount": "1"}}}  # no time, no balance
-        garble_rest(monkeypatch, engine, {"Ledgers": ledger}, once=False)
+        rest.garble({"Ledgers": ledger}, once=False)
         assert not await engine.reconciler.run_once("manual")
-        monkeypatch.undo()
+        rest.restore()
         assert await engine.reconciler.run_once("manual")  # still running, and fine again
         await engine.audit.flush()
         failed = _rows(db, "SELECT error FROM reconciliation_events WHERE status = 'failed'")
@@ -339,11 +347,12 @@ async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(
 
 
 async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
+    rest = GarblingTransport()
     async with (
         open_simulator(SimConfig(rate=20)) as sim,
-        engine_on(sim, tmp_path / "a.db") as engine,
+        engine_on(sim, tmp_path / "a.db", transport=rest) as engine,
     ):
         account = engine.account
         assert account is not None and engine.gateway is not None
@@ -355,13 +364,13 @@ async def test_unreadable_answers_fail_the_private_streams_rest_work_not_the_eng
             "QueryOrders": {resting: {"status": "open"}},  # no descr, no vol
             "TradesHistory": {"trades": {"T1": {"pair": "XXBTZUSD"}}},
         }
-        garble_rest(monkeypatch, engine, answers, once=False)
+        rest.garble(answers, once=False)
         finished = engine.bus.subscribe(RecoveryFinished)
         await account.refresh_stale([resting])  # logged, tried again at the next pass
         await account.recover("test")
         event = finished.receive_nowait()
         assert isinstance(event, RecoveryFinished) and not event.complete
-        monkeypatch.undo()
+        rest.restore()
         await account.refresh_stale([resting])  # and the engine carries on
         assert engine.started.is_set() and account.machine.recoveries == 1
 
@@ -400,6 +409,7 @@ async def test_an_order_the_exchange_does_not_know_is_reviewed_not_a_failed_run(
         assert order is not None and order.status is OrderStatus.NEW
 
 
+@pytest.mark.slow
 async def test_every_private_reconnect_is_reconciled_after_an_exchange_freeze(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

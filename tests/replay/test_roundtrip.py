@@ -35,6 +35,7 @@ def _count(db: Path, table: str, where: str = "1") -> int:
         return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
 
 
+@pytest.mark.slow
 def test_the_replay_reproduces_the_live_sessions_rows(session: Session, tmp_path: Path) -> None:
     summary = _replay(session, tmp_path / "replay.db")
     assert summary.first_wall is not None and summary.last_wall is not None
@@ -58,6 +59,7 @@ def test_the_replay_reproduces_the_live_sessions_rows(session: Session, tmp_path
     assert sum(m for _, m, _, _ in summary.books.values()) >= 1  # the corrupted checksum
 
 
+@pytest.mark.slow
 def test_replaying_one_capture_twice_gives_identical_rows(session: Session, tmp_path: Path) -> None:
     first = _replay(session, tmp_path / "one.db")
     second = _replay(session, tmp_path / "two.db")
@@ -69,6 +71,7 @@ def test_replaying_one_capture_twice_gives_identical_rows(session: Session, tmp_
     )
 
 
+@pytest.mark.slow
 def test_a_changed_row_is_reported_as_a_divergence(session: Session, tmp_path: Path) -> None:
     replay = tmp_path / "replay.db"
     _replay(session, replay)
@@ -83,6 +86,7 @@ def test_a_changed_row_is_reported_as_a_divergence(session: Session, tmp_path: P
     assert fills[0].row["qty"] == "123" and fills[0].row["exec_id"] == exec_id
 
 
+@pytest.mark.slow
 def test_the_capture_holds_no_secret(session: Session) -> None:
     text = ""
     for path in session.captures:
@@ -94,6 +98,7 @@ def test_the_capture_holds_no_secret(session: Session) -> None:
     assert '"token":"<redacted>"' in text  # the subscriptions were there, redacted
 
 
+@pytest.mark.slow
 def test_the_command_replays_and_verifies_against_the_session(
     session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -108,6 +113,7 @@ def test_the_command_replays_and_verifies_against_the_session(
     assert "--overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_several_sessions_in_one_folder_are_replayed_each_on_its_own(
     session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,6 +135,7 @@ def test_several_sessions_in_one_folder_are_replayed_each_on_its_own(
     assert "2 sessions" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_truncated_capture_is_an_error_unless_salvaged(
     session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -145,6 +152,7 @@ def test_a_truncated_capture_is_an_error_unless_salvaged(
     assert _count(tmp_path / "b.db", "connection_events") > 0
 
 
+@pytest.mark.slow
 def test_symbols_narrow_the_market_data_but_not_the_account(
     session: Session, tmp_path: Path
 ) -> None:
@@ -160,6 +168,7 @@ def test_symbols_narrow_the_market_data_but_not_the_account(
     assert _count(tmp_path / "narrow.db", "book_checks", "symbol = 'BTC/USD'") == 0
 
 
+@pytest.mark.slow
 def test_a_time_window_writes_only_the_rows_inside_it(session: Session, tmp_path: Path) -> None:
     full = _replay(session, tmp_path / "full.db")
     assert full.first_wall is not None and full.last_wall is not None
@@ -179,6 +188,7 @@ def test_a_time_window_writes_only_the_rows_inside_it(session: Session, tmp_path
     assert _count(tmp_path / "early.db", "order_events", f"at_wall > {middle}") == 0
 
 
+@pytest.mark.slow
 def test_the_summary_is_printed_for_a_user(session: Session, tmp_path: Path) -> None:
     from galfriday.replay.command import print_summary
 
@@ -217,6 +227,7 @@ def test_a_file_that_is_not_a_readable_capture_is_one_line_and_exit_2(
     assert not (tmp_path / "x.db").exists()  # nothing written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "field"),
     [

@@ -11,6 +11,7 @@ from galfriday import cli
 from galfriday.sim.cli import parse_pair
 
 
+@pytest.mark.slow
 def test_sim_prints_its_urls_first_and_stops_cleanly_on_sigterm() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "galfriday", "sim", "--log-level", "WARNING"],

@@ -235,6 +235,7 @@ async def test_drift_changes_the_account_without_a_private_message() -> None:
         assert all(r.at > 1.7e9 for r in sim.faults.records)
 
 
+@pytest.mark.slow
 async def test_random_schedule_injects_many_kinds_and_keeps_serving(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a simulator process and a third-party client on real time
+
 kraken_spot = pytest.importorskip("kraken.spot")
 orderbook_module = pytest.importorskip("kraken.spot.orderbook")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,6 +62,7 @@ def _client_book(book: SimBook, depth: int) -> OrderBook:
     return client
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), depth=st.sampled_from([10, 25, 100, 500, 1000]))
 def test_view_updates_keep_a_client_book_equal_to_the_top_n(seed: int, depth: int) -> None:

@@ -40,6 +40,7 @@ async def _serving(session: Session, speed: float) -> AsyncIterator[tuple[Playba
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.slow
 async def test_a_client_gets_verified_books_from_a_recorded_session(
     session: Session,
 ) -> None:
@@ -59,6 +60,7 @@ async def test_a_client_gets_verified_books_from_a_recorded_session(
             assert all(feed.marketdata.books[s].total_verified > 1 for s in verified)
 
 
+@pytest.mark.slow
 async def test_playback_is_paced_filtered_and_ends_with_a_normal_close(
     session: Session,
 ) -> None:
@@ -86,6 +88,7 @@ async def test_playback_is_paced_filtered_and_ends_with_a_normal_close(
     assert elapsed >= span / 20 * 0.9  # paced, not dumped
 
 
+@pytest.mark.slow
 async def test_a_late_book_subscription_gets_the_snapshot_and_the_updates_since(
     session: Session,
 ) -> None:
@@ -110,6 +113,7 @@ async def test_a_late_book_subscription_gets_the_snapshot_and_the_updates_since(
         assert results.count(BookCheck.MATCH) >= 30  # one may be the capture's corrupted frame
 
 
+@pytest.mark.slow
 async def test_the_command_serves_a_capture_and_prints_its_url(session: Session) -> None:
     command = [sys.executable, "-m", "galfriday", "sim", "--log-level", "ERROR"]
     command += ["--from-capture", str(session.captures[0]), "--speed", "10"]

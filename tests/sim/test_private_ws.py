@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import trio
 import trio.testing
 
@@ -62,6 +63,7 @@ async def test_unused_token_expires_after_15_minutes(
             assert ack.error == "EAPI:Invalid token"
 
 
+@pytest.mark.slow
 async def test_used_token_keeps_working_past_15_minutes(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

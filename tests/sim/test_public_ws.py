@@ -104,6 +104,7 @@ async def test_duplicate_subscription_is_refused_and_unsubscribe_echoes_depth() 
         assert ack.ok and ack.result is not None and ack.result.depth == 25
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [10, 25, 100, 500, 1000])
 async def test_book_snapshot_and_every_update_verify_at_every_depth(depth: int) -> None:
     config = SimConfig(rate=400)

@@ -84,6 +84,7 @@ async def test_non_increasing_nonce_is_refused() -> None:
         ]
 
 
+@pytest.mark.slow
 async def test_call_counter_limits_and_decays(autojump_clock: trio.testing.MockClock) -> None:
     async with open_simulator(QUIET) as sim:
         errors = [(await private_call(sim, "Balance"))["error"] for _ in range(21)]
@@ -104,6 +105,7 @@ async def test_call_counter_limits_and_decays(autojump_clock: trio.testing.MockC
         assert (await private_call(sim, "Ledgers"))["error"] == ["EAPI:Rate limit exceeded"]
 
 
+@pytest.mark.slow
 async def test_add_query_cancel_and_closed_orders_paging() -> None:
     async with open_simulator(QUIET) as sim:
         price = _best(sim, "bids") - D(200)
