@@ -33,9 +33,9 @@ from pathlib import Path
 import trio
 from loguru import logger
 
+from galfriday.audit import queries
 from galfriday.audit.store import AuditStore, check_database
 from galfriday.capture.writer import CaptureConfig
-from galfriday.cli import stop_signals
 from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
 from galfriday.errors import ConfigError, StorageFailure
 from galfriday.events import FillEvent, Severity
@@ -44,10 +44,10 @@ from galfriday.live.alerts import WebhookConfig
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
-from galfriday.reconcile import queries
 from galfriday.reconcile.commands import print_run
 from galfriday.reconcile.compare import Limits, Thresholds
 from galfriday.reconcile.run import ReconcileConfig
+from galfriday.signals import stop_signals
 
 __all__ = ["run"]
 

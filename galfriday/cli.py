@@ -6,7 +6,7 @@ Rules:
 - The long-running commands (``run``, ``reconcile``, ``sim``) stop cleanly, exit 0, on a Ctrl-C
   or SIGTERM at any moment: from the parsed arguments on, a stop signal is remembered (never a
   KeyboardInterrupt in the middle of start-up) and handed to the command's receiver
-  (:func:`stop_signals`) as soon as it opens.
+  (:func:`galfriday.signals.stop_signals`) as soon as it opens.
 - Output cut short by its reader (``galfriday report | head -1``) ends the command quietly with
   exit 141, what a shell reports for any program stopped by SIGPIPE.
 """
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, NoReturn, TextIO
 
@@ -30,15 +28,15 @@ from galfriday.arguments import (
     log_level,
 )
 from galfriday.errors import ConfigError, StorageFailure
+from galfriday.signals import foreground_group_of_our_own, held_stop_signals
 
-__all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main", "stop_signals"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main"]
 
 EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT: a command other than run/sim stopped by Ctrl-C
 EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE: the reader of our output went away
 LONG_RUNNING: Final = frozenset({"run", "reconcile", "sim"})
-STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 
 EXIT_CODES = """\
 exit codes:
@@ -379,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     long_running = args.command in LONG_RUNNING
     try:
-        with _stop_signals_held(long_running), _foreground_group_of_our_own(long_running):
+        with held_stop_signals(long_running), foreground_group_of_our_own(long_running):
             code = _dispatch(args)
             sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
@@ -397,93 +395,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-
-
-_held: list[int] = []  # stop signals that arrived while held, oldest first
-
-
-def _remember(signum: int, frame: object) -> None:
-    _held.append(signum)
-
-
-@contextmanager
-def _stop_signals_held(active: bool) -> Iterator[None]:
-    """While a long-running command starts, a Ctrl-C or SIGTERM is remembered, not acted on.
-
-    Python's own handling would raise KeyboardInterrupt at whatever line runs (a traceback, or
-    inside trio an ExceptionGroup and exit 1) and SIGTERM would kill the process before the
-    database is closed. :func:`stop_signals` delivers what was held. With a handler of ours
-    on SIGINT, trio does not turn Ctrl-C into KeyboardInterrupt either.
-    """
-    if not active:
-        yield
-        return
-    previous = {signum: signal.signal(signum, _remember) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _held.clear()
-
-
-@contextmanager
-def stop_signals() -> Iterator[AsyncIterator[int]]:
-    """Ctrl-C and SIGTERM as a trio signal receiver; those that came during start-up first.
-
-    For the long-running commands: open it before anything that takes time, in trio. Signals
-    that arrive after it closes are held again until the command returns.
-    """
-    import trio
-
-    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
-        for signum in _held:
-            signal.raise_signal(signum)  # now the receiver's
-        _held.clear()
-        yield signals
-
-
-@contextmanager
-def _foreground_group_of_our_own(active: bool) -> Iterator[None]:
-    """In a terminal, take a process group of our own when a launcher shares ours.
-
-    ``just`` (like make) runs a recipe's command in just's own process group; the terminal
-    sends Ctrl-C to that whole group, and just then ends with ``error: interrupted by SIGINT``
-    and exit 130 however cleanly galfriday stopped. In its own foreground group galfriday
-    alone gets the Ctrl-C, and just sees exit 0. Ctrl-Z is ignored meanwhile (a stopped
-    galfriday in a group no shell knows of would hold the terminal). At the end the terminal
-    and galfriday go back to the launcher's group. Nothing changes without a terminal or when
-    galfriday already leads its group (started by an interactive shell).
-    """
-    tty = 0  # stdin
-    try:
-        launcher = os.getpgrp()
-        takes_over = (
-            active and os.isatty(tty) and os.tcgetpgrp(tty) == launcher and launcher != os.getpid()
-        )
-    except OSError:
-        takes_over = False
-    if not takes_over:
-        yield
-        return
-    stop_key = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
-    os.setpgid(0, 0)
-    _give_terminal(tty, os.getpgrp())
-    try:
-        yield
-    finally:
-        _give_terminal(tty, launcher)
-        with suppress(OSError):  # the launcher is gone: our own group is as good
-            os.setpgid(0, launcher)
-        signal.signal(signal.SIGTSTP, stop_key)
-
-
-def _give_terminal(tty: int, group: int) -> None:
-    # A process outside the foreground group gets SIGTTOU (stopped) for tcsetpgrp unless
-    # it ignores it, as shells do.
-    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        with suppress(OSError):  # the terminal went away
-            os.tcsetpgrp(tty, group)
-    finally:
-        signal.signal(signal.SIGTTOU, previous)

@@ -20,10 +20,13 @@ a damaged block is found by its CRC and skipped (``salvage``) by looking for the
 A cleanly closed file ends with an :class:`End` record.
 
 Records carry a monotonic (``mono``, seconds on the engine's clock) and a wall (``wall``, epoch
-seconds) timestamp. Operations (:class:`Op`) are the engine's own actions that talk to the
-exchange (a connect's subscriptions, a resync, a recovery, a reconciliation run...); the frames
-they send, the REST exchanges they make and the inputs they read carry the operation's id, so
-a replay can hand each operation exactly what it got the first time.
+seconds) timestamp. A replay needs two kinds: the frames received (:class:`WsIn`) and the
+steps applied to the engine's state (:class:`Applied`: a subscription, a resync, a REST
+answer, a reconciliation's verdict, a review decision), in the order they happened; state
+changes (:class:`State`) give the connection rows. The rest is there for a person reading
+the capture: operations (:class:`Op`, the engine's own actions that talk to the exchange) and
+the frames they sent (:class:`WsOut`) and REST exchanges they made (:class:`HttpRequest`,
+:class:`HttpResponse`), which carry the operation's id.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ __all__ = [
     "Header",
     "HttpRequest",
     "HttpResponse",
-    "Input",
     "Op",
     "Reader",
     "Record",
@@ -155,16 +157,6 @@ class HttpResponse(msgspec.Struct, tag="r", array_like=True):
     error: str | None = None
 
 
-class Input(msgspec.Struct, tag="n", array_like=True):
-    """Something an operation read from outside the wire (e.g. open review items)."""
-
-    op: int | None
-    name: str
-    mono: float
-    wall: float
-    value: Any = None
-
-
 class Applied(msgspec.Struct, tag="a", array_like=True):
     """A step applied to the engine's state (:mod:`galfriday.core.steps`), as bytes."""
 
@@ -183,9 +175,7 @@ class End(msgspec.Struct, tag="z", array_like=True):
     next_part: str | None = None
 
 
-Record = (
-    Header | WsIn | WsOut | State | Event | Op | HttpRequest | HttpResponse | Input | Applied | End
-)
+Record = Header | WsIn | WsOut | State | Event | Op | HttpRequest | HttpResponse | Applied | End
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _DECODER: Final = msgspec.msgpack.Decoder(list[Record])

@@ -17,14 +17,14 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Final
 
 import trio
 
-from galfriday.capture.format import Applied, Event, Input, Op, Record, State, WsIn, WsOut
+from galfriday.capture.format import Applied, Event, Op, Record, State, WsIn, WsOut
 from galfriday.core.steps import Step, encode_step
 
 __all__ = ["REDACTED", "CaptureTape", "Redactor", "Tape", "current_op", "op_wall"]
@@ -98,14 +98,6 @@ class Tape:
     def next_http(self) -> int:
         self._http += 1
         return self._http
-
-    async def read_input(self, name: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """Read something from outside the wire (recorded, so a replay gets the same value)."""
-        value = await fetch()
-        op = current_op()
-        mono, wall = self.stamp()
-        self.write(Input(op.id if op else None, name, mono, wall, value))
-        return value
 
     # --- what the shell reports -----------------------------------------------------------
 

@@ -4,8 +4,8 @@
 before the socket opens), connects, lets its owner subscribe (``on_connect``), reads frames
 until the connection fails, tells the owner (``on_disconnect``), then waits as
 :class:`~galfriday.core.reconnect.ReconnectPlanner` says and starts again, until cancelled.
-Each state change (DISCONNECTED, CONNECTING, CONNECTED, AUTHENTICATED, SUBSCRIBED) is
-published on the bus and audited.
+Each state change (DISCONNECTED, CONNECTING, CONNECTED, AUTHENTICATED, SUBSCRIBED) goes to
+the ``sink`` (the engine publishes and audits it).
 
 Rules:
 
@@ -44,18 +44,17 @@ import trio
 from loguru import logger
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, wrap_client_stream
 
-from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
-from galfriday.core.frames import Frame
+from galfriday.core.frames import Frame, Sink
 from galfriday.core.health import ConnectionMetrics
 from galfriday.core.reconnect import BackoffPolicy, ReconnectPlanner
 from galfriday.errors import AuthenticationError, ConnectionBroken, ExchangeError, MalformedFrame
 from galfriday.errors import ConnectionClosed as ClosedInOrder
-from galfriday.events import ConnectionState, ConnectionStateChanged
+from galfriday.events import ConnectionState, ConnectionStateChanged, ResyncStarted
 from galfriday.kraken import requests as rq
 from galfriday.kraken.wire import FrameDecoder, StatusMessage
 
-__all__ = ["Connection", "ConnectionConfig", "Frame", "LiveSession", "Session", "audit_state"]
+__all__ = ["Connection", "ConnectionConfig", "Frame", "LiveSession", "Session", "overrun"]
 
 MAX_FRAME: Final = 4 * 1024 * 1024
 _STATUS_PREFIX: Final = '{"channel":"status"'
@@ -144,8 +143,7 @@ class Connection:
         config: ConnectionConfig,
         frames: trio.MemorySendChannel[Frame],
         on_connect: OnConnect,
-        bus: Bus,
-        audit: Callable[..., None] | None = None,
+        sink: Sink,
         tape: Tape | None = None,
         *,
         prepare: Prepare | None = None,
@@ -157,8 +155,7 @@ class Connection:
         self._on_connect = on_connect
         self._prepare = prepare
         self._on_disconnect = on_disconnect
-        self._bus = bus
-        self._audit = audit
+        self._sink = sink
         self.state = ConnectionState.DISCONNECTED
         self.metrics = ConnectionMetrics(config.name, trio.current_time())
         self.planner = ReconnectPlanner(config.backoff, random.Random(config.seed))
@@ -244,8 +241,11 @@ class Connection:
                     self._session = None
                     if self._on_disconnect is not None:
                         self._on_disconnect()
+                    # A close frame goes out either way; its reply is only waited for when
+                    # nothing is cancelled yet (else no reader is left to take it).
+                    stopping = trio.current_effective_deadline() == float("-inf")
                     nursery.cancel_scope.cancel()
-                    with trio.move_on_after(1) as scope:
+                    with trio.move_on_after(0.05 if stopping else 1) as scope:
                         scope.shield = True
                         await ws.aclose()
         finally:
@@ -290,14 +290,7 @@ class Connection:
             except trio.WouldBlock:
                 metrics.overruns += 1
                 self.tape.event(name, "overrun", "processor fell behind")
-                if self._audit:
-                    self._audit(
-                        "resyncs",
-                        at_wall=time.time(),
-                        stream=name,
-                        symbol=None,
-                        reason="overrun: processor fell behind",
-                    )
+                self._sink.emit(overrun(name, time.time()))
                 raise ConnectionBroken(f"{name}: frame queue overrun") from None
 
     def _peek_status(self, text: str) -> None:
@@ -328,24 +321,15 @@ class Connection:
             self.metrics.down_since = now
         name = self.config.name
         self.tape.state(name, old.value, state.value, reason, now, wall)
-        self._bus.publish(
+        self._sink.emit(
             ConnectionStateChanged(
                 connection=name, old=old, new=state, reason=reason, received_at=wall
             )
         )
-        if self._audit:
-            audit_state(self._audit, name, old.value, state.value, reason, wall)
 
 
-def audit_state(
-    audit: Callable[..., None], conn: str, old: str, new: str, reason: str, wall: float
-) -> None:
-    """The ``connection_events`` row of one state change (live, and replayed from a capture)."""
-    audit(
-        "connection_events",
-        at_wall=wall,
-        connection=conn,
-        old_state=old,
-        new_state=new,
-        reason=reason,
+def overrun(conn: str, wall: float) -> ResyncStarted:
+    """What an overrun is: every subscription of ``conn`` rebuilt (live, and replayed)."""
+    return ResyncStarted(
+        stream=conn, symbol=None, reason="overrun: processor fell behind", received_at=wall
     )

@@ -43,7 +43,9 @@ import msgspec
 import trio
 from loguru import logger
 
+from galfriday.audit import mapping
 from galfriday.audit.store import AuditStore, AuditWriter
+from galfriday.audit.tables import HealthSnapshotRow, Row
 from galfriday.bus import Bus
 from galfriday.capture.tape import CaptureTape, Redactor, Tape
 from galfriday.capture.transport import CaptureTransport
@@ -145,7 +147,6 @@ class Engine:
         self.audit = AuditWriter(self.store, on_trouble=self.storage.on_trouble)
         self.symbols = SymbolMap()
         self.capture: CaptureWriter | None = None
-        self.audit_muted = False
         if tape is None and config.capture is not None:
             self.capture = CaptureWriter(
                 config.capture,
@@ -180,8 +181,7 @@ class Engine:
             self._connection_config("public", config.ws_public),
             send,
             self._public_connected,
-            self.bus,
-            audit=self.write,
+            self.recorder,
             tape=tape,
         )
         self.marketdata = MarketData(
@@ -196,8 +196,7 @@ class Engine:
                 self._connection_config("private", config.ws_private),
                 send,
                 self._private_connected,
-                self.bus,
-                audit=self.write,
+                self.recorder,
                 tape=tape,
                 prepare=self._private_prepare,
                 on_disconnect=self._private_disconnected,
@@ -252,24 +251,13 @@ class Engine:
             backoff=config.backoff,
         )
 
-    def write(self, table: str, **row: Any) -> None:
-        """Queue an audit row (never blocks; a full queue is counted and logged).
-
-        While :attr:`audit_muted` (a replay running up to its ``--from``) rows are not written.
-        """
-        if not self.audit_muted:
-            self.audit.write_nowait(table, **row)
+    def write(self, row: Row) -> None:
+        """Queue an audit row (never blocks; see :class:`~galfriday.audit.writer.AuditWriter`
+        for what a full queue does)."""
+        self.audit.write_row(row)
 
     def _audit_rest(self, call: RestCall) -> None:
-        self.write(
-            "rest_calls",
-            at_wall=call.started,
-            method=call.method,
-            duration_ms=call.duration * 1000,
-            outcome=call.outcome,
-            attempt=call.attempt,
-            waited_ms=call.waited * 1000,
-        )
+        self.write(mapping.rest_call_row(call))
 
     async def _public_connected(self, session: Session) -> None:
         await self.marketdata.on_connect(session)
@@ -331,17 +319,18 @@ class Engine:
         self.health[name] = report
         last_age = now - metrics.last_received if metrics.last_received else None
         self.write(
-            "health_snapshots",
-            at_wall=wall,
-            connection=name,
-            state=report.state,
-            messages_per_s=metrics.rate(now),
-            reconnects=metrics.reconnects,
-            errors=metrics.errors,
-            overruns=metrics.overruns,
-            last_message_age=last_age,
-            detail="; ".join(report.reasons),
-            by_channel=metrics.channel_rates(now),
+            HealthSnapshotRow(
+                at_wall=wall,
+                connection=name,
+                state=report.state,
+                messages_per_s=metrics.rate(now),
+                reconnects=metrics.reconnects,
+                errors=metrics.errors,
+                overruns=metrics.overruns,
+                last_message_age=last_age,
+                detail="; ".join(report.reasons),
+                by_channel=metrics.channel_rates(now),
+            )
         )
         if changed:
             self.bus.publish(

@@ -28,6 +28,7 @@ from typing import Any
 import trio
 from loguru import logger
 
+from galfriday.audit import queries
 from galfriday.audit.store import AuditStore
 from galfriday.bus import Bus
 from galfriday.capture.tape import Tape
@@ -242,8 +243,7 @@ class ReconcileService:
     async def _open_review_keys(self) -> set[tuple[str, str]]:
         if self._read is None:
             return set()
-        read = self._read
-        keys = await self.tape.read_input("open_review_keys", lambda: read(_open_review_keys))
+        keys = await self._read(queries.open_review_keys)
         return {(str(k), str(s)) for k, s in keys}
 
     # --- review decisions --------------------------------------------------------------------
@@ -257,7 +257,7 @@ class ReconcileService:
         """Apply every decision taken with ``galfriday review resolve``; how many there were."""
         if self._read is None:
             return 0
-        rows = [r for r in await self._read(_resolved_rows) if r["id"] not in self._applied]
+        rows = [r for r in await self._read(queries.resolved_rows) if r["id"] not in self._applied]
         for row in rows:
             self.apply_decision(row)
         return len(rows)
@@ -267,16 +267,3 @@ class ReconcileService:
         with self.tape.op("decision", row=row) as op:
             self._applied.add(str(row["id"]))
             self.do(DecisionApplied(row=dict(op.args["row"]), wall=op.wall, mono=op.mono))
-
-
-def _open_review_keys(store: AuditStore) -> list[list[str]]:
-    cursor = store.db.execute(
-        "SELECT kind, subject FROM review_queue WHERE status = 'open' ORDER BY kind, subject"
-    )
-    return [[str(kind), str(subject)] for kind, subject in cursor.fetchall()]
-
-
-def _resolved_rows(store: AuditStore) -> list[dict[str, Any]]:
-    cursor = store.db.execute("SELECT * FROM review_queue WHERE status = 'resolved'")
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

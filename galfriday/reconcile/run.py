@@ -35,6 +35,7 @@ from galfriday.core.portfolio import Portfolio
 from galfriday.events import (
     Alert,
     BalanceAdjusted,
+    Discrepancy,
     Event,
     ReconciliationReport,
     ReviewItem,
@@ -296,7 +297,7 @@ def report(
 ) -> ReconciliationReport:
     """The run's report event (its JSON ``report`` holds every finding)."""
     document = {
-        "discrepancies": [msgspec.to_builtins(d) for d in result.discrepancies],
+        "discrepancies": [_finding(d) for d in result.discrepancies],
         "explained": [msgspec.to_builtins(e) for e in result.explained],
         "corrections": [msgspec.to_builtins(c) for c in result.corrections],
         "by_severity": {s.value: result.count(s) for s in Severity},
@@ -318,6 +319,12 @@ def report(
         report=_JSON.encode(document).decode(),
         received_at=wall,
     )
+
+
+def _finding(item: Discrepancy) -> dict[str, Any]:
+    found: dict[str, Any] = msgspec.to_builtins(item)
+    found.pop("run_id", None)  # the report's own
+    return found
 
 
 def decision_adjustment(

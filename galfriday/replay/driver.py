@@ -23,12 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 import trio
 
 from galfriday.audit.store import AuditStore, AuditWriter
+from galfriday.audit.tables import Row
 from galfriday.bus import Bus
 from galfriday.capture.format import Applied, End, Event, Header, Record, State, WsIn
 from galfriday.core.account import AccountMachine
@@ -37,8 +38,9 @@ from galfriday.core.health import ConnectionMetrics
 from galfriday.core.marketdata import MarketDataConfig, MarketDataMachine
 from galfriday.core.steps import decode_step
 from galfriday.errors import CaptureError
+from galfriday.events import ConnectionState, ConnectionStateChanged
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.connection import audit_state
+from galfriday.live.connection import overrun
 from galfriday.live.engine import EngineConfig
 from galfriday.live.private import PrivateConfig
 from galfriday.live.recorder import Recorder
@@ -154,15 +156,16 @@ class Replayer:
         store = AuditStore(self.options.database)
         writer = AuditWriter(store)
 
-        def write(table: str, **row: Any) -> None:
+        def write(row: Row) -> None:
             if not self._muted:
-                writer.write_nowait(table, **row)
+                writer.write_row(row)
 
-        state = self._state(Recorder(Bus(), write))
+        recorder = Recorder(Bus(), write)
+        state = self._state(recorder)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(writer.run)
-                await self._feed(state, write, writer, blocks)
+                await self._feed(state, recorder, writer, blocks)
                 await writer.flush()
                 nursery.cancel_scope.cancel()
         finally:
@@ -192,7 +195,7 @@ class Replayer:
     async def _feed(
         self,
         state: EngineState,
-        write: Callable[..., None],
+        recorder: Recorder,
         writer: AuditWriter,
         blocks: Iterable[list[Record]],
     ) -> None:
@@ -225,7 +228,7 @@ class Replayer:
                         summary.last_wall = wall
                         if options.speed:
                             await self._pace(record.mono)
-                self._apply(record, state, receive, write)
+                self._apply(record, state, receive, recorder)
             summary.records = count
             if self.progress is not None:
                 self.progress(count)
@@ -238,7 +241,7 @@ class Replayer:
         record: Record,
         state: EngineState,
         receive: dict[str, Callable[[Frame], object]],
-        write: Callable[..., None],
+        recorder: Recorder,
     ) -> None:
         summary = self.summary
         if isinstance(record, WsIn):
@@ -252,7 +255,17 @@ class Replayer:
             state.apply(step)
         elif isinstance(record, State):
             summary.connection_changes += 1
-            audit_state(write, record.conn, record.old, record.new, record.reason, record.wall)
+            recorder.emit(
+                ConnectionStateChanged(
+                    connection=record.conn,
+                    old=ConnectionState(record.old),
+                    new=ConnectionState(record.new),
+                    reason=record.reason,
+                    received_at=record.wall,
+                )
+            )
+        elif isinstance(record, Event) and record.kind == "overrun":
+            recorder.emit(overrun(record.conn, record.wall))
         elif isinstance(record, Event) and record.kind == "dropped":
             summary.dropped += int(record.detail or 0)
         elif isinstance(record, End):

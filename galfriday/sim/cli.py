@@ -23,9 +23,9 @@ import trio
 from loguru import logger
 
 from galfriday.capture.format import Reader, Record
-from galfriday.cli import stop_signals
 from galfriday.errors import ConfigError
 from galfriday.kraken.symbols import SymbolMap
+from galfriday.signals import stop_signals
 from galfriday.sim.market import PairSpec, default_pairs
 from galfriday.sim.playback import Playback, load_frames
 from galfriday.sim.server import (

@@ -1,7 +1,5 @@
-"""Each event maps to exactly the rows the engine wrote for it by hand before the mapping.
-
-The expected rows are the keyword arguments today's producers pass to the writer (named in
-each test), stored through the loose path; the mapped rows must store identically.
+"""Each audited event maps to exactly the rows the engine wrote for it by hand before the
+mapping (the expected rows, stored through the loose keyword path, must store identically).
 """
 
 from __future__ import annotations
@@ -11,26 +9,31 @@ from decimal import Decimal
 
 from galfriday.audit import mapping
 from galfriday.audit.rows import AuditRow
-from galfriday.errors import MalformedFrame
 from galfriday.events import (
     Alert,
+    BalanceAdjusted,
     BalanceChange,
+    BalanceRecorded,
+    BookChecks,
     ConnectionState,
     ConnectionStateChanged,
+    Discrepancy,
     FillEvent,
+    FrameRefused,
     GapDetected,
     HealthChanged,
+    LedgerEntryLearnt,
     OrderAnomaly,
     OrderStatus,
     OrderUpdate,
     OrderView,
+    ReconciliationReport,
     ResyncStarted,
+    ReviewItem,
     Severity,
     TradePrint,
 )
-from galfriday.kraken.convert import LedgerRecord
 from galfriday.kraken.rest import RestCall
-from galfriday.kraken.wire import SkippedEntry
 from tests.audit.rowcheck import WALL, same_as_today, stored
 
 
@@ -42,7 +45,6 @@ def test_a_connection_state_change_is_a_connection_event() -> None:
         reason="token ok",
         received_at=WALL,
     )
-    # live/connection.py audit_state
     today = AuditRow(
         "connection_events",
         {
@@ -53,40 +55,39 @@ def test_a_connection_state_change_is_a_connection_event() -> None:
             "reason": "token ok",
         },
     )
-    same_as_today([mapping.connection_row(event)], [today])
+    same_as_today(mapping.rows(event), [today])
 
 
 def test_a_gap_is_a_gap_row() -> None:
     event = GapDetected(stream="executions", first=7, last=9, received_at=WALL)
-    # live/private.py _sequenced
     today = AuditRow(
         "gaps", {"at_wall": WALL, "stream": "executions", "first_missing": 7, "last_missing": 9}
     )
-    same_as_today([mapping.gap_row(event)], [today])
+    same_as_today(mapping.rows(event), [today])
 
 
 def test_a_resync_carries_its_attempt_number() -> None:
-    event = ResyncStarted(stream="book", symbol="BTC/USD", reason="checksum", received_at=WALL)
-    # live/notify.py announce_resync
+    event = ResyncStarted(
+        stream="book", symbol="BTC/USD", reason="checksum", attempt=3, received_at=WALL
+    )
     today = AuditRow(
         "resyncs",
         {"at_wall": WALL, "stream": "book", "symbol": "BTC/USD", "reason": "checksum",
          "attempt": 3},
     )  # fmt: skip
-    same_as_today([mapping.resync_row(event, 3)], [today])
+    same_as_today(mapping.rows(event), [today])
 
 
 def test_an_overrun_resync_is_a_first_attempt_of_the_whole_stream() -> None:
     event = ResyncStarted(
         stream="public", symbol=None, reason="overrun: processor fell behind", received_at=WALL
     )
-    # live/connection.py _read (no attempt: the column's default)
     today = AuditRow(
         "resyncs",
         {"at_wall": WALL, "stream": "public", "symbol": None,
          "reason": "overrun: processor fell behind"},
     )  # fmt: skip
-    same_as_today([mapping.resync_row(event)], [today])
+    same_as_today(mapping.rows(event), [today])
 
 
 def _order() -> OrderView:
@@ -110,7 +111,6 @@ def _order() -> OrderView:
 def test_an_order_update_is_an_order_event_and_the_order_now() -> None:
     order = _order()
     update = OrderUpdate(order=order, exec_type="trade", previous=OrderStatus.NEW, received_at=WALL)
-    # live/private.py _audit_order
     today = [
         AuditRow(
             "order_events",
@@ -128,13 +128,13 @@ def test_an_order_update_is_an_order_event_and_the_order_now() -> None:
              "updated_wall": WALL},
         ),
     ]  # fmt: skip
-    same_as_today(mapping.order_rows(update), today)
+    same_as_today(mapping.rows(update), today)
 
 
 def test_an_order_seen_first_has_no_previous_status() -> None:
     order = OrderView(order_id="O1", status=OrderStatus.PENDING_NEW)
     update = OrderUpdate(order=order, exec_type="pending_new", previous=None, received_at=WALL)
-    event, now = mapping.order_rows(update)
+    event, now = mapping.rows(update)
     assert event.previous_status is None and now.order_qty is None
     _, orders = stored([event, now]).values()
     assert orders == [
@@ -157,7 +157,6 @@ def test_a_fill_is_a_fill_row() -> None:
         timestamp=datetime(2026, 1, 1, 0, 0, 1, 500000, tzinfo=UTC),
         received_at=WALL,
     )
-    # live/private.py _apply_report
     today = AuditRow(
         "fills",
         {"exec_id": "T1", "order_id": "O1", "symbol": "BTC/USD", "side": "sell",
@@ -165,25 +164,24 @@ def test_a_fill_is_a_fill_row() -> None:
          "liquidity": "m", "trade_id": 12345, "at_exchange": fill.timestamp,
          "at_wall": WALL},
     )  # fmt: skip
-    same_as_today([mapping.fill_row(fill)], [today])
+    same_as_today(mapping.rows(fill), [today])
 
 
 def test_an_order_anomaly_is_an_anomaly_row() -> None:
     anomaly = OrderAnomaly(
         kind="duplicate_fill", order_id="O1", detail="T1 again", received_at=WALL
     )
-    # live/private.py _apply_report and _anomaly
     today = AuditRow(
         "order_anomalies",
         {"at_wall": WALL, "kind": "duplicate_fill", "order_id": "O1", "detail": "T1 again"},
     )
-    same_as_today([mapping.anomaly_row(anomaly)], [today])
+    same_as_today(mapping.rows(anomaly), [today])
 
 
 PAIRS = ("BTC/USD", "ETH/USD", "BTC/EUR")
 
 
-def test_a_ledger_balance_change_is_the_entry_the_anomaly_the_balance_and_positions() -> None:
+def test_a_ledger_balance_change_is_the_entry_and_the_anomaly() -> None:
     change = BalanceChange(
         asset="BTC",
         balance=Decimal("1.5"),
@@ -196,7 +194,6 @@ def test_a_ledger_balance_change_is_the_entry_the_anomaly_the_balance_and_positi
         unexplained=Decimal("0.1"),
         received_at=WALL,
     )
-    # live/private.py _balances and record_balance
     today = [
         AuditRow(
             "balance_ledger",
@@ -209,14 +206,8 @@ def test_a_ledger_balance_change_is_the_entry_the_anomaly_the_balance_and_positi
             {"at_wall": WALL, "asset": "BTC", "source": "ledger", "ledger_id": "L1",
              "unexplained": change.unexplained, "balance": change.balance},
         ),
-        AuditRow("balances", {"asset": "BTC", "balance": change.balance, "earn": change.earn,
-                              "updated_wall": WALL}),
-        AuditRow("positions", {"symbol": "BTC/USD", "base_asset": "BTC",
-                               "quantity": change.balance, "updated_wall": WALL}),
-        AuditRow("positions", {"symbol": "BTC/EUR", "base_asset": "BTC",
-                               "quantity": change.balance, "updated_wall": WALL}),
     ]  # fmt: skip
-    same_as_today(mapping.balance_rows(change, PAIRS), today)
+    same_as_today(mapping.rows(change), today)  # the balance itself: BalanceRecorded
 
 
 def test_a_snapshot_balance_change_has_no_ledger_entry_and_its_anomaly_says_snapshot() -> None:
@@ -229,15 +220,16 @@ def test_a_snapshot_balance_change_has_no_ledger_entry_and_its_anomaly_says_snap
             {"at_wall": WALL, "asset": "USD", "source": "snapshot", "ledger_id": None,
              "unexplained": Decimal("-10"), "balance": Decimal("90")},
         ),
-        AuditRow("balances", {"asset": "USD", "balance": Decimal("90"), "earn": Decimal(0),
-                              "updated_wall": WALL}),
     ]  # fmt: skip
-    same_as_today(mapping.balance_rows(change, PAIRS), today)
+    same_as_today(mapping.rows(change), today)
 
 
-def test_a_balance_set_by_reconciliation_is_the_balance_and_its_positions() -> None:
-    # live/private.py record_balance, called by reconcile/service.py _adjust
-    rows = mapping.holding_rows("ETH", Decimal("2"), Decimal("1"), PAIRS, WALL)
+def test_a_balance_recorded_is_the_balance_and_the_positions_of_its_pairs() -> None:
+    recorded = BalanceRecorded(
+        asset="ETH", balance=Decimal("2"), earn=Decimal("1"), symbols=("ETH/USD",),
+        received_at=WALL,
+    )  # fmt: skip
+    rows = mapping.rows(recorded)
     today = [
         AuditRow("balances", {"asset": "ETH", "balance": Decimal("2"), "earn": Decimal("1"),
                               "updated_wall": WALL}),
@@ -248,41 +240,38 @@ def test_a_balance_set_by_reconciliation_is_the_balance_and_its_positions() -> N
 
 
 def test_a_rest_ledger_entry_is_a_ledger_row() -> None:
-    record = LedgerRecord(
+    record = LedgerEntryLearnt(
         ledger_id="L9",
         ref_id="R9",
-        time=WALL - 5,
         ledger_type="trade",
         asset="BTC",
         amount=Decimal("-0.1"),
         fee=Decimal("0"),
         balance=Decimal("1.4"),
+        received_at=WALL,
     )
-    # live/private.py backfill
     today = AuditRow(
         "balance_ledger",
         {"at_wall": WALL, "ledger_id": "L9", "ref_id": "R9", "asset": "BTC",
          "ledger_type": "trade", "amount": record.amount, "fee": record.fee,
          "balance": record.balance},
     )  # fmt: skip
-    same_as_today([mapping.ledger_row(record, WALL)], [today])
+    same_as_today(mapping.rows(record), [today])
 
 
 def test_an_alert_is_an_alert_row() -> None:
     alert = Alert(severity=Severity.HIGH, source="marketdata", message="m", received_at=WALL)
-    # live/marketdata.py _give_up, reconcile/service.py _alert
     today = AuditRow(
         "alerts",
         {"at_wall": WALL, "severity": Severity.HIGH, "source": "marketdata", "message": "m"},
     )
-    same_as_today([mapping.alert_row(alert)], [today])
+    same_as_today(mapping.rows(alert), [today])
 
 
 def test_a_rest_call_is_a_row_in_milliseconds() -> None:
     call = RestCall(
         method="Balance", started=WALL, duration=0.125, outcome="ok", attempt=1, waited=0.5
     )
-    # live/engine.py _audit_rest
     today = AuditRow(
         "rest_calls",
         {"at_wall": WALL, "method": "Balance", "duration_ms": 125.0, "outcome": "ok",
@@ -291,53 +280,65 @@ def test_a_rest_call_is_a_row_in_milliseconds() -> None:
     same_as_today([mapping.rest_call_row(call)], [today])
 
 
-def test_decode_errors_from_a_malformed_frame_a_failed_one_and_a_skipped_entry() -> None:
-    malformed = MalformedFrame("Expected `int`, got `str`", "$.data[0].qty", '{"x":' + "1" * 300)
-    failure = KeyError("BTC/USD")
-    entry = SkippedEntry(
-        kind="pair", name="XY/Z", path="$.data.pairs[7]", reason="bad", raw="{...}"
+def test_a_refused_frame_is_a_decode_error() -> None:
+    refused = FrameRefused(
+        connection="public", path="$.data[0].qty", reason="Expected `int`, got `str`",
+        raw="{...}", received_at=WALL,
+    )  # fmt: skip
+    today = AuditRow(
+        "decode_errors",
+        {"at_wall": WALL, "connection": "public", "path": "$.data[0].qty",
+         "reason": "Expected `int`, got `str`", "raw": "{...}"},
+    )  # fmt: skip
+    same_as_today(mapping.rows(refused), [today])
+
+
+def test_book_checks_are_a_book_check_row() -> None:
+    checks = BookChecks(symbol="BTC/USD", verified=90, mismatched=1, unverified=2, received_at=WALL)
+    today = AuditRow(
+        "book_checks",
+        {"at_wall": WALL, "symbol": "BTC/USD", "verified": 90, "mismatched": 1, "unverified": 2},
     )
-    raw = "f" * 300
-    rows = [
-        mapping.malformed_row(malformed, "public", WALL),
-        mapping.failed_frame_row(failure, raw, "private", WALL),
-        mapping.skipped_entry_row(entry, "rest", WALL),
-    ]
-    # live/notify.py decode_or_audit; live/private.py and marketdata.py process;
-    # live/marketdata.py _instrument and live/engine.py load_pairs
-    today = [
-        AuditRow(
-            "decode_errors",
-            {"at_wall": WALL, "connection": "public", "path": "$.data[0].qty",
-             "reason": "Expected `int`, got `str`", "raw": malformed.raw},
-        ),
-        AuditRow(
-            "decode_errors",
-            {"at_wall": WALL, "connection": "private", "path": "$",
-             "reason": f"{type(failure).__name__}: {failure}"[:500], "raw": raw[:200]},
-        ),
-        AuditRow(
-            "decode_errors",
-            {"at_wall": WALL, "connection": "rest", "path": "$.data.pairs[7]",
-             "reason": "pair XY/Z: bad", "raw": "{...}"},
-        ),
-    ]  # fmt: skip
-    same_as_today(rows, today)
+    same_as_today(mapping.rows(checks), [today])
 
 
-def test_event_rows_maps_the_events_that_need_nothing_more() -> None:
-    order = OrderUpdate(order=_order(), exec_type="new", previous=None, received_at=WALL)
-    change = BalanceChange(asset="BTC", balance=Decimal(1), received_at=WALL)
-    gap = GapDetected(stream="balances", first=1, last=1, received_at=WALL)
-    assert list(mapping.event_rows(order)) == list(mapping.order_rows(order))
-    assert mapping.event_rows(change, PAIRS) == mapping.balance_rows(change, PAIRS)
-    assert mapping.event_rows(gap) == (mapping.gap_row(gap),)
-
-
-def test_event_rows_gives_nothing_for_events_not_audited_on_their_own() -> None:
+def test_events_that_are_no_audit_facts_have_no_rows() -> None:
     trade = TradePrint(symbol="BTC/USD", side="buy", price=Decimal(1), qty=Decimal(1), trade_id=1)
     health = HealthChanged(connection="public", old="healthy", new="degraded")
-    assert mapping.event_rows(trade) == () and mapping.event_rows(health) == ()
+    assert mapping.rows(trade) == () and mapping.rows(health) == ()
+    assert TradePrint not in mapping.AUDITED and OrderUpdate in mapping.AUDITED
+
+
+def test_every_table_but_the_counters_is_filled_from_some_event() -> None:
+    # REST calls and health snapshots come from counters, not events (built where they are).
+    from galfriday.audit.tables import TABLES
+
+    events = [
+        ConnectionStateChanged(connection="public", old=ConnectionState.CONNECTED,
+                               new=ConnectionState.SUBSCRIBED, reason="", received_at=WALL),
+        GapDetected(stream="balances", first=1, last=2, received_at=WALL),
+        ResyncStarted(stream="book", symbol="BTC/USD", reason="x", received_at=WALL),
+        FrameRefused(connection="rest", path="$", reason="x", raw="", received_at=WALL),
+        BookChecks(symbol="BTC/USD", verified=1, mismatched=0, unverified=0, received_at=WALL),
+        OrderUpdate(order=_order(), exec_type="new", previous=None, received_at=WALL),
+        FillEvent(exec_id="E", order_id="O", symbol="BTC/USD", side="buy", qty=Decimal(1),
+                  price=Decimal(1), cost=Decimal(1), fees=(), liquidity="m", received_at=WALL),
+        OrderAnomaly(kind="k", order_id=None, detail="d", received_at=WALL),
+        BalanceChange(asset="BTC", balance=Decimal(1), ledger_id="L", unexplained=Decimal(1),
+                      received_at=WALL),
+        BalanceRecorded(asset="BTC", balance=Decimal(1), symbols=("BTC/USD",), received_at=WALL),
+        Alert(severity=Severity.LOW, source="s", message="m", received_at=WALL),
+        Discrepancy(kind="k", subject="s", severity=Severity.LOW, internal=None, exchange=None,
+                    run_id="r", received_at=WALL),
+        BalanceAdjusted(run_id="r", subject="USD", kind="balance", old=Decimal(1), new=Decimal(2),
+                        reason="x", received_at=WALL),
+        ReviewItem(item_id="i", run_id="r", kind="k", subject="s", severity=Severity.LOW,
+                   internal=None, exchange=None, created_at=WALL, received_at=WALL),
+        ReconciliationReport(run_id="r", kind="manual", status="clean", received_at=WALL),
+    ]  # fmt: skip
+    filled = {row.__table__ for event in events for row in mapping.rows(event)}
+    assert set(TABLES) - filled == {"rest_calls", "health_snapshots"}
+    stored([row for event in events for row in mapping.rows(event)])  # and all of them store
 
 
 def test_the_rows_and_the_mapping_never_import_io_or_clocks() -> None:

@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import trio
 
+from galfriday.audit.tables import Row
 from galfriday.bus import Bus
 from galfriday.live.connection import Connection, ConnectionConfig, Frame
 from galfriday.live.marketdata import MarketData, MarketDataConfig
@@ -17,10 +19,12 @@ from galfriday.live.recorder import Recorder
 
 @dataclass
 class Audit:
+    """Collects audit rows as (table, columns)."""
+
     rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def __call__(self, table: str, **row: Any) -> None:
-        self.rows.append((table, row))
+    def __call__(self, row: Row) -> None:
+        self.rows.append((row.__table__, msgspec.structs.asdict(row)))
 
     def table(self, name: str) -> list[dict[str, Any]]:
         return [row for table, row in self.rows if table == name]
@@ -47,8 +51,9 @@ async def public_feed(
     async def on_connect(session: Any) -> None:
         await holder["md"].on_connect(session)
 
-    conn = Connection(conn_config, send, on_connect, bus, audit=audit)
-    md = MarketData(config, Recorder(bus, audit), conn.metrics)
+    recorder = Recorder(bus, audit)
+    conn = Connection(conn_config, send, on_connect, recorder)
+    md = MarketData(config, recorder, conn.metrics)
     holder["md"] = md
     async with trio.open_nursery() as nursery:
         await nursery.start(md.run, receive)
@@ -92,16 +97,16 @@ async def private_feed(sim: Any, **private: Any) -> AsyncIterator[PrivateFeed]:
     async def prepare() -> None:
         await holder["stream"].prepare()
 
+    recorder = Recorder(bus, audit)
     conn = Connection(
         ConnectionConfig(name="private", url=sim.urls.ws_private, seed=1),
         send,
         on_connect,
-        bus,
-        audit=audit,
+        recorder,
         prepare=prepare,
         on_disconnect=lambda: holder["stream"].disconnected(),
     )
-    stream = PrivateStream(PrivateConfig(**private), Recorder(bus, audit), conn.metrics, rest)
+    stream = PrivateStream(PrivateConfig(**private), recorder, conn.metrics, rest)
     stream.request_reconnect = conn.reconnect
     holder["stream"] = stream
     async with rest, trio.open_nursery() as nursery:

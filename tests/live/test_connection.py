@@ -6,11 +6,13 @@ import json
 import pytest
 import trio
 import trio.testing
+from msgspec.structs import asdict
 
 from galfriday.bus import Bus
 from galfriday.core.reconnect import BackoffPolicy
 from galfriday.events import ConnectionState, ConnectionStateChanged
 from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
+from galfriday.live.recorder import Recorder
 from galfriday.sim.server import SimConfig, open_simulator
 
 QUIET = SimConfig(rate=0.001)
@@ -29,8 +31,7 @@ class Harness:
             ConnectionConfig(name="public", url=url, seed=1, **config),  # type: ignore[arg-type]
             self.send,
             self.on_connect,
-            self.bus,
-            audit=lambda table, **row: self.audit.append((table, row)),
+            Recorder(self.bus, lambda row: self.audit.append((row.__table__, asdict(row)))),
         )
 
     async def on_connect(self, session: Session) -> None:
@@ -141,7 +142,7 @@ async def test_idle_pings_keep_an_unsubscribed_socket_open(
             ),
             send,
             no_subscriptions,
-            bus,
+            Recorder(bus, lambda row: None),
         )
         async with trio.open_nursery() as nursery:
             await nursery.start(connection.run)

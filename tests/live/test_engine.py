@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 from galfriday.audit.store import AuditStore
+from galfriday.audit.tables import GapRow
 from galfriday.errors import OrderOutcomeUnknown, OrderRejected, StorageFailure, TradingHalted
 from galfriday.events import (
     Alert,
@@ -373,7 +374,7 @@ async def test_a_full_disk_under_the_audit_trail_halts_orders_then_stops_the_eng
                 await engine.audit.read(fill_the_disk)
                 for n in range(200):  # rows keep coming; none fits
                     engine.write(
-                        "gaps", at_wall=0.0, stream="x" * 2000, first_missing=n, last_missing=n
+                        GapRow(at_wall=0.0, stream="x" * 2000, first_missing=n, last_missing=n)
                     )
                 with trio.fail_after(10):
                     while True:

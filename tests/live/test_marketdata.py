@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+from msgspec.structs import asdict
 
 from galfriday.bus import Bus
 from galfriday.core.health import ConnectionMetrics
@@ -150,7 +151,7 @@ def test_malformed_frames_are_counted_and_audited_and_trade_gaps_reported() -> N
     rows: list[tuple[str, dict[str, object]]] = []
     md = MarketData(
         MarketDataConfig(symbols=("BTC/USD",)),
-        Recorder(bus, lambda table, **row: rows.append((table, row))),
+        Recorder(bus, lambda row: rows.append((row.__table__, asdict(row)))),
         ConnectionMetrics("public", 0.0),
     )
     assert md.process(_frame('{"channel":"trade","type":"update","data":[{"symbol":1}]}')) is None
@@ -188,7 +189,7 @@ def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
     audited: list[tuple[str, dict[str, object]]] = []
     md = MarketData(
         MarketDataConfig(symbols=("BTC/USD",)),
-        Recorder(Bus(), lambda table, **row: audited.append((table, row))),
+        Recorder(Bus(), lambda row: audited.append((row.__table__, asdict(row)))),
         ConnectionMetrics("public", 0.0),
     )
 

@@ -51,7 +51,7 @@ def _tokens() -> Iterator[str]:
 
 
 def _stream(
-    config: PrivateConfig | None = None, audit: Callable[..., None] = lambda table, **row: None
+    config: PrivateConfig | None = None, audit: Callable[..., None] = lambda row: None
 ) -> PrivateStream:
     tokens = _tokens()
 
@@ -121,7 +121,7 @@ async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
 
 def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
     audited: list[str] = []
-    stream = _stream(audit=lambda table, **row: audited.append(table))
+    stream = _stream(audit=lambda row: audited.append(row.__table__))
 
     def broken(*args: object) -> None:
         raise ArithmeticError("a bug of ours")
