@@ -54,7 +54,7 @@ from galfriday.events import ConnectionState, ConnectionStateChanged, ResyncStar
 from galfriday.kraken import requests as rq
 from galfriday.kraken.wire import FrameDecoder, StatusMessage
 
-__all__ = ["Connection", "ConnectionConfig", "Frame", "LiveSession", "Session", "overrun"]
+__all__ = ["Connection", "ConnectionConfig", "Frame", "Link", "LiveLink", "overrun"]
 
 MAX_FRAME: Final = 4 * 1024 * 1024
 _STATUS_PREFIX: Final = '{"channel":"status"'
@@ -92,8 +92,10 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return out
 
 
-class Session(Protocol):
-    """What a subscription hook may do with a connection (live, or a replay's stand-in)."""
+class Link(Protocol):
+    """One connection attempt's open socket, as its owner uses it (a test may stand in).
+
+    (A *session*, elsewhere, is one run of the engine: what a capture records.)"""
 
     def next_req_id(self) -> int: ...
 
@@ -102,7 +104,7 @@ class Session(Protocol):
     def set_state(self, state: ConnectionState, reason: str = "") -> None: ...
 
 
-class LiveSession:
+class LiveLink:
     """The live socket of one connection attempt, handed to ``on_connect``."""
 
     def __init__(self, connection: Connection, ws: WebSocketConnection) -> None:
@@ -131,7 +133,7 @@ class LiveSession:
         self._connection._set_state(state, reason)
 
 
-OnConnect = Callable[[Session], Awaitable[None]]
+OnConnect = Callable[[Link], Awaitable[None]]
 Prepare = Callable[[], Awaitable[None]]
 
 
@@ -162,13 +164,13 @@ class Connection:
         self.maintenance = False
         self._req_id = 0
         self._decoder = FrameDecoder()
-        self._session: LiveSession | None = None
+        self._link: LiveLink | None = None
         self._kick = trio.Event()
 
     @property
-    def session(self) -> LiveSession | None:
+    def link(self) -> LiveLink | None:
         """The current socket, or None while disconnected."""
-        return self._session
+        return self._link
 
     def reconnect(self, reason: str) -> None:
         """Drop the current socket (if any) and connect again, as after a failure."""
@@ -231,14 +233,14 @@ class Connection:
                 self.planner.record_connected(trio.current_time())
                 self._set_state(ConnectionState.CONNECTED)
                 self._kick = trio.Event()
-                session = self._session = LiveSession(self, ws)
+                link = self._link = LiveLink(self, ws)
                 try:
-                    nursery.start_soon(self._pinger, session)
-                    nursery.start_soon(self._subscribe, session)
+                    nursery.start_soon(self._pinger, link)
+                    nursery.start_soon(self._subscribe, link)
                     nursery.start_soon(self._watch_kick)
                     await self._read(ws)
                 finally:
-                    self._session = None
+                    self._link = None
                     if self._on_disconnect is not None:
                         self._on_disconnect()
                     # A close frame goes out either way; its reply is only waited for when
@@ -252,11 +254,11 @@ class Connection:
             with trio.CancelScope(shield=True):
                 await stream.aclose()
 
-    async def _subscribe(self, session: Session) -> None:
+    async def _subscribe(self, link: Link) -> None:
         """The owner's subscriptions (within ``subscribe_timeout``), then the silence watch."""
         name, limit = self.config.name, self.config.subscribe_timeout
         with trio.move_on_after(limit) as scope, self.tape.op("connect", conn=name):
-            await self._on_connect(session)
+            await self._on_connect(link)
         if scope.cancelled_caught:
             raise ConnectionBroken(f"{name}: subscriptions not done within {limit}s")
         self._set_state(ConnectionState.SUBSCRIBED)
@@ -301,13 +303,13 @@ class Connection:
         if isinstance(message, StatusMessage) and message.data:
             self.maintenance = message.data[0].system == "maintenance"
 
-    async def _pinger(self, session: Session) -> None:
+    async def _pinger(self, link: Link) -> None:
         interval = self.config.ping_interval
         while True:
             await trio.sleep(interval / 3)
             idle = trio.current_time() - max(self.metrics.last_received, self.metrics.last_sent)
             if idle >= interval:
-                await session.send(rq.ping(session.next_req_id()))
+                await link.send(rq.ping(link.next_req_id()))
 
     def _set_state(self, state: ConnectionState, reason: str = "") -> None:
         old, self.state = self.state, state

@@ -66,7 +66,7 @@ from galfriday.kraken.ratelimit import Tier
 from galfriday.kraken.rest import KrakenRest, RestCall, RestConfig
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.live.alerts import WebhookConfig, run_webhook
-from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
+from galfriday.live.connection import Connection, ConnectionConfig, Frame, Link
 from galfriday.live.gateway import OrderGateway
 from galfriday.live.marketdata import MarketData, MarketDataConfig
 from galfriday.live.private import PrivateConfig, PrivateStream
@@ -259,12 +259,12 @@ class Engine:
     def _audit_rest(self, call: RestCall) -> None:
         self.write(mapping.rest_call_row(call))
 
-    async def _public_connected(self, session: Session) -> None:
-        await self.marketdata.on_connect(session)
+    async def _public_connected(self, link: Link) -> None:
+        await self.marketdata.on_connect(link)
 
-    async def _private_connected(self, session: Session) -> None:
+    async def _private_connected(self, link: Link) -> None:
         if self.account is not None:
-            await self.account.on_connect(session)
+            await self.account.on_connect(link)
 
     async def _private_prepare(self) -> None:
         if self.account is not None:

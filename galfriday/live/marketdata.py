@@ -38,7 +38,7 @@ from galfriday.errors import ConnectionBroken
 from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.connection import Session
+from galfriday.live.connection import Link
 from galfriday.state import EngineState
 
 __all__ = ["BookFeed", "MarketData", "MarketDataConfig"]
@@ -66,7 +66,7 @@ class MarketData:
         self.tape = tape or Tape()
         self.ready = trio.Event()  # set once every symbol has had its first book snapshot
         self._instrument_seen = trio.Event()
-        self._session: Session | None = None
+        self._link: Link | None = None
 
     # --- what the machine knows --------------------------------------------------------------
 
@@ -92,17 +92,17 @@ class MarketData:
 
     # --- subscriptions ---------------------------------------------------------------------
 
-    async def on_connect(self, session: Session) -> None:
+    async def on_connect(self, link: Link) -> None:
         """Subscribe everything on a (re)connect: instrument first, then the symbols.
 
         Raises:
             ConnectionBroken: no instrument snapshot within ``instrument_wait`` seconds.
         """
-        self._session = session
+        self._link = link
         self.do(PublicConnected(**_now()))
         self._instrument_seen = trio.Event()
-        await session.send(
-            rq.subscribe(rq.SubscriptionParams(channel="instrument"), session.next_req_id())
+        await link.send(
+            rq.subscribe(rq.SubscriptionParams(channel="instrument"), link.next_req_id())
         )
         with trio.move_on_after(self.config.instrument_wait) as waited:
             await self._instrument_seen.wait()
@@ -111,14 +111,14 @@ class MarketData:
                 f"public: no instrument snapshot within {self.config.instrument_wait:g}s"
                 " (the pairs' precisions): books cannot be verified without it"
             )
-        await self._subscribe(session, self.machine.symbols)
+        await self._subscribe(link, self.machine.symbols)
 
-    async def _subscribe(self, session: Session, symbols: list[str]) -> None:
+    async def _subscribe(self, link: Link, symbols: list[str]) -> None:
         config = self.config
         for start in range(0, len(symbols), config.symbols_per_request):
             chunk = symbols[start : start + config.symbols_per_request]
             for params in self._params(chunk):
-                await session.send(rq.subscribe(params, session.next_req_id()))
+                await link.send(rq.subscribe(params, link.next_req_id()))
                 await trio.sleep(config.pace)
 
     def _params(self, symbols: list[str]) -> Iterable[rq.SubscriptionParams]:
@@ -135,17 +135,17 @@ class MarketData:
         """Follow more symbols from now on (subscribed at once if connected)."""
         with self.tape.op("add_symbols", symbols=list(symbols)) as op:
             new = self.do(SymbolsAdded(symbols=list(op.args["symbols"]), **_now()))
-            if new and self._session is not None and self.machine.instrument_ready:
-                await self._subscribe(self._session, new)
+            if new and self._link is not None and self.machine.instrument_ready:
+                await self._subscribe(self._link, new)
 
     async def remove_symbols(self, symbols: Iterable[str]) -> None:
         """Stop following symbols; their books are dropped."""
         with self.tape.op("remove_symbols", symbols=list(symbols)) as op:
             gone = self.do(SymbolsRemoved(symbols=list(op.args["symbols"]), **_now()))
-            session = self._session
-            if gone and session is not None:
+            link = self._link
+            if gone and link is not None:
                 for params in self._params(gone):
-                    await session.send(rq.unsubscribe(params, session.next_req_id()))
+                    await link.send(rq.unsubscribe(params, link.next_req_id()))
 
     async def resync(self, symbol: str, reason: str) -> None:
         """Rebuild one symbol's book from a fresh snapshot (unsubscribe, subscribe), if the
@@ -156,12 +156,12 @@ class MarketData:
         with self.tape.op("resync", symbol=symbol, reason=reason):
             if not self.do(BookResync(symbol=symbol, reason=reason, **_now())):
                 return
-            session = self._session
-            if session is None:
+            link = self._link
+            if link is None:
                 return  # the next connection starts from snapshots anyway
             params = rq.SubscriptionParams(channel="book", symbol=[symbol], depth=self.config.depth)
-            await session.send(rq.unsubscribe(params, session.next_req_id()))
-            await session.send(rq.subscribe(params, session.next_req_id()))
+            await link.send(rq.unsubscribe(params, link.next_req_id()))
+            await link.send(rq.subscribe(params, link.next_req_id()))
 
     # --- processing ------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ from galfriday.kraken import requests as rq
 from galfriday.kraken.ratelimit import Priority
 from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.connection import Session
+from galfriday.live.connection import Link
 from galfriday.state import EngineState
 
 __all__ = ["PrivateConfig", "PrivateStream"]
@@ -105,7 +105,7 @@ class PrivateStream:
         self.request_reconnect: Callable[[str], None] | None = None  # set by the engine
         self.snapshots = trio.Event()  # the first time both snapshots came (start-up waits)
         self._changed = trio.Event()  # set at every frame that moves the machine's liveness
-        self._session: Session | None = None
+        self._link: Link | None = None
         self._pending: dict[int, _Pending] = {}
         self._refusals = 0
 
@@ -148,26 +148,26 @@ class PrivateStream:
         self.token = await self.rest.websocket_token()
         self._token_fresh = True
 
-    async def on_connect(self, session: Session) -> None:
+    async def on_connect(self, link: Link) -> None:
         """``executions`` and ``balances`` with snapshots, with the token just prepared."""
-        self._session = None
+        self._link = None
         if not self._token_fresh:
             await self.prepare()
-        session.set_state(ConnectionState.AUTHENTICATED)
-        self._session = session
+        link.set_state(ConnectionState.AUTHENTICATED)
+        self._link = link
         self._refusals = 0
-        await self._subscribe(session, CHANNELS)
+        await self._subscribe(link, CHANNELS)
 
     def disconnected(self) -> None:
-        """The socket is gone: no session, not live, until the next connection's snapshots."""
-        self._session = None
+        """The socket is gone: no link, not live, until the next connection's snapshots."""
+        self._link = None
         self.do(PrivateDisconnected(**_now()))
         self._wake()
 
-    async def _subscribe(self, session: Session, channels: tuple[str, ...]) -> None:
+    async def _subscribe(self, link: Link, channels: tuple[str, ...]) -> None:
         self._token_fresh = False
         token = self.token or ""
-        requests = {session.next_req_id(): channel for channel in channels}
+        requests = {link.next_req_id(): channel for channel in channels}
         self.do(PrivateSubscribing(requests=requests, **_now()))
         for req_id, channel in requests.items():
             if channel == "executions":
@@ -179,13 +179,13 @@ class PrivateStream:
                 )
             else:
                 params = rq.SubscriptionParams(channel="balances", token=token, snapshot=True)
-            await session.send(rq.subscribe(params, req_id))
+            await link.send(rq.subscribe(params, req_id))
 
     async def resubscribe(self, channels: list[str]) -> None:
         """Subscribe again the channels refused for their token, with a fresh token; past
         ``resubscribe_attempts`` refusals in a row the connection is rebuilt."""
-        session = self._session
-        if not channels or session is None:
+        link = self._link
+        if not channels or link is None:
             return
         self._refusals += 1
         if self._refusals > self.config.resubscribe_attempts:
@@ -196,7 +196,7 @@ class PrivateStream:
             logger.warning("private subscribe refused for its token; a fresh token for {}",
                            ", ".join(op.args["channels"]))  # fmt: skip
             await self.prepare()
-            await self._subscribe(session, tuple(op.args["channels"]))
+            await self._subscribe(link, tuple(op.args["channels"]))
 
     # --- recovery --------------------------------------------------------------------------
 
@@ -218,16 +218,16 @@ class PrivateStream:
                 self.do(RecoveryEnded(reason=reason, complete=complete, **_now()))
 
     async def _resubscribe_all(self) -> None:
-        session = self._session
-        if session is None:
+        link = self._link
+        if link is None:
             return
         token = self.token or ""
         for channel in CHANNELS:
             params = rq.SubscriptionParams(channel=channel, token=token)
-            await session.send(rq.unsubscribe(params, session.next_req_id()))
+            await link.send(rq.unsubscribe(params, link.next_req_id()))
         with rest_priority(Priority.RECOVERY):  # no subscription left: the token lapses
             await self.prepare()
-        await self._subscribe(session, CHANNELS)
+        await self._subscribe(link, CHANNELS)
         # The backfill deduplicates against what the snapshots bring, and whoever reacts to
         # the end of the recovery (reconciliation) sees a settled stream.
         with trio.move_on_after(self.config.snapshot_wait):
@@ -392,16 +392,16 @@ class PrivateStream:
         return response
 
     async def _request(self, build: Callable[[str, int], bytes], wait: float) -> wire.Response:
-        session, token = self._session, self.token
-        if session is None or token is None:
+        link, token = self._link, self.token
+        if link is None or token is None:
             raise ConnectionBroken("private stream is not connected")  # nothing went out
-        req_id = session.next_req_id()
+        req_id = link.next_req_id()
         frame = build(token, req_id)
         pending = self._pending[req_id] = _Pending()
         self.machine.requests.add(req_id)
         try:
             try:
-                await session.send(frame)
+                await link.send(frame)
             except ConnectionBroken as exc:  # part of it may have left before the socket died
                 raise RequestUnanswered(f"request {req_id}: {exc}") from exc
             with trio.move_on_after(wait):

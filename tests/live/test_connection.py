@@ -11,7 +11,7 @@ from msgspec.structs import asdict
 from galfriday.bus import Bus
 from galfriday.core.reconnect import BackoffPolicy
 from galfriday.events import ConnectionState, ConnectionStateChanged
-from galfriday.live.connection import Connection, ConnectionConfig, Frame, Session
+from galfriday.live.connection import Connection, ConnectionConfig, Frame, Link
 from galfriday.live.recorder import Recorder
 from galfriday.sim.server import SimConfig, open_simulator
 
@@ -34,13 +34,13 @@ class Harness:
             Recorder(self.bus, lambda row: self.audit.append((row.__table__, asdict(row)))),
         )
 
-    async def on_connect(self, session: Session) -> None:
+    async def on_connect(self, link: Link) -> None:
         self.connects += 1
-        await session.send(
+        await link.send(
             json.dumps(
                 {
                     "method": "subscribe",
-                    "req_id": session.next_req_id(),
+                    "req_id": link.next_req_id(),
                     "params": {"channel": "instrument"},
                 }
             )
@@ -127,7 +127,7 @@ async def test_a_silent_stall_is_detected_within_its_timeout(
 async def test_idle_pings_keep_an_unsubscribed_socket_open(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async def no_subscriptions(session: Session) -> None:
+    async def no_subscriptions(link: Link) -> None:
         return None
 
     async with open_simulator(QUIET) as sim:
@@ -207,9 +207,9 @@ async def test_a_full_frame_queue_is_an_overrun_that_rebuilds_the_connection() -
     async with open_simulator(SimConfig(rate=2000)) as sim:
         h = Harness(sim.urls.ws_public, capacity=5)  # type: ignore[union-attr]
 
-        async def subscribe_books(session: Session) -> None:
+        async def subscribe_books(link: Link) -> None:
             h.connects += 1
-            await session.send(
+            await link.send(
                 json.dumps(
                     {
                         "method": "subscribe",

@@ -17,7 +17,7 @@ from galfriday.live.private import PrivateConfig, PrivateStream
 from galfriday.live.recorder import Recorder
 
 
-class RecordingSession:
+class RecordingLink:
     """A socket that keeps what is sent."""
 
     def __init__(self) -> None:
@@ -78,44 +78,44 @@ def _refuse(stream: PrivateStream, req_id: int, error: str) -> list[str]:
 
 
 async def test_the_connect_uses_the_token_prepared_before_the_socket_opened() -> None:
-    stream, session = _stream(), RecordingSession()
+    stream, link = _stream(), RecordingLink()
     await stream.prepare()
-    await stream.on_connect(session)
-    assert [(c, t) for c, t, _ in session.subscribes()] == [
+    await stream.on_connect(link)
+    assert [(c, t) for c, t, _ in link.subscribes()] == [
         ("executions", "token-1"),
         ("balances", "token-1"),
     ]
 
 
 async def test_a_subscribe_refused_for_its_token_is_sent_again_with_a_fresh_one() -> None:
-    stream, session = _stream(), RecordingSession()
+    stream, link = _stream(), RecordingLink()
     await stream.prepare()
-    await stream.on_connect(session)
-    executions = session.subscribes()[0][2]
+    await stream.on_connect(link)
+    executions = link.subscribes()[0][2]
     await stream.resubscribe(_refuse(stream, executions, "EAPI:Invalid token"))
-    assert session.subscribes()[-1][:2] == ("executions", "token-2")
+    assert link.subscribes()[-1][:2] == ("executions", "token-2")
     assert stream.token == "token-2"
 
 
 async def test_a_subscribe_refused_for_another_reason_is_not_retried() -> None:
-    stream, session = _stream(), RecordingSession()
+    stream, link = _stream(), RecordingLink()
     await stream.prepare()
-    await stream.on_connect(session)
-    await stream.resubscribe(_refuse(stream, session.subscribes()[0][2], "Already subscribed"))
-    assert len(session.subscribes()) == 2
+    await stream.on_connect(link)
+    await stream.resubscribe(_refuse(stream, link.subscribes()[0][2], "Already subscribed"))
+    assert len(link.subscribes()) == 2
 
 
 async def test_refusals_past_the_limit_rebuild_the_connection() -> None:
-    stream, session = _stream(PrivateConfig(resubscribe_attempts=2)), RecordingSession()
+    stream, link = _stream(PrivateConfig(resubscribe_attempts=2)), RecordingLink()
     reasons: list[str] = []
     stream.request_reconnect = reasons.append
     await stream.prepare()
-    await stream.on_connect(session)
+    await stream.on_connect(link)
     for _ in range(3):
         await stream.resubscribe(
-            _refuse(stream, session.subscribes()[-1][2], "ESession:Invalid session")
+            _refuse(stream, link.subscribes()[-1][2], "ESession:Invalid session")
         )
-    assert len(session.subscribes()) == 4  # the connect's two, then two retries
+    assert len(link.subscribes()) == 4  # the connect's two, then two retries
     assert reasons == ["private subscribe refused 2 times"]
 
 
