@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import random
 import shutil
@@ -271,6 +272,7 @@ async def _soak(
     async with open_embedded(config.seed) as (sim, urls):
         engine_config = _engine_config(urls, folder)
         async with open_engine(engine_config) as engine:
+            gc.freeze()  # as `galfriday run` does
             account, gateway, reconciler = engine.account, engine.gateway, engine.reconciler
             if account is None or gateway is None or reconciler is None:
                 raise GalfridayError("the soak's engine has no private side")

@@ -30,7 +30,6 @@ market, or it keeps flapping, Kraken cancels its orders.
 from __future__ import annotations
 
 import base64
-import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -424,6 +423,25 @@ async def open_engine(
             await trio.to_thread.run_sync(engine.store.close)
 
 
+async def _wait_for_start(engine: Engine) -> None:
+    """Wait up to ``STARTUP_TIMEOUT`` for the books and the account's snapshots; past it the
+    engine starts anyway (the streams go on trying), saying what it is still waiting for."""
+    with trio.move_on_after(STARTUP_TIMEOUT) as scope:
+        await engine.marketdata.ready.wait()
+        if engine.account is not None:
+            await engine.account.snapshots.wait()
+    if scope.cancelled_caught:
+        waiting = [] if engine.marketdata.ready.is_set() else ["the first book snapshots"]
+        if engine.account is not None and not engine.account.snapshots.is_set():
+            waiting.append("the account's snapshots (executions, balances)")
+        logger.warning(
+            "start-up: still waiting after {:.0f} s for {}; starting anyway, the streams keep"
+            " trying (see the connection_events table)",
+            STARTUP_TIMEOUT,
+            " and ".join(waiting),
+        )
+
+
 @asynccontextmanager
 async def _run_engine(engine: Engine) -> AsyncIterator[Engine]:
     config = engine.config
@@ -439,17 +457,11 @@ async def _run_engine(engine: Engine) -> AsyncIterator[Engine]:
         nursery.start_soon(engine._monitor_health)
         if config.webhook is not None:
             await nursery.start(run_webhook, config.webhook, engine.bus)
-        with trio.move_on_after(STARTUP_TIMEOUT):
-            await engine.marketdata.ready.wait()
-            if engine.account is not None:
-                await engine.account.snapshots.wait()
+        await _wait_for_start(engine)
         if config.trading and config.dead_man and engine.gateway is not None:
             nursery.start_soon(engine._dead_man_switch)
         if engine.reconciler is not None:
             await nursery.start(engine.reconciler.run)
         engine.started.set()
-        # What start-up built lives as long as the engine: the cyclic collector need not scan
-        # it again (full collections were the largest pauses on the frame path).
-        gc.freeze()
         yield engine
         nursery.cancel_scope.cancel()

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -107,6 +108,7 @@ def order_latency(orders: int = 200) -> dict[str, float]:
         async def run() -> dict[str, float]:
             config = _config(urls, Path(tmp) / "o.db", ("BTC/USD",), 10, keys=True)
             async with open_engine(config) as engine:
+                gc.freeze()  # as `galfriday run` does
                 assert engine.gateway is not None and engine.account is not None
                 updates = engine.bus.subscribe(OrderUpdate, capacity=100_000)
                 latencies = []
@@ -141,6 +143,7 @@ def sustained(minutes: float, pairs: int = 20, depth: int = 100) -> dict[str, fl
         async def run() -> dict[str, float]:
             config = _config(urls, Path(tmp) / "s.db", symbols, depth, keys=True)
             async with open_engine(config) as engine:
+                gc.freeze()  # as `galfriday run` does
                 warmup = min(60.0, minutes * 20)  # start-up REST calls are not steady state
                 await trio.sleep(warmup)
                 calls_after_warmup = engine.rest.calls
@@ -234,6 +237,7 @@ def reconcile_rest_calls() -> dict[str, float]:
         async def run() -> dict[str, float]:
             config = _config(urls, Path(tmp) / "r.db", ("BTC/USD",), 10, keys=True)
             async with open_engine(config) as engine:
+                gc.freeze()  # as `galfriday run` does
                 assert engine.reconciler is not None
                 startup = engine.rest.calls  # AssetPairs + token + the start-up run
                 before = engine.rest.calls
@@ -290,6 +294,7 @@ def send_latency(
                 )
                 config = replace(config, reconcile=None, rest_retry_base=0.0)  # no REST here
                 async with open_engine(config) as engine:
+                    gc.freeze()  # as `galfriday run` does
                     await trio.sleep(warmup)  # past the subscription catch-up
                     updates = engine.bus.subscribe(BookUpdate, capacity=1_000_000)
                     latencies: list[float] = []

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from loguru import logger
 
 from galfriday.audit.store import AuditStore
 from galfriday.audit.tables import GapRow
@@ -424,3 +425,25 @@ async def test_an_unanswered_orders_search_outlives_a_caller_that_stops(
         with sqlite3.connect(db) as conn:
             review = conn.execute("SELECT kind, subject FROM review_queue").fetchall()
         assert review == [("order_outcome_unknown", "orphan")]
+
+
+async def test_a_start_up_that_times_out_says_what_it_still_waits_for(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Every token answer is unreadable: the private stream never gets its snapshots.
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+    logger.enable("galfriday")
+    rest = GarblingTransport()
+    rest.garble({"GetWebSocketsToken": {"expires": 900}}, once=False)
+    try:
+        async with (
+            open_simulator(SimConfig(rate=20)) as sim,
+            engine_on(sim, tmp_path / "a.db", transport=rest) as engine,
+        ):
+            assert engine.started.is_set() and engine.account is not None
+            assert not engine.account.snapshots.is_set()
+    finally:
+        logger.remove(sink)
+    [said] = [w for w in warnings if w.startswith("start-up:")]
+    assert "the account's snapshots" in said and "book" not in said
