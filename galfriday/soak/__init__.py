@@ -22,6 +22,9 @@ soak sees a small VPS that is busy with other work.
 
 from __future__ import annotations
 
-from galfriday.soak.run import SoakConfig, SoakReport, print_report, run_soak, soak_command
+from galfriday.soak.command import soak_command
+from galfriday.soak.config import SoakConfig
+from galfriday.soak.report import SoakReport, print_report
+from galfriday.soak.run import run_soak
 
 __all__ = ["SoakConfig", "SoakReport", "print_report", "run_soak", "soak_command"]

@@ -7,24 +7,20 @@ died) is not raised: ``run_soak`` records it as the failed check "no unhandled e
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 import trio
 from loguru import logger
@@ -39,8 +35,10 @@ from galfriday.reconcile.run import ReconcileConfig
 from galfriday.sim.embedded import SYMBOLS, engine_config_for, open_embedded
 from galfriday.sim.faults import Fault, FaultRecord, target_for
 from galfriday.sim.server import DRIFT_ORDER_USERREF, Simulator, SimUrls
+from galfriday.soak.config import SoakConfig
+from galfriday.soak.report import SoakReport
 
-__all__ = ["SoakConfig", "SoakReport", "cpu_load", "print_report", "run_soak", "soak_command"]
+__all__ = ["cpu_load", "run_soak"]
 
 CONNECT_LIMIT: Final = 150  # Kraken (Cloudflare): connections per IP per 10 minutes
 CONNECT_WINDOW: Final = 600.0
@@ -52,59 +50,6 @@ RECOVERY_LIMIT: Final = 45.0
 # A connection that lost its subscription (a drop, a stall, a freeze) has it again within this:
 # the longest fault here (a 15 s freeze or a 20 s stall), the 30 s backoff cap, a reconnect.
 RESUBSCRIBE_LIMIT: Final = 60.0
-
-
-@dataclass(frozen=True)
-class SoakConfig:
-    minutes: float = 5.0
-    seed: int = 1
-    folder: Path | None = None
-    cpu_load: int = 0  # busy processes beside the soak
-
-    @property
-    def seconds(self) -> float:
-        return self.minutes * 60
-
-    @property
-    def quiet(self) -> float:
-        """The fault-free stretch at the end (recovery, then the checks)."""
-        return min(30.0, max(20.0, self.seconds * 0.1))
-
-    @property
-    def fault_every(self) -> float:
-        """Mean seconds between faults: one round of every kind over the fault stretch,
-        but never more than 10 s (several a minute) nor less than 2.5 s."""
-        return min(10.0, max(2.5, (self.seconds - self.quiet) / len(Fault)))
-
-    def check(self) -> None:
-        if not 0.5 <= self.minutes <= 24 * 60:  # also refuses nan
-            raise ConfigError("MINUTES", "must be between 0.5 and 1440")
-        if not 0 <= self.cpu_load <= 64:
-            raise ConfigError("--cpu-load", "must be 0 to 64 busy processes")
-        if self.folder is not None and self.folder.exists() and not self.folder.is_dir():
-            raise ConfigError("--dir", f"{self.folder} is a file; give a folder")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass
-class SoakReport:
-    seconds: float = 0.0
-    injected: Counter[str] = field(default_factory=Counter)
-    checks: list[Check] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    def check(self, name: str, ok: bool, detail: str) -> None:
-        self.checks.append(Check(name, ok, detail))
 
 
 class _ErrorLog:
@@ -571,42 +516,3 @@ def _check_capture(report: SoakReport, folder: Path) -> None:
         bool(files) and not problems,
         f"{len(files)} file(s), {records:,} records" + "".join(f"\n    {p}" for p in problems),
     )
-
-
-def print_report(report: SoakReport, config: SoakConfig, out: TextIO) -> None:
-    load = f", {config.cpu_load} busy processes beside it" if config.cpu_load else ""
-    print(
-        f"galfriday soak: {config.minutes:g} min, seed {config.seed}{load},"
-        f" {report.seconds:.0f} s, faults injected {sum(report.injected.values())}"
-        f" ({len(report.injected)} kinds)",
-        file=out,
-    )
-    for kind, count in sorted(report.injected.items()):
-        print(f"  {kind:<20} {count}", file=out)
-    for check in report.checks:
-        mark = "ok  " if check.ok else "FAIL"
-        print(f"{mark} {check.name}: {check.detail}", file=out)
-    print("soak passed" if report.ok else "soak FAILED", file=out)
-
-
-def soak_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """``galfriday soak``; exit 0 when every check passed, 1 otherwise."""
-    config = SoakConfig(
-        minutes=args.minutes, seed=args.seed, folder=args.dir, cpu_load=args.cpu_load
-    )
-    config.check()
-    logger.remove()
-    logger.add(
-        sys.stderr, level=args.log_level.upper(), format="{time:HH:mm:ss} {level: <7} {message}"
-    )
-    logger.enable("galfriday")
-    keep = config.folder is not None
-    folder = config.folder or Path(tempfile.mkdtemp(prefix="galfriday-soak-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    report = trio.run(run_soak, config, folder)
-    print_report(report, config, out)
-    if report.ok and not keep:
-        shutil.rmtree(folder, ignore_errors=True)
-    elif not report.ok:
-        print(f"database and captures kept in {folder}", file=out)
-    return 0 if report.ok else 1
