@@ -24,9 +24,11 @@ from galfriday.capture.format import Reader
 from galfriday.errors import ConfigError, GalfridayError
 from galfriday.events import ConnectionState
 from galfriday.live.engine import Engine
+from galfriday.live.private import PrivateStream
 from galfriday.sim.embedded import SYMBOLS
 from galfriday.sim.faults import Fault, FaultRecord
 from galfriday.sim.server import DRIFT_ORDER_USERREF, Simulator
+from galfriday.sim.venue import GroundTruth
 from galfriday.soak.report import SoakReport
 
 __all__ = [
@@ -49,9 +51,27 @@ RESUBSCRIBE_LIMIT: Final = 60.0
 def check_engine(
     report: SoakReport, engine: Engine, sim: Simulator, recovered: bool, final_ok: bool
 ) -> None:
+    """The engine's state at the end, while it is still open: its connections and books, the
+    final reconciliation, and its orders and balances against the simulator's ground truth."""
     account = engine.account
     if account is None:
         raise GalfridayError("the soak's engine has no private side")
+    _check_recovered(report, engine, recovered)
+    _check_books(report, engine)
+    report.check(
+        "final reconciliation ran",
+        final_ok,
+        f"run {engine.reconciler and engine.reconciler.last_run_id}",
+    )
+    truth = sim.ground_truth()
+    foreign = _foreign_orders(sim)
+    _check_orders(report, account, truth, foreign)
+    _check_balances(report, account, truth)
+    report.figures["foreign_orders"] = sorted(foreign)
+    report.figures["fills_exchange"] = len(truth.fills)
+
+
+def _check_recovered(report: SoakReport, engine: Engine, recovered: bool) -> None:
     states = {
         c.config.name: c.state.value for c in (engine.public, engine.private) if c is not None
     }
@@ -61,6 +81,9 @@ def check_engine(
         f"states {states}, subscribed with every book verified"
         f" {report.figures['recovery_s']:.1f} s after the last fault",
     )
+
+
+def _check_books(report: SoakReport, engine: Engine) -> None:
     books = engine.marketdata.books
     verified = sum(1 for feed in books.values() if feed.verified)
     checked = sum(feed.total_verified for feed in books.values())
@@ -70,18 +93,22 @@ def check_engine(
         verified == len(SYMBOLS),
         f"{verified}/{len(SYMBOLS)} books verified; {checked:,} book messages verified in all",
     )
-    report.check(
-        "final reconciliation ran",
-        final_ok,
-        f"run {engine.reconciler and engine.reconciler.last_run_id}",
-    )
 
-    truth = sim.ground_truth()
-    foreign = {
+
+def _foreign_orders(sim: Simulator) -> set[str]:
+    """The orders a "foreign device" placed on the account (the drift faults' orders)."""
+    return {
         o.order_id
         for o in sim.exchange.account.orders.values()
         if o.order_userref == DRIFT_ORDER_USERREF
     }
+
+
+def _check_orders(
+    report: SoakReport, account: PrivateStream, truth: GroundTruth, foreign: set[str]
+) -> None:
+    """Every order on the exchange but a foreign one is the engine's, with the exchange's
+    status and filled quantity."""
     ours = {o.order_id: o for o in account.orders.orders()}
     wrong = [
         f"{order_id}: exchange {status}, engine "
@@ -105,6 +132,10 @@ def check_engine(
         f"{len(truth.order_status) - len(foreign)} orders"
         + "".join(f"\n    {w}" for w in wrong[:20]),
     )
+
+
+def _check_balances(report: SoakReport, account: PrivateStream, truth: GroundTruth) -> None:
+    """Every non-zero balance, the engine's and the exchange's, equal."""
     balances = {a: b for a, b in account.portfolio.balances.items() if b}
     exchange = {a: b for a, b in truth.balances.items() if b}
     diff = {
@@ -118,8 +149,6 @@ def check_engine(
         f"{len(exchange)} assets"
         + "".join(f"\n    {a}: engine {o}, exchange {e}" for a, (o, e) in diff.items()),
     )
-    report.figures["foreign_orders"] = sorted(foreign)
-    report.figures["fills_exchange"] = len(truth.fills)
 
 
 def _rows(db: sqlite3.Connection, sql: str, *args: object) -> list[tuple[Any, ...]]:
