@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +44,7 @@ CONNECT_LIMIT: Final = 150  # Kraken (Cloudflare): connections per IP per 10 min
 CONNECT_WINDOW: Final = 600.0
 RSS_GROWTH_LIMIT_MB: Final = 64.0
 DETECT_WITHIN: Final = 60.0  # seconds after a fault in which its detection must show
+DRIFTS: Final = (Fault.DRIFT_DEPOSIT, Fault.DRIFT_WITHDRAWAL, Fault.DRIFT_ORDER)
 # A connection that lost its subscription (a drop, a stall, a freeze) has it again within this:
 # the longest fault here (a 15 s freeze or a 20 s stall), the 30 s backoff cap, a reconnect.
 RESUBSCRIBE_LIMIT: Final = 60.0
@@ -156,37 +158,46 @@ def _rows(db: sqlite3.Connection, sql: str, *args: object) -> list[tuple[Any, ..
 
 
 def check_database(report: SoakReport, path: Path, sim: Simulator) -> None:
-    truth = sim.ground_truth()
-    foreign = set(report.figures.get("foreign_orders", ()))
+    """The audit database after the run (``check_engine`` first: it names the foreign
+    orders): intact, every fill once, every injected fault detected, every lost subscription
+    back in time."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
         report.check("audit database intact", integrity == "ok", f"integrity_check: {integrity}")
-        fills = _rows(db, "SELECT exec_id, order_id, qty FROM fills")
-        ids = [row[0] for row in fills]
-        twice = [i for i, n in Counter(ids).items() if n > 1]
-        foreign_fills = {f.exec_id for f in sim.exchange.account.fills if f.order_id in foreign}
-        lost = sorted(set(truth.fills) - set(ids) - foreign_fills)
-        per_order: Counter[str] = Counter()
-        for _, order_id, qty in fills:
-            per_order[order_id] += Decimal(qty)  # type: ignore[assignment]
-        short = [
-            f"{order_id}: audited {per_order.get(order_id, 0)}, exchange {qty}"
-            for order_id, qty in truth.filled_qty.items()
-            if order_id not in foreign and qty and per_order.get(order_id, 0) != qty
-        ]
-        report.figures["fills_audited"] = len(ids)
-        report.check(
-            "no fill lost or applied twice",
-            not twice and not lost and not short,
-            f"{len(ids)} fills audited, {len(truth.fills) - len(foreign_fills)} on the exchange"
-            f" (the engine's orders); twice {twice[:5]}, lost {lost[:5]}"
-            + "".join(f"\n    {s}" for s in short[:10]),
-        )
+        _check_fills(report, db, sim)
         _check_detection(report, db, sim)
         _check_resubscribed(report, db)
     finally:
         db.close()
+
+
+def _check_fills(report: SoakReport, db: sqlite3.Connection, sim: Simulator) -> None:
+    """No fill of the engine's orders lost or audited twice; per order, the audited fills
+    add up to the exchange's filled quantity."""
+    truth = sim.ground_truth()
+    foreign = set(report.figures.get("foreign_orders", ()))
+    fills = _rows(db, "SELECT exec_id, order_id, qty FROM fills")
+    ids = [row[0] for row in fills]
+    twice = [i for i, n in Counter(ids).items() if n > 1]
+    foreign_fills = {f.exec_id for f in sim.exchange.account.fills if f.order_id in foreign}
+    lost = sorted(set(truth.fills) - set(ids) - foreign_fills)
+    per_order: Counter[str] = Counter()
+    for _, order_id, qty in fills:
+        per_order[order_id] += Decimal(qty)  # type: ignore[assignment]
+    short = [
+        f"{order_id}: audited {per_order.get(order_id, 0)}, exchange {qty}"
+        for order_id, qty in truth.filled_qty.items()
+        if order_id not in foreign and qty and per_order.get(order_id, 0) != qty
+    ]
+    report.figures["fills_audited"] = len(ids)
+    report.check(
+        "no fill lost or applied twice",
+        not twice and not lost and not short,
+        f"{len(ids)} fills audited, {len(truth.fills) - len(foreign_fills)} on the exchange"
+        f" (the engine's orders); twice {twice[:5]}, lost {lost[:5]}"
+        + "".join(f"\n    {s}" for s in short[:10]),
+    )
 
 
 def _check_resubscribed(report: SoakReport, db: sqlite3.Connection) -> None:
@@ -217,17 +228,50 @@ def _check_resubscribed(report: SoakReport, db: sqlite3.Connection) -> None:
         )
 
 
-def _detected(
-    injected: list[tuple[FaultRecord, float]], seen: list[float], also: list[float]
-) -> tuple[int, int, int]:
-    """(injected, detected directly, covered by a reconnect) for faults applied at times."""
-    direct = covered = 0
-    for _, at in injected:
-        if any(at - 1.0 <= t <= at + DETECT_WITHIN for t in seen):
-            direct += 1
-        elif any(at - 1.0 <= t <= at + DETECT_WITHIN for t in also):
-            covered += 1
-    return len(injected), direct, covered
+@dataclass(frozen=True)
+class _Detection:
+    """One kind of fault: how many were injected, detected directly, covered by a reconnect."""
+
+    name: str
+    injected: int
+    detected: int
+    covered: int
+    source: str  # where in the audit trail the detection shows
+
+
+def _check_detection(report: SoakReport, db: sqlite3.Connection, sim: Simulator) -> None:
+    """Every gap, checksum corruption, stall, drift and malformed frame the simulator injected
+    shows in the audit trail (or was made good by a resubscription's snapshot)."""
+    applied = _first_hits(sim.faults.applied)
+    reconnects = _entered(db, ConnectionState.SUBSCRIBED)
+    detections = [
+        _gaps_detected(db, applied, reconnects["private"]),
+        _corruptions_detected(db, applied, reconnects["public"]),
+        _stalls_detected(sim, _entered(db, ConnectionState.DISCONNECTED)),
+        _drifts_detected(db, sim),
+        _malformed_frames_detected(db, sim),
+    ]
+    report.figures["detection"] = {
+        d.name: {"injected": d.injected, "detected": d.detected, "covered_by_reconnect": d.covered}
+        for d in detections
+    }
+    for d in detections:
+        extra = f", {d.covered} covered by a resubscription snapshot" if d.covered else ""
+        report.check(
+            f"every {d.name} detected",
+            d.detected + d.covered == d.injected,
+            f"injected {d.injected}, detected {d.detected} ({d.source}){extra}",
+        )
+
+
+def _times(db: sqlite3.Connection, sql: str, *args: object) -> list[float]:
+    return [float(r[0]) for r in _rows(db, sql, *args)]
+
+
+def _entered(db: sqlite3.Connection, state: ConnectionState) -> dict[str, list[float]]:
+    """Per connection, when it entered ``state``."""
+    sql = "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?"
+    return {conn: _times(db, sql, conn, state.value) for conn in ("public", "private")}
 
 
 def _first_hits(applied: list[tuple[FaultRecord, float]]) -> list[tuple[FaultRecord, float]]:
@@ -238,95 +282,96 @@ def _first_hits(applied: list[tuple[FaultRecord, float]]) -> list[tuple[FaultRec
     return list(first.values())
 
 
-def _check_detection(report: SoakReport, db: sqlite3.Connection, sim: Simulator) -> None:
-    def times(sql: str, *args: object) -> list[float]:
-        return [float(r[0]) for r in _rows(db, sql, *args)]
+def _detected(
+    name: str,
+    injected: list[tuple[FaultRecord, float]],
+    seen: list[float],
+    also: list[float],
+    source: str,
+) -> _Detection:
+    """Faults applied at times: detected when ``seen`` shows one from a second before to
+    ``DETECT_WITHIN`` after, else covered when ``also`` (a resubscription) does."""
+    direct = covered = 0
+    for _, at in injected:
+        if any(at - 1.0 <= t <= at + DETECT_WITHIN for t in seen):
+            direct += 1
+        elif any(at - 1.0 <= t <= at + DETECT_WITHIN for t in also):
+            covered += 1
+    return _Detection(name, len(injected), direct, covered, source)
 
-    def entered(state: ConnectionState) -> dict[str, list[float]]:
-        """Per connection, when it entered ``state``."""
-        sql = "SELECT at_wall FROM connection_events WHERE connection = ? AND new_state = ?"
-        return {conn: times(sql, conn, state.value) for conn in ("public", "private")}
 
-    applied = _first_hits(sim.faults.applied)
-    reconnects = entered(ConnectionState.SUBSCRIBED)
-    drops = entered(ConnectionState.DISCONNECTED)
-    rows: list[tuple[str, tuple[int, int, int], str]] = []
-
+def _gaps_detected(
+    db: sqlite3.Connection, applied: list[tuple[FaultRecord, float]], reconnects: list[float]
+) -> _Detection:
+    """Frames dropped on the private connection: a sequence gap in the gaps table."""
     gaps = [(r, t) for r, t in applied if r.fault is Fault.DROP_FRAMES and r.target == "private"]
-    rows.append(
-        (
-            "private sequence gap",
-            _detected(gaps, times("SELECT at_wall FROM gaps"), reconnects["private"]),
-            "gaps table",
-        )
-    )
+    seen = _times(db, "SELECT at_wall FROM gaps")
+    return _detected("private sequence gap", gaps, seen, reconnects, "gaps table")
+
+
+def _corruptions_detected(
+    db: sqlite3.Connection, applied: list[tuple[FaultRecord, float]], reconnects: list[float]
+) -> _Detection:
+    """A corrupted book checksum: a resync for a checksum mismatch."""
     corrupt = [(r, t) for r, t in applied if r.fault is Fault.CORRUPT_CHECKSUM]
-    rows.append(
-        (
-            "checksum corruption",
-            _detected(
-                corrupt,
-                times("SELECT at_wall FROM resyncs WHERE reason LIKE 'checksum%'"),
-                reconnects["public"],
-            ),
-            "book_checks/resyncs",
+    seen = _times(db, "SELECT at_wall FROM resyncs WHERE reason LIKE 'checksum%'")
+    return _detected("checksum corruption", corrupt, seen, reconnects, "book_checks/resyncs")
+
+
+def _stalls_detected(sim: Simulator, drops: dict[str, list[float]]) -> _Detection:
+    """A stalled connection: the silence watchdog drops it within ``DETECT_WITHIN``."""
+    stalls = sim.faults.injected(Fault.STALL)
+    seen = [r for r in stalls if any(r.at <= d <= r.at + DETECT_WITHIN for d in drops[r.target])]
+    return _Detection("stall", len(stalls), len(seen), 0, "silence watchdog")
+
+
+def _drifts_detected(db: sqlite3.Connection, sim: Simulator) -> _Detection:
+    """A foreign device's deposit, withdrawal or order: noticed at any time after it."""
+    drifts = [r for r in sim.faults.records if r.fault in DRIFTS]
+    found = sum(_drift_seen(db, record) for record in drifts)
+    return _Detection(
+        "drift", len(drifts), found, 0, "balance_anomalies, discrepancies, orders learnt"
+    )
+
+
+def _drift_seen(db: sqlite3.Connection, record: FaultRecord) -> bool:
+    """A foreign order reported, or learnt from a snapshot; a balance drift reported as an
+    anomaly or a discrepancy, or corrected."""
+    since = record.at - 1
+    if record.fault is Fault.DRIFT_ORDER:
+        hit = _rows(
+            db,
+            "SELECT 1 FROM discrepancies WHERE subject = ? AND at_wall >= ? "
+            "UNION ALL SELECT 1 FROM orders WHERE order_id = ?",
+            record.detail,
+            since,
+            record.detail,
         )
-    )
-    stalls = [(r, r.at) for r in sim.faults.injected(Fault.STALL)]
-    seen_stalls = [
-        (r, t) for r, t in stalls if any(t <= d <= t + DETECT_WITHIN for d in drops[r.target])
-    ]
-    rows.append(("stall", (len(stalls), len(seen_stalls), 0), "silence watchdog"))
-    drifts = [
-        r
-        for r in sim.faults.records
-        if r.fault in (Fault.DRIFT_DEPOSIT, Fault.DRIFT_WITHDRAWAL, Fault.DRIFT_ORDER)
-    ]
-    found = 0
-    for record in drifts:
-        if record.fault is Fault.DRIFT_ORDER:  # reported, or learnt from a snapshot
-            hit = _rows(
-                db,
-                "SELECT 1 FROM discrepancies WHERE subject = ? AND at_wall >= ? "
-                "UNION ALL SELECT 1 FROM orders WHERE order_id = ?",
-                record.detail,
-                record.at - 1,
-                record.detail,
-            )
-        else:
-            asset = record.detail.split()[0]
-            hit = _rows(
-                db,
-                "SELECT 1 FROM balance_anomalies WHERE asset = ? AND at_wall >= ? "
-                "UNION ALL SELECT 1 FROM discrepancies WHERE subject = ? AND at_wall >= ? "
-                "UNION ALL SELECT 1 FROM position_adjustments WHERE subject = ? AND at_wall >= ?",
-                asset,
-                record.at - 1,
-                asset,
-                record.at - 1,
-                asset,
-                record.at - 1,
-            )
-        found += bool(hit)
-    rows.append(
-        ("drift", (len(drifts), found, 0), "balance_anomalies, discrepancies, orders learnt")
-    )
-    garbage = [  # sent to a connected client (one sent between connections reaches nobody)
-        r for r in sim.faults.injected(Fault.MALFORMED_FRAME) if r.detail != "sessions=0"
-    ]
+    else:
+        asset = record.detail.split()[0]
+        hit = _rows(
+            db,
+            "SELECT 1 FROM balance_anomalies WHERE asset = ? AND at_wall >= ? "
+            "UNION ALL SELECT 1 FROM discrepancies WHERE subject = ? AND at_wall >= ? "
+            "UNION ALL SELECT 1 FROM position_adjustments WHERE subject = ? AND at_wall >= ?",
+            asset,
+            since,
+            asset,
+            since,
+            asset,
+            since,
+        )
+    return bool(hit)
+
+
+def _malformed_frames_detected(db: sqlite3.Connection, sim: Simulator) -> _Detection:
+    """Garbage sent to a connected client (one sent between connections reaches nobody):
+    each audited as a decode error."""
+    garbage = [r for r in sim.faults.injected(Fault.MALFORMED_FRAME) if r.detail != "sessions=0"]
     audited = len(_rows(db, "SELECT 1 FROM decode_errors"))
-    rows.append(("malformed frame", (len(garbage), min(audited, len(garbage)), 0), "decode_errors"))
-    report.figures["detection"] = {
-        name: {"injected": n, "detected": d, "covered_by_reconnect": c}
-        for name, (n, d, c), _ in rows
-    }
-    for name, (n, direct, covered), source in rows:
-        extra = f", {covered} covered by a resubscription snapshot" if covered else ""
-        report.check(
-            f"every {name} detected",
-            direct + covered == n,
-            f"injected {n}, detected {direct} ({source}){extra}",
-        )
+    return _Detection(
+        "malformed frame", len(garbage), min(audited, len(garbage)), 0, "decode_errors"
+    )
 
 
 def check_connects(report: SoakReport, times: list[float]) -> None:
