@@ -375,6 +375,8 @@ def _malformed_frames_detected(db: sqlite3.Connection, sim: Simulator) -> _Detec
 
 
 def check_connects(report: SoakReport, times: list[float]) -> None:
+    """At most ``CONNECT_LIMIT`` of the connections the simulator accepted (``times``, trio
+    time) in any 10 minutes."""
     worst = 0
     start = 0
     for end, at in enumerate(times):
@@ -391,6 +393,7 @@ def check_connects(report: SoakReport, times: list[float]) -> None:
 
 
 def check_capture(report: SoakReport, folder: Path) -> None:
+    """At least one capture file, and every file readable to its last record."""
     files = sorted(folder.glob("*.gfcap"))
     records = 0
     problems = []
@@ -409,6 +412,7 @@ def check_capture(report: SoakReport, folder: Path) -> None:
 
 
 def check_rss_growth(report: SoakReport) -> None:
+    """The process grew by ``RSS_GROWTH_LIMIT_MB`` at most between start and end."""
     growth = report.figures["rss_end_mb"] - report.figures["rss_start_mb"]
     report.check(
         "RSS growth bounded",

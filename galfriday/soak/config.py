@@ -17,6 +17,8 @@ __all__ = ["SoakConfig"]
 
 @dataclass(frozen=True)
 class SoakConfig:
+    """A soak of ``minutes`` (faults, then a quiet stretch) with faults seeded by ``seed``."""
+
     minutes: float = 5.0
     seed: int = 1
     folder: Path | None = None

@@ -17,6 +17,8 @@ __all__ = ["Check", "SoakReport", "print_report"]
 
 @dataclass(frozen=True)
 class Check:
+    """One rule of the soak: its name, whether it held, and what was seen."""
+
     name: str
     ok: bool
     detail: str
@@ -24,6 +26,8 @@ class Check:
 
 @dataclass
 class SoakReport:
+    """Every check in the order it ran, the faults injected per kind, and figures."""
+
     seconds: float = 0.0
     injected: Counter[str] = field(default_factory=Counter)
     checks: list[Check] = field(default_factory=list)
@@ -38,6 +42,7 @@ class SoakReport:
 
 
 def print_report(report: SoakReport, config: SoakConfig, out: TextIO) -> None:
+    """The report as ``galfriday soak`` prints it, ending in "soak passed" or "soak FAILED"."""
     load = f", {config.cpu_load} busy processes beside it" if config.cpu_load else ""
     print(
         f"galfriday soak: {config.minutes:g} min, seed {config.seed}{load},"

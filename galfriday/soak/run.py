@@ -157,7 +157,7 @@ def cpu_load(processes: int) -> Iterator[None]:
 
 
 async def run_soak(config: SoakConfig, folder: Path) -> SoakReport:
-    """The whole soak; the report holds every check (see the module docstring)."""
+    """The whole soak; the report holds every check (see :mod:`galfriday.soak`)."""
     report = SoakReport()
     errors = _ErrorLog()
     sink = logger.add(errors, level="ERROR")
