@@ -31,16 +31,13 @@ Pure: no I/O, no clock, no trio.
 from __future__ import annotations
 
 import re
-import types
-import typing
-from collections.abc import Callable, Sequence
-from decimal import Decimal
-from operator import attrgetter
-from typing import Any, Final, Protocol, TypeAlias
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
 
 import msgspec
 
 from galfriday.errors import MalformedFrame
+from galfriday.kraken.bounds import BAD_NUMBER_REASON, MAX_MAGNITUDE, bad_number, suspect
 from galfriday.kraken.messages import (
     AssetInfo,
     BalanceEntry,
@@ -87,95 +84,6 @@ __all__ = [
 class _Envelope(msgspec.Struct):
     channel: str | None = None
     method: str | None = None
-
-
-# --- numbers -------------------------------------------------------------------------------
-
-MAX_MAGNITUDE: Final = Decimal("1e100")
-"""A decoded number must be finite and smaller than this in size (no real amount comes near)."""
-_FLOAT_MAX: Final = float(MAX_MAGNITUDE)
-_BAD_NUMBER: Final = "not a finite number below 1e100"
-
-
-def bad_number(value: object, path: str = "$") -> str | None:
-    """The path of the first Decimal or float in ``value`` (a decoded struct, list, dict or
-    number) that is not finite or not below :data:`MAX_MAGNITUDE` in size; None if none is."""
-    if isinstance(value, Decimal):
-        return None if value.is_finite() and -MAX_MAGNITUDE < value < MAX_MAGNITUDE else path
-    if isinstance(value, float):
-        return None if -_FLOAT_MAX < value < _FLOAT_MAX else path  # False for a NaN too
-    items: Any = ()
-    if isinstance(value, msgspec.Struct):
-        fields = msgspec.structs.fields(value)
-        items = ((f".{f.encode_name}", getattr(value, f.name)) for f in fields)
-    elif isinstance(value, list | tuple):
-        items = ((f"[{i}]", item) for i, item in enumerate(value))
-    elif isinstance(value, dict):
-        items = ((f".{key}", item) for key, item in value.items())
-    for where, item in items:
-        found = bad_number(item, path + where)
-        if found is not None:
-            return found
-    return None
-
-
-_Plan: TypeAlias = tuple[Callable[[Any], tuple[Any, ...]] | None, tuple[str, ...]]
-_PLANS: dict[type, _Plan] = {}
-
-
-def _plan(cls: type) -> _Plan:
-    """A struct type's Decimal fields (as one getter) and its other fields that hold numbers
-    (structs, or containers of Decimals)."""
-    decimals, nested = [], []
-    for field in msgspec.structs.fields(cls):
-        union = typing.get_origin(field.type) in (typing.Union, types.UnionType)
-        if Decimal in (typing.get_args(field.type) if union else (field.type,)):
-            decimals.append(field.name)
-        elif _holds_numbers(field.type):
-            nested.append(field.name)
-    numbers: Callable[[Any], tuple[Any, ...]] | None = None
-    if len(decimals) == 1:
-        one = attrgetter(decimals[0])
-        numbers = lambda s: (one(s),)  # noqa: E731
-    elif decimals:
-        numbers = attrgetter(*decimals)
-    return _PLANS.setdefault(cls, (numbers, tuple(nested)))
-
-
-def _holds_numbers(kind: object) -> bool:
-    if kind is Decimal or (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
-        return True
-    return any(_holds_numbers(arg) for arg in typing.get_args(kind))
-
-
-def _suspect(items: Sequence[Any]) -> bool:
-    """True when a Decimal in ``items`` (structs of one type) breaks the rule that
-    :func:`bad_number` states: the fast test (plain loops), which leaves the path to it."""
-    if not items:
-        return False
-    numbers, nested = _PLANS.get(type(items[0])) or _plan(type(items[0]))
-    if numbers is not None:
-        low, high = -MAX_MAGNITUDE, MAX_MAGNITUDE
-        try:
-            for item in items:
-                for x in numbers(item):
-                    if x is not None and not low < x < high:  # an infinity fails here...
-                        return True
-        except ArithmeticError:  # ...and a NaN signals InvalidOperation when compared
-            return True
-    for name in nested:
-        for item in items:
-            value = getattr(item, name)
-            if isinstance(value, msgspec.Struct):
-                value = (value,)
-            if not value:
-                continue
-            if isinstance(value, list | tuple) and isinstance(value[0], msgspec.Struct):
-                if _suspect(value):
-                    return True
-            elif bad_number(value) is not None:
-                return True
-    return False
 
 
 # --- decoding ------------------------------------------------------------------------------
@@ -236,11 +144,11 @@ class _InstrumentDecoder:
                 path = where + error.path[1:]
                 skipped.append(self._skip(kind, item, path, error.reason))
                 continue
-            path_of_bad = bad_number(entry, where) if _suspect((entry,)) else None
+            path_of_bad = bad_number(entry, where) if suspect((entry,)) else None
             if path_of_bad is None:
                 entries.append(entry)
             else:
-                skipped.append(self._skip(kind, item, path_of_bad, _BAD_NUMBER))
+                skipped.append(self._skip(kind, item, path_of_bad, BAD_NUMBER_REASON))
         return entries
 
     def _skip(self, kind: str, item: msgspec.Raw, path: str, reason: str) -> SkippedEntry:
@@ -330,7 +238,7 @@ class FrameDecoder:
         except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
             self.malformed += 1
             raise _malformed(exc, raw) from exc
-        if name in _CHECKED and _suspect(_data(message)):
+        if name in _CHECKED and suspect(_data(message)):
             self._refuse_bad_number(message, raw)
         self.counts[name] = self.counts.get(name, 0) + 1
         return message
@@ -346,7 +254,7 @@ class FrameDecoder:
         except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
             self.malformed += 1
             raise _malformed(exc, raw) from exc
-        if _suspect((message,)):
+        if suspect((message,)):
             self._refuse_bad_number(message, raw)
         return message
 
@@ -364,7 +272,7 @@ class FrameDecoder:
         path = bad_number(message)
         if path is not None:
             self.malformed += 1
-            raise MalformedFrame(_BAD_NUMBER, path, raw)
+            raise MalformedFrame(BAD_NUMBER_REASON, path, raw)
 
     def _sniff(self, raw: bytes | str) -> str | None:
         """The channel of a frame written the way Kraken writes it (channel key first)."""
