@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from loguru import logger
 
 if TYPE_CHECKING:
-    from galfriday.api import Book, Engine, Instrument, Level, open_engine
+    from galfriday.api import Engine, open_engine
     from galfriday.bus import SubscriberTooSlow
     from galfriday.core.health import Health
     from galfriday.errors import (
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         KrakenApiError,
         OrderOutcomeUnknown,
         OrderRejected,
+        RailRefused,
         TradingHalted,
     )
     from galfriday.events import (
@@ -53,12 +54,14 @@ if TYPE_CHECKING:
         TradePrint,
     )
     from galfriday.settings import Settings, load_config
+    from galfriday.views import Book, Instrument, Level
 
 logger.disable("galfriday")
 
 # public name -> the module that defines it
 _HOMES: Final = {
-    **dict.fromkeys(("Book", "Engine", "Instrument", "Level", "open_engine"), "galfriday.api"),
+    **dict.fromkeys(("Engine", "open_engine"), "galfriday.api"),
+    **dict.fromkeys(("Book", "Instrument", "Level"), "galfriday.views"),
     **dict.fromkeys(("Settings", "load_config"), "galfriday.settings"),
     "SubscriberTooSlow": "galfriday.bus",
     "Health": "galfriday.core.health",
@@ -71,6 +74,7 @@ _HOMES: Final = {
             "KrakenApiError",
             "OrderOutcomeUnknown",
             "OrderRejected",
+            "RailRefused",
             "TradingHalted",
         ),
         "galfriday.errors",
@@ -130,6 +134,7 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrderView",
+    "RailRefused",
     "ReconciliationReport",
     "ResyncStarted",
     "Settings",
