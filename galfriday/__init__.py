@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         OrderOutcomeUnknown,
         OrderRejected,
         RailRefused,
+        StrategyFailed,
         TradingHalted,
     )
     from galfriday.events import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         TradePrint,
     )
     from galfriday.settings import Settings, load_config
+    from galfriday.strategy import Strategy
     from galfriday.views import Book, Instrument, Level
 
 logger.disable("galfriday")
@@ -64,6 +66,7 @@ _HOMES: Final = {
     **dict.fromkeys(("Book", "Instrument", "Level"), "galfriday.views"),
     **dict.fromkeys(("Settings", "load_config"), "galfriday.settings"),
     "SubscriberTooSlow": "galfriday.bus",
+    "Strategy": "galfriday.strategy",
     "Health": "galfriday.core.health",
     **dict.fromkeys(
         (
@@ -75,6 +78,7 @@ _HOMES: Final = {
             "OrderOutcomeUnknown",
             "OrderRejected",
             "RailRefused",
+            "StrategyFailed",
             "TradingHalted",
         ),
         "galfriday.errors",
@@ -139,6 +143,8 @@ __all__ = [
     "ResyncStarted",
     "Settings",
     "Severity",
+    "Strategy",
+    "StrategyFailed",
     "SubscriberTooSlow",
     "TickerUpdate",
     "TradePrint",
