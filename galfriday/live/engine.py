@@ -147,17 +147,7 @@ class Engine:
         self.symbols = SymbolMap()
         self.capture: CaptureWriter | None = None
         if tape is None and config.capture is not None:
-            self.capture = CaptureWriter(
-                config.capture,
-                Tape().session,
-                config_summary(config),
-                list(config.marketdata.symbols),
-            )
-            redactor = Redactor([config.api_key or ""])
-            if config.api_secret:
-                redactor.add(base64.b64encode(config.api_secret).decode())
-            tape = CaptureTape(self.capture.append, redactor, self.capture.session)
-            transport = CaptureTransport(transport or httpx.AsyncHTTPTransport(), tape)
+            tape, transport = self._open_capture(config.capture, transport)
         self.tape = tape = tape or Tape()
         # Pairs whose positions (base holdings) are tracked: the followed symbols by default.
         self.pairs = config.private.symbols or config.marketdata.symbols
@@ -190,29 +180,18 @@ class Engine:
         self.account: PrivateStream | None = None
         self.gateway: OrderGateway | None = None
         if self.rest.has_credentials:
-            send, self._private_frames = trio.open_memory_channel[Frame](FRAME_QUEUE)
-            self.private = Connection(
-                self._connection_config("private", config.ws_private),
-                send,
-                self._private_connected,
-                self.recorder,
-                tape=tape,
-                prepare=self._private_prepare,
-                on_disconnect=self._private_disconnected,
-            )
-            self.account = PrivateStream(
-                replace(config.private, symbols=self.pairs),
-                self.recorder,
-                self.private.metrics,
-                self.rest,
-                symbols=self.symbols,
-                tape=tape,
-            )
-            self.account.request_reconnect = self.private.reconnect
-            self.gateway = OrderGateway(self.account, self.rest, self.symbols, self.recorder)
-            self.gateway.halted = lambda: self.storage.halted
-        # Everything the engine knows, changed only by frames and steps (see galfriday.state).
-        self.state = EngineState(
+            self._open_private(tape)
+        self.reconciler: ReconcileService | None = None
+        self.state = self._open_state(tape)
+        self.health: dict[str, HealthReport] = {}
+        self.monitors: dict[str, HealthMonitor] = {}
+        self.started = trio.Event()
+
+    def _open_state(self, tape: Tape) -> EngineState:
+        """Everything the engine knows, changed only by frames and steps (see
+        :mod:`galfriday.state`), wired to the shells that feed it; and the reconciler."""
+        config = self.config
+        state = EngineState(
             self.marketdata.machine,
             self.account.machine if self.account is not None else None,
             self.symbols,
@@ -220,25 +199,60 @@ class Engine:
             config.reconcile,
             self.recorder,
         )
-        self.marketdata.do, self.marketdata.receive = self.do, self.state.receive_public
+        self.marketdata.do, self.marketdata.receive = self.do, state.receive_public
         if self.account is not None:
-            self.account.do, self.account.receive = self.do, self.state.receive_private
-        self.reconciler: ReconcileService | None = None
+            self.account.do, self.account.receive = self.do, state.receive_private
         if self.account is not None and config.reconcile is not None:
             self.reconciler = ReconcileService(
-                self.rest,
-                self.account,
-                self.symbols,
-                self.pairs,
-                self.bus,
-                self.state,
-                self.do,
-                read=self.audit.read,
-                tape=tape,
-            )
-        self.health: dict[str, HealthReport] = {}
-        self.monitors: dict[str, HealthMonitor] = {}
-        self.started = trio.Event()
+                self.rest, self.account, self.symbols, self.pairs, self.bus, state,
+                self.do, read=self.audit.read, tape=tape,
+            )  # fmt: skip
+        return state
+
+    def _open_capture(
+        self, capture: CaptureConfig, transport: httpx.AsyncBaseTransport | None
+    ) -> tuple[Tape, httpx.AsyncBaseTransport]:
+        """The capture's writer and tape (secrets redacted), and a REST transport it records."""
+        config = self.config
+        self.capture = CaptureWriter(
+            capture, Tape().session, config_summary(config), list(config.marketdata.symbols)
+        )
+        redactor = Redactor([config.api_key or ""])
+        if config.api_secret:
+            redactor.add(base64.b64encode(config.api_secret).decode())
+        tape = CaptureTape(self.capture.append, redactor, self.capture.session)
+        return tape, CaptureTransport(transport or httpx.AsyncHTTPTransport(), tape)
+
+    def _open_private(self, tape: Tape) -> None:
+        """The private connection, its stream and the order gateway (with credentials)."""
+        config = self.config
+        send, self._private_frames = trio.open_memory_channel[Frame](FRAME_QUEUE)
+        self.private = Connection(
+            self._connection_config("private", config.ws_private),
+            send,
+            self._private_connected,
+            self.recorder,
+            tape=tape,
+            prepare=self._private_prepare,
+            on_disconnect=self._private_disconnected,
+        )
+        self.account = PrivateStream(
+            replace(config.private, symbols=self.pairs),
+            self.recorder,
+            self.private.metrics,
+            self.rest,
+            symbols=self.symbols,
+            tape=tape,
+        )
+        self.account.request_reconnect = self.private.reconnect
+        self.gateway = OrderGateway(self.account, self.rest, self.symbols, self.recorder)
+        self.gateway.halted = self._orders_refused
+
+    def _orders_refused(self) -> str | None:
+        """Why the gateway refuses new orders now (``None``: it does not)."""
+        if not self.config.trading:
+            return "this engine does not trade (read-only mode)"
+        return self.storage.halted
 
     def _connection_config(self, name: str, url: str) -> ConnectionConfig:
         config = self.config

@@ -3,9 +3,9 @@
 The session database may hold other sessions too (``galfriday.db`` grows run after run), so
 only rows stamped inside the capture's time span are compared; a current-state row (an order,
 a balance, a position) that a later session replaced is not compared either. For each table the
-rows are compared as multisets of their columns, except the few that measure the run itself
-(``id`` counters, a reconciliation's ``duration_ms`` and ``rest_calls``). Tables that only the
-live engine writes (health snapshots, REST call timings) are not compared.
+rows are compared as multisets of their columns, except the ``id`` counters (a reconciliation's
+``duration_ms`` and ``rest_calls`` are compared too: the replay applies the recorded run).
+Tables that only the live engine writes (health snapshots, REST call timings) are not compared.
 """
 
 from __future__ import annotations
@@ -39,11 +39,7 @@ TABLES: Final = {
     "review_queue": "created_wall",
     "alerts": "at_wall",
 }
-IGNORED: Final = {
-    ("*", "id"),
-    ("reconciliation_events", "duration_ms"),
-    ("reconciliation_events", "rest_calls"),
-}
+IGNORED: Final = {("*", "id")}
 KEEP_ID: Final = {"reconciliation_events", "review_queue"}  # their ids are meaningful text
 # Current-state tables: one row per key, replaced by later news. A later session may have
 # replaced a row this session wrote; such a key is not compared.
