@@ -43,6 +43,7 @@ __all__ = [
     "OrderAnomalyRow",
     "OrderEventRow",
     "OrderRow",
+    "PnlRow",
     "PositionAdjustmentRow",
     "PositionRow",
     "ReconciliationEventRow",
@@ -337,6 +338,25 @@ class BalanceAnomalyRow(_Row, frozen=True, kw_only=True):
     balance: Decimal
 
 
+# --- 008 ------------------------------------------------------------------------------------
+
+
+class PnlRow(_Row, frozen=True, kw_only=True):
+    """A symbol's realised P&L now, by average cost (replaces the row with its ``symbol``):
+    quote-currency figures; ``other_fees`` per asset, not converted; ``untracked`` base sold
+    beyond the tracked position."""
+
+    __table__: ClassVar[str] = "pnl"
+    symbol: str
+    position: Decimal
+    average_cost: Decimal | None = None
+    realised: Decimal
+    fees: Decimal
+    other_fees: tuple[tuple[str, Decimal], ...] = ()  # a JSON list
+    untracked: Decimal = ZERO
+    updated_wall: float
+
+
 Row: TypeAlias = (
     ConnectionEventRow
     | HealthSnapshotRow
@@ -358,6 +378,7 @@ Row: TypeAlias = (
     | ReviewItemRow
     | AlertRow
     | BalanceAnomalyRow
+    | PnlRow
 )
 
 TABLES: Final[dict[str, type[Row]]] = {cls.__table__: cls for cls in get_args(Row)}
