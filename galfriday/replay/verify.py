@@ -2,9 +2,10 @@
 
 The session database may hold other sessions too (``galfriday.db`` grows run after run), so
 only rows stamped inside the capture's time span are compared; a current-state row (an order,
-a balance, a position, a symbol's P&L) that a later session replaced is not compared either. For each table the
-rows are compared as multisets of their columns, except the ``id`` counters (a reconciliation's
-``duration_ms`` and ``rest_calls`` are compared too: the replay applies the recorded run).
+a balance, a position, a symbol's P&L) that a later session replaced is not compared either.
+For each table the rows are compared as multisets of their columns, except the ``id`` counters
+(a reconciliation's ``duration_ms`` and ``rest_calls`` are compared too: the replay applies
+the recorded run).
 Tables that only the live engine writes (health snapshots, REST call timings) are not compared.
 """
 
