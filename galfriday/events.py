@@ -429,12 +429,12 @@ class Alert(Event, frozen=True, kw_only=True):
 
 
 class PnlUpdate(Event, frozen=True, kw_only=True):
-    """A symbol's realised P&L after fill ``exec_id`` (average cost; the rules are
+    """A symbol's P&L after fill ``exec_id`` (average cost; the rules are
     :mod:`galfriday.core.pnl`'s). Quote-currency figures: ``average_cost`` of the ``position``
-    (base held through the fills galfriday saw; None when flat), ``realised`` (before fees),
-    ``fees``. ``other_fees``: fees in other assets (e.g. ``KFEE``), per asset, not converted.
-    ``untracked``: base sold beyond the tracked position (its cost is unknown, so its sale is
-    not in ``realised``). Unrealised P&L needs a mark and is computed on read."""
+    (base bought minus sold through the fills galfriday counted, negative when more was sold;
+    None when flat), ``realised`` (before fees), ``fees``. ``other_fees``: fees in other
+    assets (e.g. ``KFEE``), per asset, not converted. ``unrealised`` at ``mark`` (the book's
+    mid, or the last public trade) as they stood at this fill; None without a mark."""
 
     symbol: str
     exec_id: str
@@ -443,4 +443,5 @@ class PnlUpdate(Event, frozen=True, kw_only=True):
     realised: Decimal
     fees: Decimal
     other_fees: tuple[tuple[str, Decimal], ...] = ()
-    untracked: Decimal = Decimal(0)
+    mark: Decimal | None = None
+    unrealised: Decimal | None = None

@@ -7,11 +7,13 @@ The live engine and ``galfriday replay`` both drive it, so a capture's frames an
 in their order, give the same state and the same events (hence the same audit rows).
 
 P&L: :attr:`EngineState.pnl` (a :class:`~galfriday.core.pnl.PnlTracker`) counts every fill
-the account machine emits: the state hands the machine a sink that passes each event on to
-the machine's own sink and follows a counted fill with its symbol's
-:class:`~galfriday.events.PnlUpdate`. A machine belongs to the last state built around it
+the account machine emits: the state wraps the machine's sink in a
+:class:`~galfriday.core.pnl.FillsToPnl`, which follows a counted fill with its symbol's
+:class:`~galfriday.events.PnlUpdate`, and the market data machine's in a
+:class:`~galfriday.core.pnl.LastTrades`. A machine belongs to the last state built around it
 (a stream's own state gives way to the engine's: each fill is counted once).
-:meth:`EngineState.pnl_figures` adds the unrealised P&L at each verified book's mid.
+:meth:`EngineState.mark` is a symbol's verified book mid, or its last public trade;
+:meth:`EngineState.pnl_figures` is every symbol's P&L, unrealised at that mark.
 
 Pure: no I/O, no clock, no trio (a frame that breaks a machine is logged).
 """
@@ -26,7 +28,7 @@ from loguru import logger
 from galfriday.core.account import AccountMachine, Todo
 from galfriday.core.frames import Frame, Sink
 from galfriday.core.marketdata import MarketDataMachine
-from galfriday.core.pnl import PnlTracker, SymbolPnl, pnl_update
+from galfriday.core.pnl import FillsToPnl, LastTrades, PnlTracker, SymbolPnl
 from galfriday.core.steps import (
     BackfillIncomplete,
     BookResync,
@@ -48,15 +50,7 @@ from galfriday.core.steps import (
     SymbolsRemoved,
     TradesAnswered,
 )
-from galfriday.events import (
-    Alert,
-    Event,
-    FillEvent,
-    FrameRefused,
-    ReconciliationReport,
-    ReviewItem,
-    Severity,
-)
+from galfriday.events import Alert, FrameRefused, ReconciliationReport, ReviewItem, Severity
 from galfriday.kraken.convert import symbol_map
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.reconcile.compare import ReconcileResult, reconcile
@@ -108,30 +102,40 @@ class EngineState:
         self.last_run_id: str | None = None
         self.ledger_since: float | None = None  # the last run's time: ledger read from there
         self.pnl = PnlTracker()
-        if account is not None:
-            inner = account.sink
-            if isinstance(inner, _FillsToPnl):  # another state's: this one takes the fills over
-                inner = inner.sink
-            account.sink = _FillsToPnl(inner, self.pnl)
+        self._wire_pnl()
 
     # --- P&L -------------------------------------------------------------------------------
 
-    def mark(self, symbol: str) -> Decimal | None:
-        """The mid of ``symbol``'s verified book; None while it is unverified or resyncing,
-        has an empty side, or is crossed."""
-        feed = self.marketdata.books.get(symbol)
-        if feed is None or not feed.verified or feed.resyncing:
-            return None
-        book = feed.book
-        bid, ask = book.best_bid, book.best_ask
-        if bid is None or ask is None or bid[0] >= ask[0]:
-            return None
-        return book.price_of(bid[0] + ask[0]) / 2
+    def _wire_pnl(self) -> None:
+        """Wrap the machines' sinks (unwrapping another state's: this one takes over)."""
+        public = self.marketdata.sink
+        if isinstance(public, LastTrades):
+            public = public.sink
+        self.last_trades = LastTrades(public)
+        self.marketdata.sink = self.last_trades
+        if self.account is not None:
+            private = self.account.sink
+            if isinstance(private, FillsToPnl):
+                private = private.sink
+            self.account.sink = FillsToPnl(private, self.pnl, self.mark)
 
-    def pnl_figures(self) -> tuple[SymbolPnl, ...]:
-        """Every symbol's P&L (sorted), unrealised at its :meth:`mark` where there is one."""
+    def mark(self, symbol: str) -> Decimal | None:
+        """The price ``symbol``'s position is valued at: the mid of its verified book, or
+        without one (unverified, resyncing, a side empty, crossed) its last public trade;
+        None when there is neither."""
+        feed = self.marketdata.books.get(symbol)
+        if feed is not None and feed.verified and not feed.resyncing:
+            book = feed.book
+            bid, ask = book.best_bid, book.best_ask
+            if bid is not None and ask is not None and bid[0] < ask[0]:
+                return book.price_of(bid[0] + ask[0]) / 2
+        return self.last_trades.prices.get(symbol)
+
+    def pnl_figures(self) -> dict[str, SymbolPnl]:
+        """Every symbol a fill was counted for, sorted, to its P&L now: unrealised at its
+        :meth:`mark` where there is one (see :class:`~galfriday.core.pnl.SymbolPnl`)."""
         marks = {s: m for s in self.pnl.symbols() if (m := self.mark(s)) is not None}
-        return self.pnl.snapshots(marks)
+        return {figures.symbol: figures for figures in self.pnl.snapshots(marks)}
 
     # --- frames ----------------------------------------------------------------------------
 
@@ -348,23 +352,3 @@ class EngineState:
                 received_at=wall,
             )
         )
-
-
-class _FillsToPnl:
-    """The account machine's sink as a state gives it: every event goes on to the machine's
-    own sink, and a fill the tracker counts is followed there by its symbol's
-    :class:`~galfriday.events.PnlUpdate`."""
-
-    def __init__(self, sink: Sink, pnl: PnlTracker) -> None:
-        self.sink = sink
-        self.pnl = pnl
-
-    def emit(self, event: Event) -> None:
-        self.sink.emit(event)
-        if type(event) is FillEvent:
-            figures = self.pnl.apply(event)
-            if figures is not None:
-                self.sink.emit(pnl_update(figures, event))
-
-    def wants(self, kind: type[Event]) -> bool:
-        return kind is FillEvent or self.sink.wants(kind)

@@ -1,18 +1,21 @@
--- P&L per symbol now, by average cost (galfriday/core/pnl.py), from the fills this engine
--- counted since it started: a current-state table, one row per symbol, replaced after every
--- fill that moves it. Quote-currency figures are exact decimal text. Unrealised P&L needs a
--- live mark price (the verified book's mid) and is not stored: the engine's API computes it.
+-- P&L per symbol by average cost (galfriday/core/pnl.py), from the fills this engine counted
+-- since it started: a current-state table, one row per symbol, replaced after every fill
+-- that moves it. Quote-currency figures are exact decimal text. The position is signed:
+-- base bought minus sold through those fills (negative: more sold than bought, from what the
+-- account held before). mark and unrealised are as they stood at that fill (the verified
+-- book's mid, or the last public trade); the engine's API gives them live.
 -- The conflict clause makes a plain INSERT replace the symbol's row, as the other
 -- current-state tables are written (the store's UPSERT_KEYS).
 
 CREATE TABLE pnl (
     symbol TEXT PRIMARY KEY ON CONFLICT REPLACE,
-    position TEXT NOT NULL,             -- base held through the fills counted
+    position TEXT NOT NULL,             -- base bought minus sold (negative: sold more)
     average_cost TEXT,                  -- quote per base of position; NULL when flat
-    realised TEXT NOT NULL,             -- sales against the average cost, before fees
+    realised TEXT NOT NULL,             -- closes against the average cost, before fees
     fees TEXT NOT NULL,                 -- in quote (a base-asset fee at its fill's price)
     other_fees TEXT NOT NULL DEFAULT '[]',  -- JSON [[asset, amount], ...], not converted
-    untracked TEXT NOT NULL DEFAULT '0',    -- base sold beyond the position: cost unknown
+    mark TEXT,                          -- the price unrealised was taken at; NULL: none
+    unrealised TEXT,                    -- position * mark - cost, at the last fill
     updated_wall REAL NOT NULL
 );
 

@@ -10,7 +10,7 @@ from galfriday.core.account import AccountConfig, AccountMachine
 from galfriday.core.frames import Frame, ListSink
 from galfriday.core.health import ConnectionMetrics
 from galfriday.core.marketdata import MarketDataConfig, MarketDataMachine
-from galfriday.events import FillEvent, PnlUpdate
+from galfriday.events import FillEvent, PnlUpdate, TradePrint
 from galfriday.kraken import wire
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.state import EngineState
@@ -46,6 +46,13 @@ def _state(sink: ListSink) -> tuple[EngineState, AccountMachine]:
 
 def _private(state: EngineState, raw: str, at: float = 1.0) -> None:
     state.receive_private(Frame(raw, at, WALL + at, "private"))
+
+
+def _public_trade(state: EngineState, price: str, trade_id: int = 1, at: float = 1.0) -> None:
+    trade = {"symbol": "BTC/USD", "side": "buy", "price": float(price), "qty": 0.1,
+             "ord_type": "limit", "trade_id": trade_id}  # fmt: skip
+    raw = json.dumps({"channel": "trade", "type": "update", "data": [trade]})
+    state.receive_public(Frame(raw, at, WALL + at, "public"))
 
 
 def test_a_fill_is_followed_by_the_p_and_l_of_its_symbol() -> None:
@@ -99,10 +106,9 @@ def test_the_mark_is_the_mid_of_the_verified_book() -> None:
 def test_p_and_l_figures_carry_unrealised_at_the_mark() -> None:
     state, _ = _state(ListSink())
     _private(state, _trade(1, "T1", "buy", "2", "45000", "0"))
-    [unmarked] = state.pnl_figures()
-    assert unmarked.unrealised is None
+    assert state.pnl_figures()["BTC/USD"].unrealised is None
     state.receive_public(Frame(BOOK, 2.0, WALL + 2.0, "public"))
-    [marked] = state.pnl_figures()
+    marked = state.pnl_figures()["BTC/USD"]
     assert (marked.mark, marked.unrealised) == (D("45284.35"), D("568.7"))
 
 
@@ -110,4 +116,41 @@ def test_a_state_without_an_account_has_an_empty_tracker() -> None:
     sink = ListSink()
     marketdata = MarketDataMachine(MarketDataConfig(), ConnectionMetrics("public", 0.0), sink)
     state = EngineState(marketdata, None, SymbolMap(), (), None, sink)
-    assert state.pnl.symbols() == () and state.pnl_figures() == ()
+    assert state.pnl.symbols() == () and state.pnl_figures() == {}
+
+
+def test_without_a_verified_book_the_mark_is_the_last_public_trade() -> None:
+    state, _ = _state(ListSink())
+    _public_trade(state, "45000.5")
+    _public_trade(state, "45001.5", trade_id=2)
+    assert state.mark("BTC/USD") == D("45001.5")
+
+
+def test_the_verified_books_mid_comes_before_the_last_trade() -> None:
+    state, _ = _state(ListSink())
+    _public_trade(state, "45000.5")
+    state.receive_public(Frame(BOOK, 2.0, WALL + 2.0, "public"))
+    assert state.mark("BTC/USD") == D("45284.35")
+
+
+def test_public_trades_still_reach_the_sink() -> None:
+    sink = ListSink()
+    state, _ = _state(sink)
+    _public_trade(state, "45000.5")
+    assert [e.price for e in sink.of(TradePrint)] == [D("45000.5")]  # type: ignore[attr-defined]
+
+
+def test_a_pnl_update_carries_the_mark_and_unrealised_at_its_fill() -> None:
+    sink = ListSink()
+    state, _ = _state(sink)
+    _public_trade(state, "110")
+    _private(state, _trade(1, "T1", "buy", "2", "100", "0"))
+    [update] = sink.of(PnlUpdate)
+    assert (update.mark, update.unrealised) == (D(110), D(20))  # type: ignore[attr-defined]
+
+
+def test_the_figures_are_keyed_by_symbol_for_every_symbol_filled() -> None:
+    state, _ = _state(ListSink())
+    _private(state, _trade(1, "T1", "buy", "2", "100", "0"))
+    figures = state.pnl_figures()
+    assert list(figures) == ["BTC/USD"] and figures["BTC/USD"].position == D(2)

@@ -30,7 +30,7 @@ By event:
 ``BalanceAdjusted``         ``position_adjustments``
 ``ReviewItem``              ``review_queue`` (a new item, or one decided or applied)
 ``ReconciliationReport``    ``reconciliation_events``
-``PnlUpdate``               ``pnl`` (the symbol's realised P&L now)
+``PnlUpdate``               ``pnl`` (the symbol's P&L as of its last fill)
 ==========================  ==========================================================
 """
 
@@ -303,7 +303,8 @@ def _pnl(event: PnlUpdate) -> tuple[Row, ...]:
             realised=event.realised,
             fees=event.fees,
             other_fees=event.other_fees,
-            untracked=event.untracked,
+            mark=event.mark,
+            unrealised=event.unrealised,
             updated_wall=event.received_at,
         ),
     )

@@ -342,9 +342,9 @@ class BalanceAnomalyRow(_Row, frozen=True, kw_only=True):
 
 
 class PnlRow(_Row, frozen=True, kw_only=True):
-    """A symbol's realised P&L now, by average cost (replaces the row with its ``symbol``):
-    quote-currency figures; ``other_fees`` per asset, not converted; ``untracked`` base sold
-    beyond the tracked position."""
+    """A symbol's P&L by average cost as of its last fill (replaces the row with its
+    ``symbol``): quote-currency figures; ``position`` signed (negative: more sold than
+    bought); ``other_fees`` per asset, not converted; ``unrealised`` at ``mark`` then."""
 
     __table__: ClassVar[str] = "pnl"
     symbol: str
@@ -353,7 +353,8 @@ class PnlRow(_Row, frozen=True, kw_only=True):
     realised: Decimal
     fees: Decimal
     other_fees: tuple[tuple[str, Decimal], ...] = ()  # a JSON list
-    untracked: Decimal = ZERO
+    mark: Decimal | None = None
+    unrealised: Decimal | None = None
     updated_wall: float
 
 

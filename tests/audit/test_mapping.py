@@ -269,7 +269,8 @@ def _pnl(realised: str, at: float = WALL) -> PnlUpdate:
         realised=Decimal(realised),
         fees=Decimal("1.30"),
         other_fees=(("KFEE", Decimal("12.5")),),
-        untracked=Decimal("0.1"),
+        mark=Decimal("65010"),
+        unrealised=Decimal("-4.95"),
         received_at=at,
     )
 
@@ -279,19 +280,19 @@ def test_a_pnl_update_is_the_symbols_pnl_now() -> None:
         "pnl",
         {"symbol": "BTC/USD", "position": Decimal("0.5"), "average_cost": Decimal("65000.1"),
          "realised": Decimal("12.5"), "fees": Decimal("1.30"),
-         "other_fees": (("KFEE", Decimal("12.5")),), "untracked": Decimal("0.1"),
-         "updated_wall": WALL},
+         "other_fees": (("KFEE", Decimal("12.5")),), "mark": Decimal("65010"),
+         "unrealised": Decimal("-4.95"), "updated_wall": WALL},
     )  # fmt: skip
     same_as_today(mapping.rows(_pnl("12.5")), [today])
     assert stored(mapping.rows(_pnl("12.5")))["pnl"] == [
-        ("BTC/USD", "0.5", "65000.1", "12.5", "1.30", '[["KFEE","12.5"]]', "0.1", WALL)
+        ("BTC/USD", "0.5", "65000.1", "12.5", "1.30", '[["KFEE","12.5"]]', "65010", "-4.95", WALL)
     ]
 
 
 def test_a_later_pnl_update_replaces_the_symbols_row() -> None:
     rows = [*mapping.rows(_pnl("1")), *mapping.rows(_pnl("2", WALL + 1))]
     assert stored(rows)["pnl"] == [
-        ("BTC/USD", "0.5", "65000.1", "2", "1.30", '[["KFEE","12.5"]]', "0.1", WALL + 1)
+        ("BTC/USD", "0.5", "65000.1", "2", "1.30", '[["KFEE","12.5"]]', "65010", "-4.95", WALL + 1)
     ]
 
 

@@ -98,24 +98,40 @@ def test_figures_are_written_without_exponents_or_trailing_zeros() -> None:
     assert (str(figures.position), str(figures.average_cost)) == ("0.99", "100")
 
 
-# --- sales beyond the tracked position -----------------------------------------------------
+# --- through zero: a sale beyond the position ------------------------------------------------
 
 
-def test_a_sale_beyond_the_tracked_position_counts_the_rest_as_untracked() -> None:
+def test_a_sale_beyond_the_position_closes_it_and_holds_the_rest_short_at_the_fill_price() -> None:
     tracker = _fed(_fill("buy", "1", "100"), _fill("sell", "1.5", "120"))
     figures = _figures(tracker)
-    assert (figures.position, figures.realised, figures.untracked) == (D(0), D(20), D("0.5"))
+    assert (figures.position, figures.average_cost, figures.realised) == (D("-0.5"), D(120), D(20))
 
 
-def test_a_sale_without_any_tracked_position_realises_nothing() -> None:
+def test_a_sale_without_any_position_goes_short_and_realises_nothing() -> None:
     figures = _figures(_fed(_fill("sell", "2", "120")))
-    assert (figures.position, figures.average_cost) == (D(0), None)
-    assert (figures.realised, figures.untracked) == (D(0), D(2))
+    assert (figures.position, figures.average_cost, figures.realised) == (D(-2), D(120), D(0))
 
 
-def test_untracked_sales_add_up() -> None:
-    figures = _figures(_fed(_fill("sell", "2", "120"), _fill("sell", "0.5", "130")))
-    assert figures.untracked == D("2.5")
+def test_short_sales_average_their_prices() -> None:
+    figures = _figures(_fed(_fill("sell", "1", "100"), _fill("sell", "3", "120")))
+    assert (figures.position, figures.average_cost) == (D(-4), D(115))
+
+
+def test_a_buy_against_a_short_realises_the_average_minus_the_price() -> None:
+    tracker = _fed(_fill("sell", "2", "120"), _fill("buy", "1", "100"))
+    figures = _figures(tracker)
+    assert (figures.position, figures.average_cost, figures.realised) == (D(-1), D(120), D(20))
+
+
+def test_a_buy_beyond_a_short_flips_it_long_at_the_fill_price() -> None:
+    tracker = _fed(_fill("sell", "1", "120"), _fill("buy", "3", "130"))
+    figures = _figures(tracker)
+    assert (figures.position, figures.average_cost, figures.realised) == (D(2), D(130), D(-10))
+
+
+def test_unrealised_of_a_short_is_its_average_minus_the_mark() -> None:
+    tracker = _fed(_fill("sell", "2", "120"))
+    assert tracker.unrealised("BTC/USD", D(100)) == D(40)
 
 
 # --- fees ----------------------------------------------------------------------------------
@@ -142,9 +158,9 @@ def test_a_base_fee_on_a_sale_is_a_disposal_at_the_fill_price_too() -> None:
     assert (figures.position, figures.realised, figures.fees) == (D("0.98"), D(51), D(3))
 
 
-def test_a_base_fee_beyond_the_position_is_untracked() -> None:
+def test_a_base_fee_beyond_the_position_goes_short_like_a_sale() -> None:
     figures = _figures(_fed(_fill("sell", "1", "150", ("BTC", "0.01"))))
-    assert (figures.untracked, figures.fees) == (D("1.01"), D("1.50"))
+    assert (figures.position, figures.average_cost, figures.fees) == (D("-1.01"), D(150), D("1.50"))
 
 
 def test_a_negative_base_fee_a_rebate_adds_to_the_position_at_the_fill_price() -> None:
@@ -248,7 +264,6 @@ def test_the_update_carries_the_realised_figures_and_the_fill() -> None:
         realised=D(0),
         fees=D("0.2"),
         other_fees=(("KFEE", D(3)),),
-        untracked=D(0),
         received_at=1234.5,
     )
     assert msgspec.json.decode(msgspec.json.encode(update), type=PnlUpdate) == update
@@ -268,9 +283,6 @@ def test_realised_plus_unrealised_minus_fees_is_exactly_cash_plus_holding(
 ) -> None:
     tracker, cash, held, fees = PnlTracker(), D(0), D(0), D(0)
     for buy, qty, price, fee_rate in trades:
-        qty = qty if buy else min(qty, held)  # sales within the tracked position
-        if qty == 0:
-            continue
         fee = (fee_rate / 100000).quantize(D("0.00000001"))
         tracker.apply(_fill("buy" if buy else "sell", str(qty), str(price), ("USD", str(fee))))
         cash += -qty * price if buy else qty * price
@@ -279,18 +291,43 @@ def test_realised_plus_unrealised_minus_fees_is_exactly_cash_plus_holding(
     figures = tracker.snapshot("BTC/USD", mark=mark)
     if figures is None:
         return
-    assert figures.position == held and figures.untracked == 0 and figures.fees == fees
+    assert figures.position == held and figures.fees == fees
     assert figures.unrealised is not None
     assert figures.realised + figures.unrealised == cash + held * mark
 
 
 @settings(max_examples=200, deadline=None)
 @given(_trades)
-def test_the_position_never_goes_below_zero(
+def test_a_position_has_an_average_cost_exactly_when_it_is_not_flat(
     trades: list[tuple[bool, Decimal, Decimal, Decimal]],
 ) -> None:
     tracker = PnlTracker()
     for buy, qty, price, _ in trades:
         figures = tracker.apply(_fill("buy" if buy else "sell", str(qty), str(price)))
-        assert figures is not None and figures.position >= 0
+        assert figures is not None
         assert (figures.average_cost is None) == (figures.position == 0)
+        assert figures.average_cost is None or figures.average_cost > 0
+
+
+def test_a_fill_counted_with_a_mark_gives_the_unrealised_at_it() -> None:
+    tracker = _fed(_fill("buy", "2", "100"))
+    figures = tracker.apply(_fill("buy", "2", "110"), mark=D(120))
+    assert figures is not None and (figures.mark, figures.unrealised) == (D(120), D(60))
+
+
+def test_the_update_carries_the_mark_and_unrealised_of_its_figures() -> None:
+    fill = _fill("sell", "1", "100")
+    figures = PnlTracker().apply(fill, mark=D(90))
+    assert figures is not None
+    update = pnl_update(figures, fill)
+    assert (update.position, update.mark, update.unrealised) == (D(-1), D(90), D(10))
+
+
+def test_net_is_realised_plus_unrealised_minus_fees() -> None:
+    tracker = _fed(_fill("buy", "2", "100", ("USD", "1")), _fill("sell", "1", "110"))
+    figures = tracker.snapshot("BTC/USD", mark=D(105))
+    assert figures is not None and figures.net == D(10) + D(5) - D(1)
+
+
+def test_net_is_unknown_without_a_mark() -> None:
+    assert _figures(_fed(_fill("buy", "2", "100"))).net is None
