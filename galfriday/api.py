@@ -27,6 +27,7 @@ Rules:
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -54,6 +55,7 @@ __all__ = ["Book", "Engine", "Instrument", "Level", "open_engine"]
 
 FILLS_KEPT: Final = 10_000  # the fills of this run :meth:`Engine.fills` returns, newest kept
 DEFAULT_DEPTH: Final = 10
+SETTLE_SECONDS: Final = 5.0  # how long an interrupted order may take to show on the stream
 
 
 class Engine:
@@ -66,6 +68,8 @@ class Engine:
         self._tickers: dict[str, TickerUpdate] = {}
         self._fills: deque[FillEvent] = deque(maxlen=FILLS_KEPT)
         self._placed: set[str] = set()  # order ids placed through this view
+        self._sent: set[str] = set()  # the cl_ord_ids of every order sent through it
+        self._interrupted: set[str] = set()  # cl_ord_ids whose place() never returned
         self.stopped: str | None = None  # why trading stopped, once it has
 
     # --- the market -----------------------------------------------------------------------
@@ -212,6 +216,9 @@ class Engine:
         gateway = self._gateway()
         intent = OrderIntent(symbol=symbol, side=side, qty=qty, price=price)
         self._guard(intent)
+        cl_ord_id = cl_ord_id or uuid.uuid4().hex
+        self._sent.add(cl_ord_id)
+        self._interrupted.add(cl_ord_id)  # until it returns: it may be on the book already
         order_id = await gateway.place(
             symbol,
             side,
@@ -221,6 +228,7 @@ class Engine:
             cl_ord_id=cl_ord_id,
             post_only=post_only,
         )
+        self._interrupted.discard(cl_ord_id)
         self._placed.add(order_id)
         return order_id
 
@@ -299,7 +307,9 @@ class Engine:
 
     def placed(self) -> list[OrderView]:
         """The open orders placed through this view (a strategy's own)."""
-        return [o for o in self.orders() if o.order_id in self._placed]
+        return [
+            o for o in self.orders() if o.order_id in self._placed or o.cl_ord_id in self._sent
+        ]
 
     def stop_trading(self, reason: str, *, source: str = "strategy", critical: bool = True) -> None:
         """Refuse every further order from this view, and say why (an alert, audited). The
@@ -310,14 +320,49 @@ class Engine:
         self._inner.do(TradingStopped(source=source, reason=reason, critical=critical, **_now()))
 
     async def cancel_placed(self) -> int:
-        """Cancel every open order placed through this view; how many there were."""
+        """Cancel every open order placed through this view; how many there were.
+
+        An order whose :meth:`place` was interrupted (cancelled while it waited for Kraken's
+        answer) may be on the book all the same: it is waited for on the stream, for
+        :data:`SETTLE_SECONDS` at most, and cancelled too.
+        """
         gateway = self._inner.gateway
+        if gateway is None:
+            return 0
+        await self._settle_interrupted()
         orders = [o.order_id for o in self.placed()]
-        if gateway is not None:
-            async with trio.open_nursery() as nursery:
-                for order_id in orders:
-                    nursery.start_soon(gateway.cancel, order_id)
+        async with trio.open_nursery() as nursery:
+            for order_id in orders:
+                nursery.start_soon(gateway.cancel, order_id)
+        await self._until_closed(set(orders))
         return len(orders)
+
+    async def _until_closed(self, order_ids: set[str]) -> None:
+        """Wait (:data:`SETTLE_SECONDS` at most) for the stream to report these orders closed:
+        Kraken answers a cancel before its ``canceled`` report arrives."""
+
+        def still_open() -> bool:
+            return any(o.order_id in order_ids for o in self.orders())
+
+        with trio.move_on_after(SETTLE_SECONDS):
+            async with self._inner.bus.subscribe(OrderUpdate) as updates:
+                if not still_open():
+                    return
+                async for _ in updates:
+                    if not still_open():
+                        return
+
+    async def _settle_interrupted(self) -> None:
+        def unseen() -> set[str]:
+            return self._interrupted - {o.cl_ord_id for o in self.orders(open_only=False)}
+
+        if unseen():
+            with trio.move_on_after(SETTLE_SECONDS):
+                async with self._inner.bus.subscribe(OrderUpdate) as updates:
+                    async for _ in updates:
+                        if not unseen():
+                            break
+        self._interrupted.clear()  # seen, or never reached Kraken
 
     def killed(self) -> bool:
         """Whether the kill switch (``[rails] kill_file``) is tripped."""
