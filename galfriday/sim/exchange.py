@@ -79,7 +79,6 @@ class Amended:
     """An amend the exchange carried out: the order as it now stands, and what changed."""
 
     order: SimOrder
-    amend_id: str
     update: PublicUpdate
 
 
@@ -317,19 +316,18 @@ class Exchange:
         old = spec.price_ticks(order.limit_price or ZERO) or 0
         new = spec.price_ticks(price or ZERO) or 0
         step = StepResult(order.symbol, boundaries=book.snapshot_boundaries())
-        amend_id = self.account.new_id("A")
         if qty <= order.cum_qty:  # Kraken: the remaining quantity is cancelled
             book.remove_owner(side, old, order.order_id, step)
             self.account.close(order, "canceled", wall, "amended below the filled quantity")
-            return Amended(order, amend_id, PublicUpdate(step))
+            return Amended(order, PublicUpdate(step))
         lots = spec.qty_lots(qty - order.cum_qty) or 0
         keeps_place = new == old and qty <= order.qty
         self.account.amend(order, qty, price, wall)
         if keeps_place:
             book.shrink_owner(side, old, order.order_id, lots, step)
-            return Amended(order, amend_id, PublicUpdate(step))
+            return Amended(order, PublicUpdate(step))
         book.remove_owner(side, old, order.order_id, step)
-        return Amended(order, amend_id, PublicUpdate(step, self._enter(order, lots, new, step, wall)))
+        return Amended(order, PublicUpdate(step, self._enter(order, lots, new, step, wall)))
 
     def check_amend(self, order: SimOrder, request: AmendRequest) -> str | None:
         """Kraken's error string for an amend of the open ``order`` that must be refused."""
