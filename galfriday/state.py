@@ -24,6 +24,7 @@ from galfriday.core.steps import (
     DecisionApplied,
     LedgerAnswered,
     OrderPlaced,
+    OrderRefused,
     OrdersAnswered,
     OrdersQueried,
     PairsLoaded,
@@ -38,8 +39,16 @@ from galfriday.core.steps import (
     SymbolsAdded,
     SymbolsRemoved,
     TradesAnswered,
+    TradingStopped,
 )
-from galfriday.events import Alert, FrameRefused, ReconciliationReport, ReviewItem, Severity
+from galfriday.events import (
+    Alert,
+    FrameRefused,
+    OrderAnomaly,
+    ReconciliationReport,
+    ReviewItem,
+    Severity,
+)
 from galfriday.kraken.convert import symbol_map
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.reconcile.compare import ReconcileResult, reconcile
@@ -138,7 +147,26 @@ class EngineState:
             return None
         if isinstance(step, ReconcileAnswered | ReconcileFailed | DecisionApplied):
             return self._reconciliation(step)
+        if isinstance(step, OrderRefused | TradingStopped):
+            self._trading(step)
+            return None
         return self._account(step)
+
+    def _trading(self, step: OrderRefused | TradingStopped) -> None:
+        """A strategy's order a rail refused, or a strategy that stopped trading."""
+        if isinstance(step, OrderRefused):
+            price = "market" if step.price is None else f"@ {step.price}"
+            detail = f"{step.side} {step.qty} {step.symbol} {price}: {step.rule}"
+            self.sink.emit(
+                OrderAnomaly(
+                    kind="rail_refused", order_id=None, detail=detail, received_at=step.wall
+                )
+            )
+            return
+        severity = Severity.CRITICAL if step.critical else Severity.MEDIUM
+        self.sink.emit(
+            Alert(severity=severity, source=step.source, message=step.reason, received_at=step.wall)
+        )
 
     def _market(self, step: PublicConnected | BookResync | SymbolsAdded | SymbolsRemoved) -> Any:
         machine = self.marketdata
