@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from galfriday.api import Engine, open_engine
     from galfriday.bus import SubscriberTooSlow
     from galfriday.core.health import Health
+    from galfriday.core.pnl import SymbolPnl
     from galfriday.errors import (
         ConfigError,
         ExchangeError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         OrderStatus,
         OrderUpdate,
         OrderView,
+        PnlUpdate,
         ReconciliationReport,
         ResyncStarted,
         Severity,
@@ -68,6 +70,7 @@ _HOMES: Final = {
     "SubscriberTooSlow": "galfriday.bus",
     "Strategy": "galfriday.strategy",
     "Health": "galfriday.core.health",
+    "SymbolPnl": "galfriday.core.pnl",
     **dict.fromkeys(
         (
             "ConfigError",
@@ -100,6 +103,7 @@ _HOMES: Final = {
             "OrderStatus",
             "OrderUpdate",
             "OrderView",
+            "PnlUpdate",
             "ReconciliationReport",
             "ResyncStarted",
             "Severity",
@@ -138,6 +142,7 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrderView",
+    "PnlUpdate",
     "RailRefused",
     "ReconciliationReport",
     "ResyncStarted",
@@ -146,6 +151,7 @@ __all__ = [
     "Strategy",
     "StrategyFailed",
     "SubscriberTooSlow",
+    "SymbolPnl",
     "TickerUpdate",
     "TradePrint",
     "TradingHalted",

@@ -39,6 +39,7 @@ import trio
 
 from galfriday.bus import Policy, Subscription
 from galfriday.core.health import Health
+from galfriday.core.pnl import SymbolPnl
 from galfriday.core.rails import OrderIntent, Rails, check
 from galfriday.core.steps import OrderRefused as RailStep
 from galfriday.core.steps import TradingStopped
@@ -157,6 +158,11 @@ class Engine:
             return {}
         return {symbol: account.portfolio.position(symbol) for symbol in self._inner.pairs}
 
+    def pnl(self) -> dict[str, SymbolPnl]:
+        """Each symbol's P&L by average cost over the fills since the engine started, its
+        unrealised part at the mark now (the verified book's mid, else the last trade)."""
+        return self._inner.state.pnl_figures()
+
     def health(self) -> dict[str, Health]:
         """Each connection's health (``healthy``, ``degraded``, ``unhealthy``)."""
         return {name: report.state for name, report in self._inner.health.items()}
@@ -273,9 +279,7 @@ class Engine:
                 price=price if price is not None else old.price,
             )
             self._guard(new, replacing=order_id)
-        await gateway.amend(  # type: ignore[attr-defined]  # lands with the amend work
-            order_id, qty=qty, price=price, post_only=post_only
-        )
+        await gateway.amend(order_id, qty=qty, price=price, post_only=post_only)
 
     async def wait_for(self, order_id: str, *statuses: OrderStatus) -> OrderView:
         """Wait until the order reaches one of ``statuses`` or any final status (without
