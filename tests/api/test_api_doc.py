@@ -16,7 +16,9 @@ PAGE = Path(__file__).parents[2] / "docs" / "api.md"
 def _sections() -> dict[str, str]:
     text = PAGE.read_text()
     parts = re.split(r"^### (.+)$", text, flags=re.MULTILINE)
-    return {name.replace("\\", ""): body for name, body in zip(parts[1::2], parts[2::2])}
+    return {
+        name.replace("\\", ""): body for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
 
 
 def test_every_public_name_has_a_section_and_every_section_is_public() -> None:
