@@ -38,9 +38,11 @@ from galfriday.audit import queries
 from galfriday.audit.store import AuditStore, check_database
 from galfriday.capture.writer import CaptureConfig
 from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
+from galfriday.core.health import Health
 from galfriday.errors import ConfigError, StorageFailure
 from galfriday.events import FillEvent, Severity
 from galfriday.kraken.ratelimit import TIERS, Tier
+from galfriday.live import systemd
 from galfriday.live.alerts import WebhookConfig
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
@@ -214,47 +216,80 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
         yield Embedded(engine, engine.trading and not args.no_demo, seed)
 
 
+def wants_demo(config: Config, args: argparse.Namespace, trading: bool) -> bool:
+    """Whether a run from a config file runs the demo: ``[demo] enabled`` in trade mode,
+    unless ``--no-demo`` (the flag wins over the file)."""
+    return config.demo.enabled and trading and not args.no_demo
+
+
 async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> int:
     """The whole run in trio; the exit code (130: ``reconcile`` stopped before its report)."""
     with stop_signals() as signals:
         stopped: list[int] = []
+        lifecycle = _Lifecycle()
         async with trio.open_nursery() as outer:
             outer.start_soon(_stop_on_signal, signals, outer.cancel_scope, stopped)
+            interval = systemd.watchdog_interval()
+            if interval is not None and not once:
+                outer.start_soon(systemd.run_watchdog, lifecycle.healthy, interval)
             if args.duration:
                 outer.cancel_scope.deadline = trio.current_time() + args.duration
-            unwritten: list[int] = []
             if config is None:
                 async with _embedded(args) as embedded:
                     demo = embedded.demo and not once
-                    await _serve(embedded.engine, demo, DemoConfig(), once, unwritten)
+                    await _serve(embedded.engine, demo, DemoConfig(), once, lifecycle)
             else:
                 engine_config = _engine_config(config, args)
-                demo = config.demo.enabled and engine_config.trading and not once
+                demo = wants_demo(config, args, engine_config.trading) and not once
                 demo_config = DemoConfig(symbol=config.demo.symbol)
-                await _serve(engine_config, demo, demo_config, once, unwritten)
+                await _serve(engine_config, demo, demo_config, once, lifecycle)
             outer.cancel_scope.cancel()
-    if unwritten and unwritten[0]:
+    if lifecycle.unwritten:
         raise StorageFailure(
-            f"{unwritten[0]} audit rows could not be written before the engine stopped"
+            f"{lifecycle.unwritten} audit rows could not be written before the engine stopped"
         )
     return 130 if once and stopped else 0
 
 
+@dataclass
+class _Lifecycle:
+    """What the run's outer tasks know of the engine: the engine once it exists, and the count
+    of audit rows it could not write by the time it stopped."""
+
+    engine: Engine | None = None
+    unwritten: int = 0
+
+    def healthy(self) -> bool:
+        """What systemd's watchdog goes by: no connection UNHEALTHY and the audit trail
+        writable (an engine still starting counts as healthy; ``TimeoutStartSec`` covers it)."""
+        engine = self.engine
+        if engine is None:
+            return True
+        if engine.storage.halted:
+            return False
+        return all(report.state is not Health.UNHEALTHY for report in engine.health.values())
+
+
 async def _serve(
-    config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool, unwritten: list[int]
+    config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool, lifecycle: _Lifecycle
 ) -> None:
-    """Run the engine (and the demo) until cancelled; ``unwritten`` gets the count of audit
-    rows the engine could not write by the time it stopped."""
+    """Run the engine (and the demo) until cancelled; ``lifecycle`` holds the engine while it
+    runs, and then the count of audit rows it could not write."""
     engine = None
     try:
         async with open_engine(config) as engine:
+            lifecycle.engine = engine
             # What start-up built lives as long as the process: the cyclic collector need not
             # scan it again (full collections were the largest pauses on the frame path).
             gc.freeze()
-            await _work(engine, demo, demo_config, once)
+            try:
+                await _work(engine, demo, demo_config, once)
+            finally:
+                systemd.notify("STOPPING=1")
     finally:
+        lifecycle.engine = None
         if engine is not None:
-            unwritten.append(engine.audit.unwritten)
+            lifecycle.unwritten = engine.audit.unwritten
 
 
 async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool) -> None:
@@ -263,6 +298,7 @@ async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool)
         if once:
             await _print_last_reconciliation(engine)
             return
+        systemd.notify(f"READY=1\nSTATUS={engine.summary()}")
         nursery.start_soon(_log_fills, engine)
         if demo and engine.account is not None and engine.gateway is not None:
             nursery.start_soon(
@@ -270,7 +306,9 @@ async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool)
             )
         while True:
             await trio.sleep(SUMMARY_EVERY)
-            logger.info(engine.summary())
+            summary = engine.summary()
+            logger.info(summary)
+            systemd.notify(f"STATUS={summary}")
 
 
 async def _log_fills(engine: Engine) -> None:
