@@ -40,10 +40,10 @@ from galfriday.capture.writer import CaptureConfig
 from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
 from galfriday.core.health import Health
 from galfriday.errors import ConfigError, StorageFailure
-from galfriday.events import FillEvent, Severity
+from galfriday.events import FillEvent
 from galfriday.kraken.ratelimit import TIERS, Tier
 from galfriday.live import systemd
-from galfriday.live.alerts import WebhookConfig
+from galfriday.live.alerts import alert_config
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
@@ -131,13 +131,7 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         rest_counter=_rest_counter(config),
         reconcile=_reconcile_config(config) if config.reconcile.enabled else None,
         capture=_capture_config(args, config),
-        webhook=WebhookConfig(
-            url=config.alerts.webhook,
-            min_severity=Severity(config.alerts.min_severity),
-            per_minute=config.alerts.per_minute,
-        )
-        if config.alerts.webhook
-        else None,
+        webhook=alert_config(config.alerts),
     )
 
 
