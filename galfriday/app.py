@@ -47,6 +47,7 @@ from galfriday.live.alerts import alert_config
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
+from galfriday.logs import json_format
 from galfriday.reconcile.commands import print_run
 from galfriday.reconcile.compare import Limits, Thresholds
 from galfriday.reconcile.run import ReconcileConfig
@@ -57,6 +58,7 @@ __all__ = ["run"]
 SUMMARY_EVERY = 10.0
 LOG_ROTATION = "20 MB"
 LOG_RETENTION = 10
+LOG_FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} - {message}"
 LOG_MODE = 0o600  # the log file and its rotated, gzipped parts: the owner's only
 SEEDS = 1_000_000  # a fresh embedded seed is below this: short enough to type back
 
@@ -81,7 +83,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.remove()
     level = args.log_level.upper()
     if args.log_json:
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(sys.stderr, level=level, format=json_format, colorize=False)
     else:
         logger.add(
             sys.stderr,
@@ -92,7 +94,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
         logger.add(
             args.log_file,
             level=level,
-            serialize=args.log_json,
+            format=json_format if args.log_json else LOG_FILE_FORMAT,
+            colorize=False,
             rotation=LOG_ROTATION,
             retention=LOG_RETENTION,
             compression=_gzip_owner_only,
@@ -207,6 +210,11 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
             seed,
             seed,
         )
+        logger.info(
+            "meanwhile, in another terminal: just galfriday status{}, just galfriday report{}"
+            " (or .venv/bin/galfriday ...)",
+            *[_db_flag(database)] * 2,
+        )
         yield Embedded(engine, engine.trading and not args.no_demo, seed)
 
 
@@ -214,6 +222,11 @@ def wants_demo(config: Config, args: argparse.Namespace, trading: bool) -> bool:
     """Whether a run from a config file runs the demo: ``[demo] enabled`` in trade mode,
     unless ``--no-demo`` (the flag wins over the file)."""
     return config.demo.enabled and trading and not args.no_demo
+
+
+def _db_flag(database: Path) -> str:
+    """`` --db X`` for commands to read ``database``; nothing for their default."""
+    return "" if database == Path("galfriday.db") else f" --db {database}"
 
 
 async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> int:
