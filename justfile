@@ -45,12 +45,10 @@ soak MINUTES="5" *ARGS: env
     {{python}} -m galfriday soak "$@"
 
 # Create or refresh .venv with what running needs (a no-op when nothing changed).
-env:
-    @just _venv runtime
+env: (_venv "runtime")
 
 # Create or refresh .venv with the developer tools too (the `dev` extra).
-dev-env:
-    @just _venv dev
+dev-env: (_venv "dev")
 
 _venv KIND:
     #!/usr/bin/env bash
