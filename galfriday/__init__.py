@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from loguru import logger
 
 if TYPE_CHECKING:
-    from galfriday.api import Book, Engine, Instrument, Level, open_engine
+    from galfriday.api import Engine, open_engine
     from galfriday.bus import SubscriberTooSlow
     from galfriday.core.health import Health
     from galfriday.errors import (
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         KrakenApiError,
         OrderOutcomeUnknown,
         OrderRejected,
+        RailRefused,
+        StrategyFailed,
         TradingHalted,
     )
     from galfriday.events import (
@@ -53,14 +55,18 @@ if TYPE_CHECKING:
         TradePrint,
     )
     from galfriday.settings import Settings, load_config
+    from galfriday.strategy import Strategy
+    from galfriday.views import Book, Instrument, Level
 
 logger.disable("galfriday")
 
 # public name -> the module that defines it
 _HOMES: Final = {
-    **dict.fromkeys(("Book", "Engine", "Instrument", "Level", "open_engine"), "galfriday.api"),
+    **dict.fromkeys(("Engine", "open_engine"), "galfriday.api"),
+    **dict.fromkeys(("Book", "Instrument", "Level"), "galfriday.views"),
     **dict.fromkeys(("Settings", "load_config"), "galfriday.settings"),
     "SubscriberTooSlow": "galfriday.bus",
+    "Strategy": "galfriday.strategy",
     "Health": "galfriday.core.health",
     **dict.fromkeys(
         (
@@ -71,6 +77,8 @@ _HOMES: Final = {
             "KrakenApiError",
             "OrderOutcomeUnknown",
             "OrderRejected",
+            "RailRefused",
+            "StrategyFailed",
             "TradingHalted",
         ),
         "galfriday.errors",
@@ -130,10 +138,13 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrderView",
+    "RailRefused",
     "ReconciliationReport",
     "ResyncStarted",
     "Settings",
     "Severity",
+    "Strategy",
+    "StrategyFailed",
     "SubscriberTooSlow",
     "TickerUpdate",
     "TradePrint",
