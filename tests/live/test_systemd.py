@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +84,22 @@ async def test_watchdog_pings_only_while_healthy(
         await trio.sleep(10)  # at 60
         nursery.cancel_scope.cancel()
     assert _received(sock) == ["WATCHDOG=1"]
+
+
+@pytest.mark.slow
+def test_a_run_under_systemd_says_ready_status_watchdog_and_stopping(
+    listener: tuple[socket.socket, dict[str, str]], tmp_path: Path
+) -> None:
+    sock, environ = listener
+    env = {**os.environ, **environ, "WATCHDOG_USEC": "2000000"}  # a ping every second
+    done = subprocess.run(
+        [sys.executable, "-m", "galfriday", "run", "--no-capture", "--duration", "6",
+         "--db", str(tmp_path / "n.db"), "--market-data-only"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    messages = _received(sock)
+    kinds = [m.split("=", 1)[0] for m in messages]
+    ready = kinds.index("READY")
+    assert messages[ready].startswith("READY=1\nSTATUS=public ")
+    assert "WATCHDOG" in kinds and kinds[-1] == "STOPPING"
