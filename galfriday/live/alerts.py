@@ -322,7 +322,10 @@ def _apprise_sender(service: apprise.Apprise, alert: Alert, suppressed: int) -> 
     kind = _NOTIFY_TYPE[alert.severity]
 
     def notify() -> bool:
-        return bool(service.notify(body=body, title=title, notify_type=kind))
+        try:
+            return bool(service.notify(body=body, title=title, notify_type=kind))
+        except Exception:  # a plugin's own bug costs this alert, never the engine
+            return False
 
     async def send() -> bool:
         return await trio.to_thread.run_sync(notify, abandon_on_cancel=True)
