@@ -38,13 +38,16 @@ from galfriday.audit import queries
 from galfriday.audit.store import AuditStore, check_database
 from galfriday.capture.writer import CaptureConfig
 from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
+from galfriday.core.health import Health
 from galfriday.errors import ConfigError, StorageFailure
-from galfriday.events import FillEvent, Severity
+from galfriday.events import FillEvent
 from galfriday.kraken.ratelimit import TIERS, Tier
-from galfriday.live.alerts import WebhookConfig
+from galfriday.live import systemd
+from galfriday.live.alerts import alert_config
 from galfriday.live.demo import DemoConfig, run_demo
 from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
+from galfriday.logs import json_format
 from galfriday.reconcile.commands import print_run
 from galfriday.reconcile.compare import Limits, Thresholds
 from galfriday.reconcile.run import ReconcileConfig
@@ -55,6 +58,7 @@ __all__ = ["run"]
 SUMMARY_EVERY = 10.0
 LOG_ROTATION = "20 MB"
 LOG_RETENTION = 10
+LOG_FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} - {message}"
 LOG_MODE = 0o600  # the log file and its rotated, gzipped parts: the owner's only
 SEEDS = 1_000_000  # a fresh embedded seed is below this: short enough to type back
 
@@ -79,7 +83,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.remove()
     level = args.log_level.upper()
     if args.log_json:
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(sys.stderr, level=level, format=json_format, colorize=False)
     else:
         logger.add(
             sys.stderr,
@@ -90,7 +94,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
         logger.add(
             args.log_file,
             level=level,
-            serialize=args.log_json,
+            format=json_format if args.log_json else LOG_FILE_FORMAT,
+            colorize=False,
             rotation=LOG_ROTATION,
             retention=LOG_RETENTION,
             compression=_gzip_owner_only,
@@ -129,13 +134,7 @@ def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
         rest_counter=_rest_counter(config),
         reconcile=_reconcile_config(config) if config.reconcile.enabled else None,
         capture=_capture_config(args, config),
-        webhook=WebhookConfig(
-            url=config.alerts.webhook,
-            min_severity=Severity(config.alerts.min_severity),
-            per_minute=config.alerts.per_minute,
-        )
-        if config.alerts.webhook
-        else None,
+        webhook=alert_config(config.alerts),
     )
 
 
@@ -211,50 +210,93 @@ async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
             seed,
             seed,
         )
+        logger.info(
+            "meanwhile, in another terminal: just galfriday status{}, just galfriday report{}"
+            " (or .venv/bin/galfriday ...)",
+            *[_db_flag(database)] * 2,
+        )
         yield Embedded(engine, engine.trading and not args.no_demo, seed)
+
+
+def wants_demo(config: Config, args: argparse.Namespace, trading: bool) -> bool:
+    """Whether a run from a config file runs the demo: ``[demo] enabled`` in trade mode,
+    unless ``--no-demo`` (the flag wins over the file)."""
+    return config.demo.enabled and trading and not args.no_demo
+
+
+def _db_flag(database: Path) -> str:
+    """`` --db X`` for commands to read ``database``; nothing for their default."""
+    return "" if database == Path("galfriday.db") else f" --db {database}"
 
 
 async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> int:
     """The whole run in trio; the exit code (130: ``reconcile`` stopped before its report)."""
     with stop_signals() as signals:
         stopped: list[int] = []
+        lifecycle = _Lifecycle()
         async with trio.open_nursery() as outer:
             outer.start_soon(_stop_on_signal, signals, outer.cancel_scope, stopped)
+            interval = systemd.watchdog_interval()
+            if interval is not None and not once:
+                outer.start_soon(systemd.run_watchdog, lifecycle.healthy, interval)
             if args.duration:
                 outer.cancel_scope.deadline = trio.current_time() + args.duration
-            unwritten: list[int] = []
             if config is None:
                 async with _embedded(args) as embedded:
                     demo = embedded.demo and not once
-                    await _serve(embedded.engine, demo, DemoConfig(), once, unwritten)
+                    await _serve(embedded.engine, demo, DemoConfig(), once, lifecycle)
             else:
                 engine_config = _engine_config(config, args)
-                demo = config.demo.enabled and engine_config.trading and not once
+                demo = wants_demo(config, args, engine_config.trading) and not once
                 demo_config = DemoConfig(symbol=config.demo.symbol)
-                await _serve(engine_config, demo, demo_config, once, unwritten)
+                await _serve(engine_config, demo, demo_config, once, lifecycle)
             outer.cancel_scope.cancel()
-    if unwritten and unwritten[0]:
+    if lifecycle.unwritten:
         raise StorageFailure(
-            f"{unwritten[0]} audit rows could not be written before the engine stopped"
+            f"{lifecycle.unwritten} audit rows could not be written before the engine stopped"
         )
     return 130 if once and stopped else 0
 
 
+@dataclass
+class _Lifecycle:
+    """What the run's outer tasks know of the engine: the engine once it exists, and the count
+    of audit rows it could not write by the time it stopped."""
+
+    engine: Engine | None = None
+    unwritten: int = 0
+
+    def healthy(self) -> bool:
+        """What systemd's watchdog goes by: no connection UNHEALTHY and the audit trail
+        writable (an engine still starting counts as healthy; ``TimeoutStartSec`` covers it)."""
+        engine = self.engine
+        if engine is None:
+            return True
+        if engine.storage.halted:
+            return False
+        return all(report.state is not Health.UNHEALTHY for report in engine.health.values())
+
+
 async def _serve(
-    config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool, unwritten: list[int]
+    config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool, lifecycle: _Lifecycle
 ) -> None:
-    """Run the engine (and the demo) until cancelled; ``unwritten`` gets the count of audit
-    rows the engine could not write by the time it stopped."""
+    """Run the engine (and the demo) until cancelled; ``lifecycle`` holds the engine while it
+    runs, and then the count of audit rows it could not write."""
     engine = None
     try:
         async with open_engine(config) as engine:
+            lifecycle.engine = engine
             # What start-up built lives as long as the process: the cyclic collector need not
             # scan it again (full collections were the largest pauses on the frame path).
             gc.freeze()
-            await _work(engine, demo, demo_config, once)
+            try:
+                await _work(engine, demo, demo_config, once)
+            finally:
+                systemd.notify("STOPPING=1")
     finally:
+        lifecycle.engine = None
         if engine is not None:
-            unwritten.append(engine.audit.unwritten)
+            lifecycle.unwritten = engine.audit.unwritten
 
 
 async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool) -> None:
@@ -263,6 +305,7 @@ async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool)
         if once:
             await _print_last_reconciliation(engine)
             return
+        systemd.notify(f"READY=1\nSTATUS={engine.summary()}")
         nursery.start_soon(_log_fills, engine)
         if demo and engine.account is not None and engine.gateway is not None:
             nursery.start_soon(
@@ -270,7 +313,9 @@ async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool)
             )
         while True:
             await trio.sleep(SUMMARY_EVERY)
-            logger.info(engine.summary())
+            summary = engine.summary()
+            logger.info(summary)
+            systemd.notify(f"STATUS={summary}")
 
 
 async def _log_fills(engine: Engine) -> None:

@@ -43,7 +43,8 @@ Example (the README carries the same; ranges in the comments)::
 
     [alerts]
     webhook = "https://hooks.example.com/galfriday"   # optional: a JSON POST per alert
-    min_severity = "high"
+    urls = []                        # optional: apprise URLs, e.g. ["ntfy://my-topic"]
+    min_severity = "high"            # low, medium, high or critical (docs/operations.md)
     per_minute = 10                  # 1..1000
 
     [capture]
@@ -160,6 +161,7 @@ class ReconcileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
 class AlertsSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     webhook: str | None = None
+    urls: list[str] = msgspec.field(default_factory=list)  # apprise's: slack://, ntfy://, ...
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
     per_minute: int = 10
 
@@ -254,6 +256,10 @@ def check(config: Config) -> None:
     hook = config.alerts.webhook
     if hook is not None and not hook.startswith(("http://", "https://")):
         raise ConfigError("alerts.webhook", "must be an http:// or https:// URL")
+    for index, url in enumerate(config.alerts.urls, start=1):
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", url):
+            problem = f"entry {index} is not a URL like ntfy://my-topic or slack://..."
+            raise ConfigError("alerts.urls", problem)
     demo = config.demo
     if demo.enabled and demo.symbol not in engine.symbols:
         problem = f"{demo.symbol!r} is not followed: add it to engine.symbols {engine.symbols}"

@@ -53,7 +53,7 @@ def test_embedded_run_fills_the_audit_database_and_stops_cleanly(
     assert process.stderr is not None
     for text in process.stderr:
         if text.startswith("{"):
-            lines.append(json.loads(text)["record"]["message"])
+            lines.append(json.loads(text)["message"])
             if lines[-1].startswith("fill "):
                 process.send_signal(signal.SIGTERM)
                 break
