@@ -74,6 +74,18 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="no demo strategy (embedded mode, or despite [demo] enabled = true)",
     )
     parser.add_argument(
+        "--strategy",
+        metavar="PKG.MODULE:NAME",
+        help="the strategy to run (a class or an async function; default [strategy] entry, "
+        "else the demo in embedded mode); see docs/strategies.md",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a strategy parameter, over [strategy.params] (repeatable)",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         metavar="N",

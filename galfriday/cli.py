@@ -29,6 +29,7 @@ from galfriday.arguments import (
 )
 from galfriday.errors import ConfigError, StorageFailure
 from galfriday.signals import foreground_group_of_our_own, held_stop_signals
+from galfriday.stop import add_stop_arguments
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main"]
 
@@ -217,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_replay_arguments(replay)
 
+    stop = commands.add_parser(
+        "stop",
+        help="the kill switch: the engine's strategy stops trading, its orders cancelled",
+        description="Create the kill switch's file (DB.stop, or [rails] kill_file). A running "
+        "engine sees it within a second: the strategy stops trading and its open orders are "
+        "cancelled; the account view goes on. No order goes out while the file exists.",
+    )
+    add_stop_arguments(stop)
+
     status = commands.add_parser(
         "status",
         help="health, books, last reconciliation, review items and disk, from the database",
@@ -367,6 +377,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         command = ops.status_command if args.command == "status" else ops.prune_command
         return command(args, sys.stdout)
+    if args.command == "stop":
+        from galfriday.stop import stop_command
+
+        return stop_command(args, sys.stdout)
     if args.command == "soak":
         from galfriday.soak import soak_command
 

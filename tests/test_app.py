@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from galfriday.app import _embedded, _Lifecycle, wants_demo
+from galfriday.app import _announce, _Lifecycle, _settings, wants_demo
 from galfriday.config import Config, DemoSection
 from galfriday.core.health import Health
 
@@ -40,24 +40,25 @@ def test_the_watchdog_goes_by_connection_health_and_the_audit_trail() -> None:
     assert not _Lifecycle(engine=_engine(True, Health.HEALTHY)).healthy()
 
 
-async def test_the_embedded_run_says_how_to_reach_the_other_commands(tmp_path: Path) -> None:
+def test_the_embedded_run_says_how_to_reach_the_other_commands(tmp_path: Path) -> None:
     lines: list[str] = []
     handle = logger.add(lines.append, level="INFO", format="{message}")
     logger.enable("galfriday")
     args = argparse.Namespace(
+        config=None,
         seed=1,
         market_data_only=True,
         read_only=False,
-        no_demo=True,
         db=tmp_path / "s.db",
         no_capture=True,
         capture_dir=None,
     )
     try:
-        async with _embedded(args):
-            pass
+        _announce(_settings(args))
     finally:
         logger.remove(handle)
         logger.disable("galfriday")
     hint = next(line for line in lines if "just galfriday status" in line)
     assert f"just galfriday status --db {tmp_path / 's.db'}" in hint
+    assert f"just galfriday stop --db {tmp_path / 's.db'}" in hint
+    assert any("--seed 1 repeats" in line for line in lines)
