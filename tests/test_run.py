@@ -140,8 +140,8 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str) -> No
 
 
 def test_the_call_counter_can_be_overridden_field_by_field(tmp_path: Path) -> None:
-    from galfriday.settings import _rest_counter
     from galfriday.kraken.ratelimit import Tier
+    from galfriday.settings import _rest_counter
 
     assert _rest_counter(load_config(_config(tmp_path, "[kraken]\n"))) is None
     text = '[kraken]\ntier = "pro"\ncounter_max = 40\n'
