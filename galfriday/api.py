@@ -10,30 +10,30 @@
         async for event in engine.subscribe(galfriday.FillEvent, symbols=["BTC/USD"]):
             ...
 
-:func:`open_engine` starts everything the settings describe (the embedded simulator too,
-without a configuration file) in its own nursery and stops it all when the block ends.
+:func:`open_engine` starts everything the settings describe (the embedded simulator or a
+paper account too) in its own nursery and stops it all when the block ends.
 :class:`Engine` is the view a bot uses: books in ``Decimal`` with their verification state,
 orders, fills, balances, positions, P&L, health; events as async iterators; orders placed,
 amended and cancelled through the engine's gateway (never sent twice, audited, refused with
 :class:`~galfriday.errors.TradingHalted` while the engine cannot audit or does not trade).
 
 Rules:
-- Everything here reads the engine's state as it is at the call: no call blocks on the
-  network except the trading methods and :meth:`Engine.wait_for`.
+- Reads give the state at the call; only trading methods and ``wait_for`` wait on anything.
 - The promise: what ``galfriday.__all__`` names is public and changes only with notice;
   everything else (``galfriday.live``, ``galfriday.core``...) may change in any release.
 """
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeAlias
 
 import trio
 
@@ -49,10 +49,13 @@ from galfriday.live.engine import Engine as _Engine
 from galfriday.live.engine import EngineConfig
 from galfriday.live.engine import open_engine as _open_engine
 from galfriday.live.gateway import OrderGateway
+from galfriday.paper.engine import PaperEngine
 from galfriday.settings import Settings, embedded_engine, load_config
 from galfriday.views import Book, Instrument, Level
 
-__all__ = ["Book", "Engine", "Instrument", "Level", "open_engine"]
+__all__ = ["Clock", "Engine", "open_engine", "open_facade"]
+
+Clock: TypeAlias = Callable[[], tuple[float, float]]  # (wall, monotonic) now
 
 FILLS_KEPT: Final = 10_000  # the fills of this run :meth:`Engine.fills` returns, newest kept
 DEFAULT_DEPTH: Final = 10
@@ -62,8 +65,18 @@ SETTLE_SECONDS: Final = 5.0  # how long an interrupted order may take to show on
 class Engine:
     """A running engine, as a bot sees it. Get one from :func:`open_engine`."""
 
-    def __init__(self, inner: _Engine, settings: Settings, rails: Rails | None = None) -> None:
+    def __init__(
+        self,
+        inner: _Engine,
+        settings: Settings,
+        rails: Rails | None = None,
+        *,
+        clock: Clock | None = None,
+        seed: int | None = None,
+    ) -> None:
         self._inner = inner
+        self._clock = clock or _real_clock
+        self._ids = random.Random(seed)  # cl_ord_ids: fresh, or repeatable given a seed
         self.settings = settings
         self.rails = rails or Rails()
         self._tickers: dict[str, TickerUpdate] = {}
@@ -222,7 +235,7 @@ class Engine:
         gateway = self._gateway()
         intent = OrderIntent(symbol=symbol, side=side, qty=qty, price=price)
         self._guard(intent)
-        cl_ord_id = cl_ord_id or uuid.uuid4().hex
+        cl_ord_id = cl_ord_id or uuid.UUID(int=self._ids.getrandbits(128), version=4).hex
         self._sent.add(cl_ord_id)
         self._interrupted.add(cl_ord_id)  # until it returns: it may be on the book already
         order_id = await gateway.place(
@@ -271,7 +284,7 @@ class Engine:
         gateway = self._gateway()
         order = self.order(order_id)
         if order is not None and order.symbol and order.side:
-            old = _intent(order)
+            old = OrderIntent.remaining_of(order)
             new = OrderIntent(
                 symbol=order.symbol,
                 side=order.side,
@@ -311,9 +324,7 @@ class Engine:
 
     def placed(self) -> list[OrderView]:
         """The open orders placed through this view (a strategy's own)."""
-        return [
-            o for o in self.orders() if o.order_id in self._placed or o.cl_ord_id in self._sent
-        ]
+        return [o for o in self.orders() if o.order_id in self._placed or o.cl_ord_id in self._sent]
 
     def stop_trading(self, reason: str, *, source: str = "strategy", critical: bool = True) -> None:
         """Refuse every further order from this view, and say why (an alert, audited). The
@@ -321,7 +332,9 @@ class Engine:
         if self.stopped is not None:
             return
         self.stopped = reason
-        self._inner.do(TradingStopped(source=source, reason=reason, critical=critical, **_now()))
+        self._inner.do(
+            TradingStopped(source=source, reason=reason, critical=critical, **self._now())
+        )
 
     async def cancel_placed(self) -> int:
         """Cancel every open order placed through this view; how many there were.
@@ -387,7 +400,7 @@ class Engine:
             far = book.book.price_of(best[0]) if best is not None else None
         account = self._inner.account
         position = account.portfolio.position(intent.symbol) if account is not None else Decimal(0)
-        mine = {o.order_id: _intent(o) for o in self.placed()}
+        mine = {o.order_id: OrderIntent.remaining_of(o) for o in self.placed()}
         rule = check(
             self.rails,
             intent,
@@ -399,12 +412,16 @@ class Engine:
         if rule is not None:
             step = RailStep(
                 symbol=intent.symbol, side=intent.side, qty=intent.qty, price=intent.price,
-                rule=rule, **_now(),
+                rule=rule, **self._now(),
             )  # fmt: skip
             self._inner.do(step)
             raise RailRefused(rule)
 
     # --- the engine underneath -------------------------------------------------------------
+
+    def _now(self) -> dict[str, float]:
+        wall, mono = self._clock()
+        return {"wall": wall, "mono": mono}
 
     @property
     def internal(self) -> _Engine:
@@ -430,18 +447,8 @@ class Engine:
                     self._fills.append(event)
 
 
-def _intent(order: OrderView) -> OrderIntent:
-    """An open order as the rails see it: what remains of it."""
-    return OrderIntent(
-        symbol=order.symbol or "",
-        side=order.side or "",
-        qty=order.remaining if order.remaining is not None else Decimal(0),
-        price=order.limit_price,
-    )
-
-
-def _now() -> dict[str, float]:
-    return {"wall": time.time(), "mono": trio.current_time()}
+def _real_clock() -> tuple[float, float]:
+    return time.time(), trio.current_time()
 
 
 @asynccontextmanager
@@ -471,9 +478,23 @@ async def open_engine(
 
             _, urls = await stack.enter_async_context(open_embedded(chosen.seed))
             config = embedded_engine(chosen, urls)
-        inner = await stack.enter_async_context(_open_engine(config))
-        nursery = await stack.enter_async_context(trio.open_nursery())
-        engine = Engine(inner, chosen, chosen.rails)
+        prebuilt = None
+        if chosen.paper is not None:
+            prebuilt = PaperEngine(config, chosen.paper)
+            prebuilt.begin()  # the paper account's snapshots: start-up need not wait for them
+        inner = await stack.enter_async_context(_open_engine(config, engine=prebuilt))
+        yield await stack.enter_async_context(open_facade(inner, chosen))
+
+
+@asynccontextmanager
+async def open_facade(
+    inner: _Engine, settings: Settings, *, clock: Clock | None = None, seed: int | None = None
+) -> AsyncIterator[Engine]:
+    """The public view of an engine already running (``inner``), for tools that build the
+    engine themselves (the backtest). ``clock``: (wall, monotonic) now, the real clocks unless
+    given; ``seed``: makes the client order ids it invents repeatable."""
+    engine = Engine(inner, settings, settings.rails, clock=clock, seed=seed)
+    async with trio.open_nursery() as nursery:
         await nursery.start(engine._follow)
         yield engine
         nursery.cancel_scope.cancel()

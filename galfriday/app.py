@@ -48,7 +48,7 @@ from galfriday.logs import json_format
 from galfriday.reconcile.commands import print_run
 from galfriday.settings import Mode, Settings, load_config
 from galfriday.signals import stop_signals
-from galfriday.strategy import OnError, StrategyRunner, load_strategy
+from galfriday.strategy import OnError, StrategyRunner, load_strategy, parse_params
 
 __all__ = ["run"]
 
@@ -115,6 +115,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         capture=not args.no_capture,
         capture_dir=args.capture_dir,
         seed=args.seed,
+        paper=getattr(args, "paper", False),
     )
 
 
@@ -132,7 +133,7 @@ def _strategy(args: argparse.Namespace, settings: Settings) -> _Chosen | None:
     entry = args.strategy or section.entry
     if entry is not None:
         field = "--strategy" if args.strategy else "strategy.entry"
-        params = {**section.params, **_params(args.param)}
+        params = {**section.params, **parse_params(args.param)}
         return _Chosen(load_strategy(entry, field), params, section.on_error)
     trading = settings.mode == "trade"
     if (settings.embedded and trading and not args.no_demo) or wants_demo(
@@ -140,17 +141,6 @@ def _strategy(args: argparse.Namespace, settings: Settings) -> _Chosen | None:
     ):
         return _Chosen(demo, {"symbol": settings.config.demo.symbol}, "halt")
     return None
-
-
-def _params(pairs: list[str] | None) -> dict[str, str]:
-    """``--param key=value`` flags, as strings (the strategy converts them)."""
-    params = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError("--param", f"{pair!r} must read key=value")
-        params[key] = value
-    return params
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ from typing import Final
 
 __all__ = [
     "LOG_LEVELS",
+    "add_backtest_arguments",
     "add_replay_arguments",
     "add_report_arguments",
     "add_review_arguments",
     "add_run_arguments",
+    "add_stop_arguments",
     "count",
     "log_level",
     "seconds",
@@ -73,18 +75,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no demo strategy (embedded mode, or despite [demo] enabled = true)",
     )
-    parser.add_argument(
-        "--strategy",
-        metavar="PKG.MODULE:NAME",
-        help="the strategy to run (a class or an async function; default [strategy] entry, "
-        "else the demo in embedded mode); see docs/strategies.md",
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a strategy parameter, over [strategy.params] (repeatable)",
-    )
+    _add_strategy_arguments(parser)
     parser.add_argument(
         "--seed",
         type=int,
@@ -195,3 +186,52 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
         help="compare the rows with the live session's database; exit 1 on any divergence",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``backtest`` subcommand's arguments."""
+    parser.add_argument("captures", nargs="+", type=Path, metavar="CAPTURE",
+                        help="capture files (.gfcap), in time order")  # fmt: skip
+    parser.add_argument("--strategy", metavar="PKG.MODULE:NAME",
+                        help="a strategy class or async function (default: [strategy] entry of"
+                             " --config), e.g. examples.market_maker:MarketMaker")  # fmt: skip
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a strategy parameter (repeatable): params is a dict")  # fmt: skip
+    parser.add_argument("--db", type=Path, default=None,
+                        help="the run's new audit database (default: backtest.db beside the first"
+                             " capture, numbered if taken)")  # fmt: skip
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML file: [paper] balances and fees, [strategy] entry and"
+                             " params")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_stop_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
+    parser.add_argument(
+        "--config", type=Path, help="read [rails] kill_file and [engine] database from it"
+    )
+    parser.add_argument(
+        "--clear", action="store_true", help="remove the file (a restarted engine trades again)"
+    )
+
+
+def _add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="trade a paper account: the configured market data (Kraken's, or the simulator's), "
+        "fills from galfriday's own matching, [paper] balances and fees; no keys needed",
+    )
+    parser.add_argument(
+        "--strategy",
+        metavar="PKG.MODULE:NAME",
+        help="the strategy to run (a class or an async function; default [strategy] entry, "
+        "else the demo in embedded mode); see docs/strategies.md",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a strategy parameter, over [strategy.params] (repeatable)",
+    )

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Final, NoReturn, TextIO
 
 from galfriday.arguments import (
+    add_backtest_arguments,
     add_replay_arguments,
     add_report_arguments,
     add_review_arguments,
     add_run_arguments,
+    add_stop_arguments,
     log_level,
 )
 from galfriday.errors import ConfigError, StorageFailure
 from galfriday.signals import foreground_group_of_our_own, held_stop_signals
-from galfriday.stop import add_stop_arguments
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main"]
 
@@ -218,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_replay_arguments(replay)
 
+    backtest = commands.add_parser(
+        "backtest",
+        help="run a strategy over captures with paper fills, deterministically; a report",
+        description="Run a strategy (as galfriday run would) over the market data of "
+        "captures, its orders filled by galfriday's paper venue, on the captures' own time: "
+        "the same captures, strategy and parameters give identical databases. Prints a "
+        "report (orders, fills, fees, P&L, maximum position, drawdown); --json for programs.",
+    )
+    add_backtest_arguments(backtest)
+
     stop = commands.add_parser(
         "stop",
         help="the kill switch: the engine's strategy stops trading, its orders cancelled",
@@ -377,6 +388,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         command = ops.status_command if args.command == "status" else ops.prune_command
         return command(args, sys.stdout)
+    if args.command == "backtest":
+        from galfriday.backtest.command import backtest_command
+
+        return backtest_command(args, sys.stdout)
     if args.command == "stop":
         from galfriday.stop import stop_command
 

@@ -71,6 +71,11 @@ Example (the README carries the same; ranges in the comments)::
     max_open_orders = 10
     cancel_on_stop = true            # cancel the strategy's orders when it stops
     # kill_file = "galfriday.db.stop"  # default: the database path + ".stop" (galfriday stop)
+
+    [paper]                          # galfriday run --paper and galfriday backtest
+    balances = { USD = "10000" }     # the paper account's start (WS v2 asset codes)
+    maker_fee = "0.0025"             # fractions of the cost, 0..1
+    taker_fee = "0.0040"
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ __all__ = [
     "DemoSection",
     "EngineSection",
     "KrakenSection",
+    "PaperSection",
     "ReconcileSection",
     "StrategySection",
     "check",
@@ -184,6 +190,12 @@ class StrategySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     on_error: Literal["halt", "exit"] = "halt"
 
 
+class PaperSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    balances: dict[str, Decimal] = msgspec.field(default_factory=lambda: {"USD": Decimal(10000)})
+    maker_fee: Decimal = Decimal("0.0025")
+    taker_fee: Decimal = Decimal("0.0040")
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kraken: KrakenSection = msgspec.field(default_factory=KrakenSection)
     engine: EngineSection = msgspec.field(default_factory=EngineSection)
@@ -193,6 +205,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     capture: CaptureSection = msgspec.field(default_factory=CaptureSection)
     strategy: StrategySection = msgspec.field(default_factory=StrategySection)
     rails: Rails = msgspec.field(default_factory=Rails)
+    paper: PaperSection = msgspec.field(default_factory=PaperSection)
 
 
 def load_config(path: Path) -> Config:
@@ -266,6 +279,7 @@ def check(config: Config) -> None:
         raise ConfigError("demo.symbol", problem)
     _check_strategy(config.strategy)
     _check_rails(config.rails, engine.symbols)
+    _check_paper(config.paper)
 
 
 _ENTRY: Final = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -275,6 +289,15 @@ def _check_strategy(strategy: StrategySection) -> None:
     if strategy.entry is not None and not _ENTRY.match(strategy.entry):
         problem = f"{strategy.entry!r} must read package.module:Name, e.g. mybot.strategy:Maker"
         raise ConfigError("strategy.entry", problem)
+
+
+def _check_paper(paper: PaperSection) -> None:
+    for name in ("maker_fee", "taker_fee"):
+        if not 0 <= getattr(paper, name) < 1:
+            raise ConfigError(f"paper.{name}", 'a fraction of the cost: "0.0025" is 0.25 %')
+    for asset, amount in paper.balances.items():
+        if amount < 0:
+            raise ConfigError(f"paper.balances.{asset}", "must be 0 or more")
 
 
 def _check_rails(rails: Rails, symbols: list[str]) -> None:

@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +23,15 @@ from typing import TYPE_CHECKING, Final, Literal
 import msgspec
 
 from galfriday.capture.writer import CaptureConfig
-from galfriday.config import CaptureSection, Config, check_endpoints, credentials
+from galfriday.config import CaptureSection, Config, PaperSection, check_endpoints, credentials
 from galfriday.config import load_config as read_config_file
 from galfriday.core.rails import Rails
-from galfriday.events import Severity
+from galfriday.errors import ConfigError
 from galfriday.kraken.ratelimit import TIERS, Tier
-from galfriday.live.alerts import WebhookConfig
+from galfriday.live.alerts import alert_config
 from galfriday.live.engine import EngineConfig
 from galfriday.live.marketdata import MarketDataConfig
+from galfriday.paper.venue import PaperConfig
 from galfriday.reconcile.compare import Limits, Thresholds
 from galfriday.reconcile.run import ReconcileConfig
 
@@ -46,6 +48,7 @@ __all__ = [
     "kill_file",
     "load_config",
     "nonce_file",
+    "paper_config",
     "reconcile_config",
 ]
 
@@ -66,6 +69,8 @@ class Settings:
         database: the audit database.
         capture: the capture settings, ``None`` when capture is off.
         seed: the embedded simulator's market seed.
+        paper: the paper account, when the run trades one (``--paper``): Kraken's market
+            data (or the simulator's), fills from galfriday's own matching; no keys.
     """
 
     engine: EngineConfig | None
@@ -75,6 +80,7 @@ class Settings:
     database: Path = Path("galfriday.db")
     capture: CaptureConfig | None = None
     seed: int = 0
+    paper: PaperConfig | None = None
 
     @property
     def embedded(self) -> bool:
@@ -98,6 +104,7 @@ def load_config(
     capture: bool = True,
     capture_dir: str | Path | None = None,
     seed: int | None = None,
+    paper: bool = False,
 ) -> Settings:
     """The settings of ``path`` (a TOML file), or of the embedded simulator without one.
 
@@ -109,11 +116,14 @@ def load_config(
         capture: ``False`` turns capture off whatever ``[capture]`` says (``--no-capture``).
         capture_dir: overrides ``[capture] folder`` (``--capture-dir``).
         seed: the embedded simulator's market seed (fresh unless given).
+        paper: trade a paper account (``--paper``): no keys needed, ``[paper]`` sets it up.
 
     Raises:
         ConfigError: an unreadable or invalid file, missing credentials for a mode that needs
             them, or a plain-text URL with keys.
     """
+    if paper and mode not in (None, "trade"):
+        raise ConfigError("--paper", f"trades a paper account: not with {mode} mode")
     if path is None:
         chosen: Mode = mode or "trade"
         db = Path(database) if database is not None else Path("galfriday.db")
@@ -123,12 +133,16 @@ def load_config(
             database=db,
             capture=capture_config(CaptureSection(), enabled=capture, folder=capture_dir),
             seed=seed if seed is not None else secrets.randbelow(SEEDS),
+            paper=paper_config(PaperSection()) if paper else None,
         )
     config = read_config_file(Path(path))
-    chosen = mode or config.engine.mode
+    chosen = "trade" if paper else mode or config.engine.mode
     db = Path(database) if database is not None else Path(config.engine.database)
     capturing = capture_config(config.capture, enabled=capture, folder=capture_dir)
-    engine = engine_config(config, mode=chosen, database=db, capture=capturing)
+    keys_for: Mode = "market-data" if paper else chosen  # a paper account needs no keys
+    engine = engine_config(config, mode=keys_for, database=db, capture=capturing)
+    if paper:
+        engine = dataclasses.replace(engine, trading=True)
     return Settings(
         engine=engine,
         config=config,
@@ -137,6 +151,7 @@ def load_config(
         database=db,
         capture=capturing,
         seed=seed or 0,
+        paper=paper_config(config.paper) if paper else None,
     )
 
 
@@ -146,7 +161,6 @@ def engine_config(
     """The engine a configuration file describes (credentials from the environment)."""
     key, secret = credentials(mode)
     check_endpoints(config, keyed=key is not None)
-    alerts = config.alerts
     return EngineConfig(
         ws_public=config.kraken.ws_public,
         ws_private=config.kraken.ws_private,
@@ -167,13 +181,7 @@ def engine_config(
         rest_counter=_rest_counter(config),
         reconcile=reconcile_config(config) if config.reconcile.enabled else None,
         capture=capture,
-        webhook=WebhookConfig(
-            url=alerts.webhook,
-            min_severity=Severity(alerts.min_severity),
-            per_minute=alerts.per_minute,
-        )
-        if alerts.webhook
-        else None,
+        webhook=alert_config(config.alerts),
     )
 
 
@@ -199,6 +207,13 @@ def nonce_file(database: Path) -> Path:
     """Where the highest nonce used is kept: beside the database (``galfriday.db.nonce``),
     so a restart, even with a clock that went back, signs above every nonce already used."""
     return database.with_name(database.name + ".nonce")
+
+
+def paper_config(section: PaperSection) -> PaperConfig:
+    """The paper account ``[paper]`` describes."""
+    return PaperConfig(
+        balances=dict(section.balances), maker_fee=section.maker_fee, taker_fee=section.taker_fee
+    )
 
 
 def kill_file(database: Path) -> Path:

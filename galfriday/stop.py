@@ -21,17 +21,7 @@ from typing import TextIO
 from galfriday.config import load_config
 from galfriday.settings import kill_file
 
-__all__ = ["add_stop_arguments", "kill_switch_file", "stop_command"]
-
-
-def add_stop_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, default=Path("galfriday.db"), help="audit database")
-    parser.add_argument(
-        "--config", type=Path, help="read [rails] kill_file and [engine] database from it"
-    )
-    parser.add_argument(
-        "--clear", action="store_true", help="remove the file (a restarted engine trades again)"
-    )
+__all__ = ["kill_switch_file", "stop_command"]
 
 
 def kill_switch_file(args: argparse.Namespace) -> Path:

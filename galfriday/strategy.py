@@ -58,7 +58,15 @@ from galfriday.events import (
 if TYPE_CHECKING:
     from galfriday.api import Engine
 
-__all__ = ["ACCOUNT", "MARKET", "OnError", "Strategy", "StrategyRunner", "load_strategy"]
+__all__ = [
+    "ACCOUNT",
+    "MARKET",
+    "OnError",
+    "Strategy",
+    "StrategyRunner",
+    "load_strategy",
+    "parse_params",
+]
 
 OnError = Literal["halt", "exit"]
 
@@ -113,6 +121,21 @@ def load_strategy(entry: str, field: str = "strategy.entry") -> object:
     return target
 
 
+def parse_params(pairs: list[str] | None) -> dict[str, str]:
+    """``--param key=value`` flags, as strings (the strategy converts them).
+
+    Raises:
+        ConfigError: a flag that does not read ``key=value``.
+    """
+    params = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError("--param", f"{pair!r} must read key=value")
+        params[key] = value
+    return params
+
+
 class StrategyRunner:
     """Runs one strategy over one engine: :meth:`run` in a nursery, :meth:`stop` to end it
     cleanly (``on_stop``, then its orders cancelled) while the engine still runs."""
@@ -133,6 +156,7 @@ class StrategyRunner:
         self.failure: BaseException | None = None
         self.instance: object = None  # a class strategy's object, once built
         self._scope = trio.CancelScope()
+        self._running = False
         self._done = trio.Event()
         self._log = logger.bind(strategy=self.name)
 
@@ -142,6 +166,7 @@ class StrategyRunner:
         Raises:
             StrategyFailed: it failed and ``on_error`` is ``"exit"``.
         """
+        self._running = True
         try:
             with self._scope:
                 task_status.started()
@@ -163,9 +188,11 @@ class StrategyRunner:
             raise StrategyFailed(f"strategy {self.name} failed: {_describe(self.failure)}")
 
     async def stop(self) -> None:
-        """Stop the strategy and wait until its ``on_stop`` and cancels are done."""
+        """Stop the strategy and wait until its ``on_stop`` and cancels are done (at once for
+        a runner that never ran)."""
         self._scope.cancel()
-        await self._done.wait()
+        if self._running:
+            await self._done.wait()
 
     def _start(self) -> object:
         """A class strategy's object (``None`` for a function)."""

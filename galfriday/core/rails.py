@@ -24,6 +24,8 @@ from typing import Final
 
 import msgspec
 
+from galfriday.events import OrderView
+
 __all__ = ["ANY", "OrderIntent", "Rails", "check"]
 
 ANY: Final = "*"  # a limit keyed by "*" applies to every pair without its own
@@ -53,6 +55,14 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):
     side: str
     qty: Decimal
     price: Decimal | None  # None: a market order
+
+    @classmethod
+    def remaining_of(cls, order: OrderView) -> OrderIntent:
+        """An open order as the rails see it: what remains of it."""
+        left = order.remaining if order.remaining is not None else Decimal(0)
+        return cls(
+            symbol=order.symbol or "", side=order.side or "", qty=left, price=order.limit_price
+        )
 
 
 def check(

@@ -19,7 +19,7 @@ import trio.testing
 from galfriday.capture.format import Header, WsIn, encode_block, file_prefix
 from galfriday.live.engine import EngineConfig, config_summary
 from galfriday.live.marketdata import MarketDataConfig
-from galfriday.paper.backtest import run_backtest
+from galfriday.backtest.run import run_backtest
 from galfriday.sim import frames
 from galfriday.sim.exchange import Exchange
 from galfriday.sim.market import default_pairs

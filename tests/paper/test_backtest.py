@@ -15,7 +15,7 @@ import trio.testing
 
 from galfriday.api import Engine
 from galfriday.errors import ConfigError
-from galfriday.paper.backtest import BacktestReport, run_backtest
+from galfriday.backtest.run import BacktestReport, run_backtest
 from galfriday.paper.venue import PaperConfig
 from tests.replay.session import Session
 

@@ -13,18 +13,15 @@ from pathlib import Path
 import pytest
 import trio
 
-from galfriday.api import Engine
+from galfriday.api import Engine, open_engine
+from galfriday.arguments import add_backtest_arguments
+from galfriday.backtest.command import backtest_command
+from galfriday.config import load_config
 from galfriday.errors import ConfigError, OrderRejected
 from galfriday.live.engine import EngineConfig
 from galfriday.live.marketdata import MarketDataConfig
-from galfriday.paper.command import (
-    add_backtest_arguments,
-    backtest_command,
-    open_paper_engine,
-    paper_config,
-)
 from galfriday.paper.venue import PaperConfig
-from galfriday.settings import Settings
+from galfriday.settings import Settings, paper_config
 from galfriday.sim.server import SimConfig, open_simulator
 from tests.replay.session import Session
 
@@ -42,7 +39,8 @@ async def paper_engine(db: Path, paper: PaperConfig | None = None) -> AsyncItera
             database=db,
             marketdata=MarketDataConfig(symbols=("BTC/USD", "ETH/USD")),
         )
-        async with open_paper_engine(Settings(engine=config, database=db), paper) as engine:
+        settings = Settings(engine=config, database=db, paper=paper or PaperConfig())
+        async with open_engine(settings) as engine:
             yield engine
 
 
@@ -83,19 +81,25 @@ async def test_paper_resting_order_is_cancelled(tmp_path: Path) -> None:
         assert order is not None and order.status.value == "canceled"
 
 
-def test_paper_config_reads_balances_and_fees_as_decimals() -> None:
-    config = paper_config({"balances": {"USD": "500"}, "maker_fee": "0.001"})
+def _paper_section(tmp_path: Path, text: str) -> PaperConfig:
+    path = tmp_path / "g.toml"
+    path.write_text("[paper]\n" + text)
+    return paper_config(load_config(path).paper)
+
+
+def test_paper_config_reads_balances_and_fees_as_decimals(tmp_path: Path) -> None:
+    config = _paper_section(tmp_path, 'balances = { USD = "500" }\nmaker_fee = "0.001"\n')
     assert (config.balances, config.maker_fee) == ({"USD": D(500)}, D("0.001"))
 
 
-def test_paper_config_names_an_unknown_field() -> None:
-    with pytest.raises(ConfigError, match=r"paper\.fees"):
-        paper_config({"fees": "0.1"})
+def test_paper_config_names_an_unknown_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown field `fees`"):
+        _paper_section(tmp_path, 'fees = "0.1"\n')
 
 
-def test_paper_config_refuses_a_fee_of_one_or_more() -> None:
+def test_paper_config_refuses_a_fee_of_one_or_more(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"paper\.taker_fee"):
-        paper_config({"taker_fee": "1.5"})
+        _paper_section(tmp_path, 'taker_fee = "1.5"\n')
 
 
 def test_backtest_command_prints_the_report_as_json(session: Session, tmp_path: Path) -> None:

@@ -3,7 +3,10 @@
 :func:`run_backtest` builds a :class:`~galfriday.paper.engine.PaperEngine` (the live engine,
 paper account) from the first capture's header, with no socket and no task besides the audit
 writer, and feeds it the captures' public frames and market steps (the fold ``galfriday
-replay`` uses). The strategy runs against the public facade (:class:`galfriday.api.Engine`).
+replay`` uses). The strategy (a class or an async function, :mod:`galfriday.strategy`) runs
+against the public facade (:class:`galfriday.api.Engine`) as it would under ``galfriday run``;
+when the captures end it is stopped as there (``on_stop``, its orders cancelled). A strategy
+that raises fails the backtest (:class:`~galfriday.errors.StrategyFailed`).
 
 Determinism: trio's clock must be a :class:`trio.testing.MockClock` (without autojump);
 :func:`backtest_command` runs one. Before each record the driver advances it to the record's
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +32,7 @@ import msgspec
 import trio
 import trio.testing
 
-from galfriday.api import Engine as Facade
+from galfriday.api import open_facade
 from galfriday.capture.format import Applied, Header, Reader, Record, WsIn
 from galfriday.core.frames import Frame
 from galfriday.core.steps import (
@@ -45,10 +48,10 @@ from galfriday.paper.engine import PaperEngine
 from galfriday.paper.venue import PaperConfig
 from galfriday.replay.driver import ReplayOptions, engine_config
 from galfriday.settings import Settings
+from galfriday.strategy import StrategyRunner
 
-__all__ = ["BacktestReport", "Strategy", "read_captures", "run_backtest"]
+__all__ = ["BacktestReport", "read_captures", "run_backtest"]
 
-Strategy = Callable[[Facade, Any], Awaitable[None]]
 MARKET_STEPS: Final = (PublicConnected, BookResync, SymbolsAdded, SymbolsRemoved, PairsLoaded)
 RUN_TAG: Final = "PAPER"
 
@@ -137,16 +140,15 @@ class _Tally:
 
 async def run_backtest(
     captures: list[Path],
-    strategy_factory: Strategy,
+    strategy: object,
     params: Any,
     *,
     database: Path,
     settings: Settings | None = None,
     paper: PaperConfig | None = None,
 ) -> BacktestReport:
-    """Run ``strategy_factory(engine, params)`` over ``captures`` into a new ``database``.
-
-    Must run under a :class:`trio.testing.MockClock` (see the module docstring).
+    """Run ``strategy`` (a class or an async function) with ``params`` over ``captures``
+    into a new ``database``, under a :class:`trio.testing.MockClock` (module docstring).
 
     Raises:
         ConfigError: ``database`` exists already, or trio's clock is not a MockClock.
@@ -173,14 +175,17 @@ async def run_backtest(
     engine = PaperEngine(config, paper, clock=now)
     report = BacktestReport(database=str(database))
     started = trio.current_time(), _real_seconds()
-    facade = Facade(engine, settings or Settings(engine=config, database=database))
+    settings = settings or Settings(engine=config, database=database)
     try:
         async with trio.open_nursery() as keepers:
             await keepers.start(engine.audit.run)
-            async with trio.open_nursery() as strategies:
-                await strategies.start(facade._follow)
-                await _feed(engine, clock, records, origin, report, facade, strategy_factory,
-                            params, strategies)  # fmt: skip
+            async with (
+                open_facade(engine, settings, clock=now, seed=0) as facade,
+                trio.open_nursery() as strategies,
+            ):
+                runner = StrategyRunner(facade, strategy, params, on_error="exit")
+                await _feed(engine, clock, records, origin, report, runner, strategies)
+                await runner.stop()
                 strategies.cancel_scope.cancel()
             await _stamp_migrations(engine, origin[0] if origin else 0.0)
             await engine.audit.flush()
@@ -200,9 +205,7 @@ async def _feed(
     records: Iterator[Record],
     origin: list[float],
     report: BacktestReport,
-    facade: Facade,
-    strategy_factory: Strategy,
-    params: Any,
+    runner: StrategyRunner,
     strategies: trio.Nursery,
 ) -> None:
     """Every public frame and market step, each at its captured time; the strategy starts
@@ -222,7 +225,7 @@ async def _feed(
             if not started and machine.books:
                 started = True
                 engine.begin()
-                strategies.start_soon(strategy_factory, facade, params)
+                await strategies.start(runner.run)
             await trio.testing.wait_all_tasks_blocked()
             tally.sample()
         elif isinstance(record, Applied) and origin:
