@@ -1,0 +1,180 @@
+"""The engine's HTTP server: a starlette app served by hypercorn's trio worker.
+
+:func:`build_app` makes the application for one engine: the probes, ``/metrics``, and any
+routes the caller adds (the JSON API, the event stream, the dashboard), all behind the
+bearer-token guard (:mod:`galfriday.web.guard`). :func:`serve_http` serves it in the caller's
+nursery (``await nursery.start(serve_http, engine, config)``) and reports the port it bound.
+
+Rules:
+- Handlers run on the engine's trio thread (starlette runs on trio through anyio): they read
+  the engine's state directly and must not block; database reads go through
+  :meth:`~galfriday.audit.writer.AuditWriter.read`.
+- The app keeps ``app.state.engine``, ``app.state.http`` (the :class:`HttpConfig`) and
+  ``app.state.metrics`` (the :class:`~galfriday.web.metrics.EngineMetrics`) for added routes.
+- Cancelling :func:`serve_http` closes the listener and every open connection at once (no
+  graceful wait: the engine is stopping). hypercorn's log lines go to loguru.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.logging import Logger as HypercornLogger
+from hypercorn.trio import serve
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from galfriday.errors import ConfigError
+from galfriday.web.config import HttpConfig
+from galfriday.web.guard import BearerGuard
+from galfriday.web.metrics import EngineMetrics
+from galfriday.web.probes import PROBE_PATHS, healthz, readyz
+
+if TYPE_CHECKING:
+    from galfriday.live.engine import Engine
+
+__all__ = ["build_app", "serve_http"]
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: EngineMetrics = request.app.state.metrics
+    await metrics.refresh()
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def build_app(
+    engine: Engine,
+    config: HttpConfig,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    metrics: EngineMetrics | None = None,
+) -> Starlette:
+    """The application for ``engine``: ``/healthz``, ``/readyz``, ``/metrics`` and ``routes``
+    (mounts too), every path but the probes behind the token when one is configured.
+
+    ``metrics`` counts only while its :meth:`~EngineMetrics.run` runs (as in
+    :func:`serve_http`); a new one is made when none is given.
+    """
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            *routes,
+        ],
+        middleware=[Middleware(BearerGuard, token=config.token, open_paths=PROBE_PATHS)],
+    )
+    app.state.engine = engine
+    app.state.http = config
+    app.state.metrics = metrics if metrics is not None else EngineMetrics(engine)
+    return app
+
+
+async def serve_http(
+    engine: Engine,
+    config: HttpConfig,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``engine``'s app (:func:`build_app`) until cancelled; ``task_status.started``
+    gets the bound port (the real one when ``config.port`` is 0).
+
+    Raises:
+        ConfigError: the address cannot be bound (in use, not this machine's): one line,
+            raised before ``task_status.started``.
+    """
+    metrics = EngineMetrics(engine)
+    app = build_app(engine, config, routes=routes, metrics=metrics)
+    listening = False
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(metrics.run)
+            binds: list[str] = await nursery.start(serve, app, _hypercorn_config(config))
+            listening = True
+            port = int(binds[0].rpartition(":")[2])
+            logger.info("HTTP on http://{}:{} (/metrics, /healthz, /readyz)", config.host, port)
+            task_status.started(port)
+    except BaseExceptionGroup as group:
+        failure = None if listening else _bind_failure(group)
+        if failure is None:
+            raise
+        where = f"{config.host}:{config.port}"
+        raise ConfigError(
+            "http.bind", f"cannot listen on {where} ({failure.strerror or failure})"
+        ) from failure
+
+
+def _bind_failure(group: BaseExceptionGroup[BaseException]) -> OSError | None:
+    """The OSError of a failed start (hypercorn nests it in groups), if that is all there is."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) == 1 and isinstance(leaves[0], OSError):
+        return leaves[0]
+    return None
+
+
+def _hypercorn_config(config: HttpConfig) -> HypercornConfig:
+    hyper = HypercornConfig()
+    hyper.bind = [f"{config.host}:{config.port}"]
+    hyper.accesslog = None
+    hyper.logger_class = _LoguruLog
+    hyper.include_server_header = False
+    hyper.graceful_timeout = 0.0
+    return hyper
+
+
+class _LoguruLog(HypercornLogger):
+    """hypercorn's error log into loguru (its "Running on" line at debug); no access log."""
+
+    def __init__(self, config: HypercornConfig) -> None:
+        self.access_logger = None
+        self.error_logger = None
+        self.access_log_format = config.access_log_format
+
+    async def critical(self, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").critical(_text(message, args))
+
+    async def error(self, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").error(_text(message, args))
+
+    async def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").warning(_text(message, args))
+
+    async def info(self, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").debug(_text(message, args))
+
+    async def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").debug(_text(message, args))
+
+    async def exception(self, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").opt(exception=True).error(_text(message, args))
+
+    async def log(self, level: int, message: str, *args: Any, **kwargs: Any) -> None:
+        logger.bind(web="hypercorn").log(logging.getLevelName(level), _text(message, args))
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+def _text(message: str, args: tuple[Any, ...]) -> str:
+    """A %-style log message with its arguments (as the logging module would make it)."""
+    try:
+        return message % args if args else message
+    except (TypeError, ValueError):
+        return f"{message} {args!r}"
