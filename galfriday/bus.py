@@ -12,7 +12,8 @@ and a slow-consumer policy chosen when it subscribes:
 
 A subscription is an async iterator and an async context manager; leaving the ``async with``
 unsubscribes. Subscribers filter by event type (``Bus.subscribe(BookUpdate, TradePrint)``; no
-types means every event).
+types means every event) and optionally by pair (``symbols=``: an event that names a pair, its
+own ``symbol`` or its order's, passes only for those; an event without one always passes).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import trio
 from galfriday.errors import LocalError
 from galfriday.events import Event
 
-__all__ = ["Bus", "Policy", "SubscriberTooSlow", "Subscription"]
+__all__ = ["Bus", "Policy", "SubscriberTooSlow", "Subscription", "symbol_of"]
 
 Policy = Literal["drop_oldest", "disconnect"]
 DEFAULT_CAPACITY: Final = 1024
@@ -40,12 +41,18 @@ class Subscription:
     """One subscriber's buffer; created by :meth:`Bus.subscribe`."""
 
     def __init__(
-        self, bus: Bus, types: tuple[type[Event], ...], capacity: int, policy: Policy
+        self,
+        bus: Bus,
+        types: tuple[type[Event], ...],
+        capacity: int,
+        policy: Policy,
+        symbols: frozenset[str] | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._bus = bus
         self.types = types
+        self.symbols = symbols
         self.capacity = capacity
         self.policy = policy
         self._buffer: deque[Event] = deque()
@@ -56,7 +63,12 @@ class Subscription:
         self.too_slow = False
 
     def wants(self, event: Event) -> bool:
-        return not self.types or isinstance(event, self.types)
+        if self.types and not isinstance(event, self.types):
+            return False
+        if self.symbols is None:
+            return True
+        symbol = symbol_of(event)
+        return symbol is None or symbol in self.symbols
 
     def offer(self, event: Event) -> None:
         """Buffer ``event`` without blocking, applying the slow-consumer policy."""
@@ -128,6 +140,15 @@ class Subscription:
         self.close()
 
 
+def symbol_of(event: Event) -> str | None:
+    """The pair an event is about (its ``symbol``, or its order's), or ``None``."""
+    symbol = getattr(event, "symbol", None)
+    if symbol is None:
+        order = getattr(event, "order", None)
+        symbol = getattr(order, "symbol", None)
+    return symbol if isinstance(symbol, str) else None
+
+
 class Bus:
     """Typed publish/subscribe within one process (one trio run)."""
 
@@ -140,9 +161,11 @@ class Bus:
         *types: type[Event],
         capacity: int = DEFAULT_CAPACITY,
         policy: Policy = "drop_oldest",
+        symbols: frozenset[str] | None = None,
     ) -> Subscription:
-        """A new subscription to events of ``types`` (all events if none given)."""
-        subscription = Subscription(self, types, capacity, policy)
+        """A new subscription to events of ``types`` (all events if none given), of
+        ``symbols`` only if given."""
+        subscription = Subscription(self, types, capacity, policy, symbols)
         self._subscriptions.add(subscription)
         return subscription
 

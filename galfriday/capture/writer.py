@@ -34,7 +34,6 @@ from typing import Any, Final
 import trio
 from loguru import logger
 
-from galfriday import __version__
 from galfriday.capture.format import (
     FORMAT_VERSION,
     End,
@@ -45,6 +44,7 @@ from galfriday.capture.format import (
     file_prefix,
 )
 from galfriday.errors import ConfigError
+from galfriday.version import version
 
 __all__ = ["CaptureConfig", "CaptureFile", "CaptureWriter"]
 
@@ -238,7 +238,7 @@ class CaptureWriter:
         name = f"galfriday-{self._stamp}-{self.session}-p{part:03d}{SUFFIX}"
         path = self.config.folder / name
         header = Header(
-            FORMAT_VERSION, __version__, self.session, part, now, _wall(), self.summary, self.pairs
+            FORMAT_VERSION, version(), self.session, part, now, _wall(), self.summary, self.pairs
         )
         file = self._file = CaptureFile(path, header, self.config.level)
         self.paths.append(path)

@@ -246,7 +246,13 @@ class Engine:
         )
         self.account.request_reconnect = self.private.reconnect
         self.gateway = OrderGateway(self.account, self.rest, self.symbols, self.recorder)
-        self.gateway.halted = lambda: self.storage.halted
+        self.gateway.halted = self._orders_refused
+
+    def _orders_refused(self) -> str | None:
+        """Why the gateway refuses new orders now (``None``: it does not)."""
+        if not self.config.trading:
+            return "this engine does not trade (read-only mode)"
+        return self.storage.halted
 
     def _connection_config(self, name: str, url: str) -> ConnectionConfig:
         config = self.config
