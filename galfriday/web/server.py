@@ -1,9 +1,11 @@
 """The engine's HTTP server: a starlette app served by hypercorn's trio worker.
 
-:func:`build_app` makes the application for one engine: the probes, ``/metrics``, and any
-routes the caller adds (the JSON API, the event stream, the dashboard), all behind the
-bearer-token guard (:mod:`galfriday.web.guard`). :func:`serve_http` serves it in the caller's
-nursery (``await nursery.start(serve_http, engine, config)``) and reports the port it bound.
+:func:`build_app` makes the application for one engine: the probes, ``/metrics``, the JSON
+API and its event stream (:mod:`galfriday.web.api`), and any routes the caller adds (the
+dashboard), all behind the guard (:mod:`galfriday.web.guard`). :func:`serve_http` serves it in
+the caller's nursery (``await nursery.start(serve_http, engine, config)``) and reports the port
+it bound. Either engine will do: the live one (:class:`galfriday.live.engine.Engine`) or the
+public facade (:class:`galfriday.api.Engine`, unwrapped through ``.internal``).
 
 Rules:
 - Handlers run on the engine's trio thread (starlette runs on trio through anyio): they read
@@ -34,15 +36,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from galfriday.errors import ConfigError
-from galfriday.web.config import HttpConfig
+from galfriday.web.api import api_routes
+from galfriday.web.config import HttpConfig, is_loopback
 from galfriday.web.guard import BearerGuard
 from galfriday.web.metrics import EngineMetrics
 from galfriday.web.probes import PROBE_PATHS, healthz, readyz
 
 if TYPE_CHECKING:
+    from galfriday import api
     from galfriday.live.engine import Engine
 
-__all__ = ["build_app", "serve_http"]
+__all__ = ["build_app", "live_engine", "serve_http"]
+
+
+def live_engine(engine: Engine | api.Engine) -> Engine:
+    """The live engine under ``engine`` (the facade's ``.internal``, or itself)."""
+    from galfriday import api  # the facade imports the live engine: import it only here
+
+    return engine.internal if isinstance(engine, api.Engine) else engine
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -52,26 +63,33 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def build_app(
-    engine: Engine,
+    engine: Engine | api.Engine,
     config: HttpConfig,
     *,
     routes: Sequence[BaseRoute] = (),
     metrics: EngineMetrics | None = None,
 ) -> Starlette:
-    """The application for ``engine``: ``/healthz``, ``/readyz``, ``/metrics`` and ``routes``
-    (mounts too), every path but the probes behind the token when one is configured.
+    """The application for ``engine``: ``/healthz``, ``/readyz``, ``/metrics``, the JSON API
+    and ``routes`` (mounts too), behind the guard (:mod:`galfriday.web.guard`).
 
     ``metrics`` counts only while its :meth:`~EngineMetrics.run` runs (as in
     :func:`serve_http`); a new one is made when none is given.
     """
+    engine = live_engine(engine)
+    loopback = is_loopback(config.bind)
+    guard = Middleware(
+        BearerGuard, token=config.token, open_paths=PROBE_PATHS,
+        everything=not loopback, loopback=loopback,
+    )  # fmt: skip
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *api_routes(),
             *routes,
         ],
-        middleware=[Middleware(BearerGuard, token=config.token, open_paths=PROBE_PATHS)],
+        middleware=[guard],
     )
     app.state.engine = engine
     app.state.http = config
@@ -80,7 +98,7 @@ def build_app(
 
 
 async def serve_http(
-    engine: Engine,
+    engine: Engine | api.Engine,
     config: HttpConfig,
     *,
     routes: Sequence[BaseRoute] = (),
@@ -93,6 +111,7 @@ async def serve_http(
         ConfigError: the address cannot be bound (in use, not this machine's): one line,
             raised before ``task_status.started``.
     """
+    engine = live_engine(engine)
     metrics = EngineMetrics(engine)
     app = build_app(engine, config, routes=routes, metrics=metrics)
     listening = False
@@ -102,7 +121,7 @@ async def serve_http(
             binds: list[str] = await nursery.start(serve, app, _hypercorn_config(config))
             listening = True
             port = int(binds[0].rpartition(":")[2])
-            logger.info("HTTP on http://{}:{} (/metrics, /healthz, /readyz)", config.host, port)
+            logger.info("HTTP on http://{}:{} (/api, /metrics, /healthz)", config.host, port)
             task_status.started(port)
     except BaseExceptionGroup as group:
         failure = None if listening else _bind_failure(group)
