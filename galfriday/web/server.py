@@ -78,7 +78,7 @@ def build_app(
     engine = live_engine(engine)
     loopback = is_loopback(config.bind)
     guard = Middleware(
-        BearerGuard, token=config.token, open_paths=PROBE_PATHS,
+        BearerGuard, token=config.secret(), open_paths=PROBE_PATHS,
         everything=not loopback, loopback=loopback,
     )  # fmt: skip
     app = Starlette(
