@@ -68,7 +68,6 @@ from galfriday.events import (
     Discrepancy,
     Event,
     FillEvent,
-    GapDetected,
     OrderStatus,
     OrderUpdate,
     ReconciliationReport,
@@ -82,7 +81,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COUNTED", "EngineCollector", "EngineMetrics", "EventCounts", "run_loop_lag"]
 
-COUNTED: Final = (OrderUpdate, FillEvent, ResyncStarted, GapDetected, ReconciliationReport,
+COUNTED: Final = (OrderUpdate, FillEvent, ResyncStarted, ReconciliationReport,
                   Discrepancy)  # fmt: skip
 EVENT_BUFFER: Final = 10_000
 RUN_STATUSES: Final = ("clean", "discrepancies", "failed")
@@ -102,7 +101,6 @@ class EventCounts:
         self.orders: Counter[str] = Counter(dict.fromkeys((s.value for s in OrderStatus), 0))
         self.fills = 0
         self.resyncs: Counter[str] = Counter()
-        self.gaps: Counter[str] = Counter()
         self.reconciliations: Counter[str] = Counter(dict.fromkeys(RUN_STATUSES, 0))
         self.discrepancies: Counter[str] = Counter(dict.fromkeys((s.value for s in Severity), 0))
         self.rest_calls: Counter[tuple[str, str]] = Counter()
@@ -116,8 +114,6 @@ class EventCounts:
             self.fills += 1
         elif isinstance(event, ResyncStarted):
             self.resyncs[event.stream] += 1
-        elif isinstance(event, GapDetected):
-            self.gaps[event.stream] += 1
         elif isinstance(event, ReconciliationReport):
             self.reconciliations[event.status] += 1
         elif isinstance(event, Discrepancy):
@@ -207,10 +203,10 @@ class EngineCollector(Collector):
         yield checks
 
     def _streams(self) -> Iterator[Metric]:
-        counts = self.counts
+        counts, account = self.counts, self.engine.account
         yield CounterMetricFamily(
             "galfriday_sequence_gaps", "Private sequence gaps detected",
-            value=sum(counts.gaps.values()),
+            value=account.machine.gaps if account is not None else 0,
         )  # fmt: skip
         yield _counter(
             "galfriday_resyncs", "Subscriptions rebuilt from a new snapshot", ("stream",),
