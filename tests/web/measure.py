@@ -8,9 +8,11 @@ line per mode and a table:
 - ``rss_mb``: the engine's resident memory after the run.
 - ``order_p50_ms`` / ``order_p99_ms``: a market order's fill at the simulator to the order
   updated in the engine with its audit rows committed (the bench's order latency).
-- With the server on, a dashboard's load runs beside it the whole time: ``/metrics`` and
-  ``/api/status`` fetched every second and one ``/api/events`` stream of every event read;
-  ``http_p50_ms`` / ``http_p99_ms`` are those fetches' round trips on loopback.
+- Modes (``--modes off,on``, the default): ``off`` no server; ``idle`` the server with no
+  client; ``scrape`` ``/metrics`` and ``/api/status`` fetched every second; ``sse`` one
+  ``/api/events`` stream of every event read; ``on`` both (a dashboard's load). The clients
+  run in the engine's process (their cost is counted against the engine: the worst case).
+  ``http_p50_ms`` / ``http_p99_ms`` are the fetches' round trips on loopback.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from galfriday.web import serve_http
 from tests.bench.engine_bench import _config, _percentiles, _pin_to_second_core, _rss_mb, simulator
 from tests.web.helpers import LOOPBACK, sse
 
+MODES = ("off", "idle", "scrape", "sse", "on")
+
 
 async def _orders(engine: Engine, count: int) -> list[float]:
     assert engine.gateway is not None
@@ -57,15 +61,16 @@ async def _orders(engine: Engine, count: int) -> list[float]:
     return latencies
 
 
-async def _dashboard(url: str, rounds: list[float], events: list[int]) -> None:
+async def _dashboard(mode: str, url: str, rounds: list[float], events: list[int]) -> None:
     async def stream() -> None:
         async with sse(url, "/api/events") as client:
             while got := await client.messages(100):
                 events[0] += len(got)
 
     async with httpx.AsyncClient(base_url=url) as http, trio.open_nursery() as nursery:
-        nursery.start_soon(stream)
-        while True:
+        if mode in ("sse", "on"):
+            nursery.start_soon(stream)
+        while mode in ("scrape", "on"):
             for path in ("/metrics", "/api/status"):
                 began = time.perf_counter()
                 (await http.get(path)).raise_for_status()
@@ -79,9 +84,9 @@ async def _run(mode: str, orders: int, seconds: float, folder: Path, urls: dict[
     events = [0]
     async with open_engine(config) as engine, trio.open_nursery() as nursery:
         gc.freeze()  # as `galfriday run` does
-        if mode == "on":
+        if mode != "off":
             port = await nursery.start(serve_http, engine, LOOPBACK)
-            nursery.start_soon(_dashboard, f"http://127.0.0.1:{port}", rounds, events)
+            nursery.start_soon(_dashboard, mode, f"http://127.0.0.1:{port}", rounds, events)
         began = trio.current_time()
         latencies = await _orders(engine, orders)
         await trio.sleep_until(began + seconds)
@@ -91,7 +96,9 @@ async def _run(mode: str, orders: int, seconds: float, folder: Path, urls: dict[
         if rounds:
             http = _percentiles(rounds)
             result |= {"http_p50_ms": http["p50_ms"], "http_p99_ms": http["p99_ms"]}
-            result |= {"http_requests": len(rounds), "sse_events": events[0]}
+            result |= {"http_requests": len(rounds)}
+        if events[0]:
+            result |= {"sse_events": events[0]}
         nursery.cancel_scope.cancel()
     return result
 
@@ -106,13 +113,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--mode", choices=["off", "on"])
+    parser.add_argument("--mode", choices=MODES)
+    parser.add_argument("--modes", default="off,on", help=f"of {','.join(MODES)}")
     args = parser.parse_args()
     if args.mode:
         child(args.mode, args.orders, args.seconds)
         return
     rows = []
-    for mode in ("off", "on"):
+    for mode in args.modes.split(","):
         command = [sys.executable, "-m", "tests.web.measure", "--mode", mode,
                    "--orders", str(args.orders), "--seconds", str(args.seconds)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True)
