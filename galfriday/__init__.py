@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Final
 from loguru import logger
 
 if TYPE_CHECKING:
-    from galfriday.api import Book, Engine, Instrument, Level, open_engine
+    from galfriday.api import Engine, open_engine
     from galfriday.bus import SubscriberTooSlow
     from galfriday.core.health import Health
+    from galfriday.core.pnl import SymbolPnl
     from galfriday.errors import (
         ConfigError,
         ExchangeError,
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
         KrakenApiError,
         OrderOutcomeUnknown,
         OrderRejected,
+        RailRefused,
+        StrategyFailed,
         TradingHalted,
     )
     from galfriday.events import (
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
         OrderStatus,
         OrderUpdate,
         OrderView,
+        PnlUpdate,
         ReconciliationReport,
         ResyncStarted,
         Severity,
@@ -53,15 +57,20 @@ if TYPE_CHECKING:
         TradePrint,
     )
     from galfriday.settings import Settings, load_config
+    from galfriday.strategy import Strategy
+    from galfriday.views import Book, Instrument, Level
 
 logger.disable("galfriday")
 
 # public name -> the module that defines it
 _HOMES: Final = {
-    **dict.fromkeys(("Book", "Engine", "Instrument", "Level", "open_engine"), "galfriday.api"),
+    **dict.fromkeys(("Engine", "open_engine"), "galfriday.api"),
+    **dict.fromkeys(("Book", "Instrument", "Level"), "galfriday.views"),
     **dict.fromkeys(("Settings", "load_config"), "galfriday.settings"),
     "SubscriberTooSlow": "galfriday.bus",
+    "Strategy": "galfriday.strategy",
     "Health": "galfriday.core.health",
+    "SymbolPnl": "galfriday.core.pnl",
     **dict.fromkeys(
         (
             "ConfigError",
@@ -71,6 +80,8 @@ _HOMES: Final = {
             "KrakenApiError",
             "OrderOutcomeUnknown",
             "OrderRejected",
+            "RailRefused",
+            "StrategyFailed",
             "TradingHalted",
         ),
         "galfriday.errors",
@@ -92,6 +103,7 @@ _HOMES: Final = {
             "OrderStatus",
             "OrderUpdate",
             "OrderView",
+            "PnlUpdate",
             "ReconciliationReport",
             "ResyncStarted",
             "Severity",
@@ -130,11 +142,16 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrderView",
+    "PnlUpdate",
+    "RailRefused",
     "ReconciliationReport",
     "ResyncStarted",
     "Settings",
     "Severity",
+    "Strategy",
+    "StrategyFailed",
     "SubscriberTooSlow",
+    "SymbolPnl",
     "TickerUpdate",
     "TradePrint",
     "TradingHalted",

@@ -26,121 +26,52 @@ Rules:
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-import msgspec
 import trio
 
 from galfriday.bus import Policy, Subscription
 from galfriday.core.health import Health
-from galfriday.errors import InvalidRequest, TradingHalted
+from galfriday.core.pnl import SymbolPnl
+from galfriday.core.rails import OrderIntent, Rails, check
+from galfriday.core.steps import OrderRefused as RailStep
+from galfriday.core.steps import TradingStopped
+from galfriday.errors import InvalidRequest, RailRefused, TradingHalted
 from galfriday.events import Event, FillEvent, OrderStatus, OrderUpdate, OrderView, TickerUpdate
 from galfriday.live.engine import Engine as _Engine
 from galfriday.live.engine import EngineConfig
 from galfriday.live.engine import open_engine as _open_engine
 from galfriday.live.gateway import OrderGateway
 from galfriday.settings import Settings, embedded_engine, load_config
+from galfriday.views import Book, Instrument, Level
 
 __all__ = ["Book", "Engine", "Instrument", "Level", "open_engine"]
 
 FILLS_KEPT: Final = 10_000  # the fills of this run :meth:`Engine.fills` returns, newest kept
 DEFAULT_DEPTH: Final = 10
-
-
-class Level(msgspec.Struct, frozen=True, array_like=True):
-    """One price level: ``price`` and the ``qty`` resting there."""
-
-    price: Decimal
-    qty: Decimal
-
-
-class Book(msgspec.Struct, frozen=True, kw_only=True):
-    """A book as it stands, best levels first.
-
-    Attributes:
-        symbol: ``BTC/USD``.
-        bids: the best bids, highest first.
-        asks: the best asks, lowest first.
-        verified: the last update matched Kraken's checksum (a book that is not verified is
-            being rebuilt from a fresh snapshot; do not trade on it).
-    """
-
-    symbol: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
-    verified: bool
-
-    @property
-    def best_bid(self) -> Level | None:
-        return self.bids[0] if self.bids else None
-
-    @property
-    def best_ask(self) -> Level | None:
-        return self.asks[0] if self.asks else None
-
-    @property
-    def mid(self) -> Decimal | None:
-        """Halfway between the best bid and ask; ``None`` while a side is empty."""
-        if not self.bids or not self.asks:
-            return None
-        return (self.bids[0].price + self.asks[0].price) / 2
-
-    @property
-    def spread(self) -> Decimal | None:
-        if not self.bids or not self.asks:
-            return None
-        return self.asks[0].price - self.bids[0].price
-
-
-class Instrument(msgspec.Struct, frozen=True, kw_only=True):
-    """A pair's trading rules, as Kraken's ``instrument`` channel states them.
-
-    Attributes:
-        symbol: ``BTC/USD``; ``base`` and ``quote`` its assets.
-        price_increment: prices must be multiples of it (Kraken refuses others with
-            ``EOrder:Tick size check failed``).
-        qty_increment: quantities must be multiples of it.
-        qty_min: the smallest order quantity; ``cost_min`` the smallest order cost in quote
-            (``None`` when Kraken does not say).
-        status: ``online``, ``cancel_only``, ``post_only``, ``limit_only``, ``reduce_only``...
-    """
-
-    symbol: str
-    base: str
-    quote: str
-    price_increment: Decimal
-    qty_increment: Decimal
-    qty_min: Decimal | None = None
-    cost_min: Decimal | None = None
-    status: str | None = None
-
-    def round_price(self, price: Decimal, *, up: bool = False) -> Decimal:
-        """``price`` on the tick grid: down (a buyer's safe side), or ``up``."""
-        return _on_grid(price, self.price_increment, up)
-
-    def round_qty(self, qty: Decimal) -> Decimal:
-        """``qty`` rounded down to a valid multiple of ``qty_increment``."""
-        return _on_grid(qty, self.qty_increment, False)
-
-
-def _on_grid(value: Decimal, step: Decimal, up: bool) -> Decimal:
-    units = (value / step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return (units * step).quantize(step)
+SETTLE_SECONDS: Final = 5.0  # how long an interrupted order may take to show on the stream
 
 
 class Engine:
     """A running engine, as a bot sees it. Get one from :func:`open_engine`."""
 
-    def __init__(self, inner: _Engine, settings: Settings) -> None:
+    def __init__(self, inner: _Engine, settings: Settings, rails: Rails | None = None) -> None:
         self._inner = inner
         self.settings = settings
+        self.rails = rails or Rails()
         self._tickers: dict[str, TickerUpdate] = {}
         self._fills: deque[FillEvent] = deque(maxlen=FILLS_KEPT)
+        self._placed: set[str] = set()  # order ids placed through this view
+        self._sent: set[str] = set()  # the cl_ord_ids of every order sent through it
+        self._interrupted: set[str] = set()  # cl_ord_ids whose place() never returned
+        self.stopped: str | None = None  # why trading stopped, once it has
 
     # --- the market -----------------------------------------------------------------------
 
@@ -227,6 +158,11 @@ class Engine:
             return {}
         return {symbol: account.portfolio.position(symbol) for symbol in self._inner.pairs}
 
+    def pnl(self) -> dict[str, SymbolPnl]:
+        """Each symbol's P&L by average cost over the fills since the engine started, its
+        unrealised part at the mark now (the verified book's mid, else the last trade)."""
+        return self._inner.state.pnl_figures()
+
     def health(self) -> dict[str, Health]:
         """Each connection's health (``healthy``, ``degraded``, ``unhealthy``)."""
         return {name: report.state for name, report in self._inner.health.items()}
@@ -277,12 +213,19 @@ class Engine:
 
         Raises:
             InvalidRequest: it breaks Kraken's rules (nothing was sent).
+            RailRefused: it breaks a rail (``[rails]``; nothing was sent, and it is audited).
             TradingHalted: the engine does not trade now (nothing was sent).
             OrderRejected: Kraken refused it.
             OrderOutcomeUnknown: it went out, got no answer and could not be found; it was
                 not sent again, and waits in the review queue.
         """
-        return await self._gateway().place(
+        gateway = self._gateway()
+        intent = OrderIntent(symbol=symbol, side=side, qty=qty, price=price)
+        self._guard(intent)
+        cl_ord_id = cl_ord_id or uuid.uuid4().hex
+        self._sent.add(cl_ord_id)
+        self._interrupted.add(cl_ord_id)  # until it returns: it may be on the book already
+        order_id = await gateway.place(
             symbol,
             side,
             qty,
@@ -291,6 +234,9 @@ class Engine:
             cl_ord_id=cl_ord_id,
             post_only=post_only,
         )
+        self._interrupted.discard(cl_ord_id)
+        self._placed.add(order_id)
+        return order_id
 
     async def cancel(self, order_id: str) -> None:
         """Cancel one order (an order already closed is no error)."""
@@ -320,8 +266,20 @@ class Engine:
 
         Raises:
             InvalidRequest: neither ``qty`` nor ``price``, or an order not open.
+            RailRefused: the order it would become breaks a rail (nothing was sent).
         """
-        await self._gateway().amend(order_id, qty=qty, price=price, post_only=post_only)
+        gateway = self._gateway()
+        order = self.order(order_id)
+        if order is not None and order.symbol and order.side:
+            old = _intent(order)
+            new = OrderIntent(
+                symbol=order.symbol,
+                side=order.side,
+                qty=qty - order.cum_qty if qty is not None else old.qty,  # qty: the new total
+                price=price if price is not None else old.price,
+            )
+            self._guard(new, replacing=order_id)
+        await gateway.amend(order_id, qty=qty, price=price, post_only=post_only)
 
     async def wait_for(self, order_id: str, *statuses: OrderStatus) -> OrderView:
         """Wait until the order reaches one of ``statuses`` or any final status (without
@@ -349,6 +307,103 @@ class Engine:
                     break
         raise TradingHalted("the engine stopped while waiting for the order")
 
+    # --- rails and stopping -----------------------------------------------------------------
+
+    def placed(self) -> list[OrderView]:
+        """The open orders placed through this view (a strategy's own)."""
+        return [
+            o for o in self.orders() if o.order_id in self._placed or o.cl_ord_id in self._sent
+        ]
+
+    def stop_trading(self, reason: str, *, source: str = "strategy", critical: bool = True) -> None:
+        """Refuse every further order from this view, and say why (an alert, audited). The
+        account view keeps running; :meth:`cancel_placed` takes the orders off the book."""
+        if self.stopped is not None:
+            return
+        self.stopped = reason
+        self._inner.do(TradingStopped(source=source, reason=reason, critical=critical, **_now()))
+
+    async def cancel_placed(self) -> int:
+        """Cancel every open order placed through this view; how many there were.
+
+        An order whose :meth:`place` was interrupted (cancelled while it waited for Kraken's
+        answer) may be on the book all the same: it is waited for on the stream, for
+        :data:`SETTLE_SECONDS` at most, and cancelled too.
+        """
+        gateway = self._inner.gateway
+        if gateway is None:
+            return 0
+        await self._settle_interrupted()
+        orders = [o.order_id for o in self.placed()]
+        async with trio.open_nursery() as nursery:
+            for order_id in orders:
+                nursery.start_soon(gateway.cancel, order_id)
+        await self._until_closed(set(orders))
+        return len(orders)
+
+    async def _until_closed(self, order_ids: set[str]) -> None:
+        """Wait (:data:`SETTLE_SECONDS` at most) for the stream to report these orders closed:
+        Kraken answers a cancel before its ``canceled`` report arrives."""
+
+        def still_open() -> bool:
+            return any(o.order_id in order_ids for o in self.orders())
+
+        with trio.move_on_after(SETTLE_SECONDS):
+            async with self._inner.bus.subscribe(OrderUpdate) as updates:
+                if not still_open():
+                    return
+                async for _ in updates:
+                    if not still_open():
+                        return
+
+    async def _settle_interrupted(self) -> None:
+        def unseen() -> set[str]:
+            return self._interrupted - {o.cl_ord_id for o in self.orders(open_only=False)}
+
+        if unseen():
+            with trio.move_on_after(SETTLE_SECONDS):
+                async with self._inner.bus.subscribe(OrderUpdate) as updates:
+                    async for _ in updates:
+                        if not unseen():
+                            break
+        self._interrupted.clear()  # seen, or never reached Kraken
+
+    def killed(self) -> bool:
+        """Whether the kill switch (``[rails] kill_file``) is tripped."""
+        return self.rails.kill_file is not None and Path(self.rails.kill_file).exists()
+
+    def _guard(self, intent: OrderIntent, replacing: str | None = None) -> None:
+        """Refuse (audited) an order that breaks a rail, or any order once trading stopped;
+        ``replacing``: the id of the order an amend changes."""
+        if self.stopped is not None:
+            raise TradingHalted(f"trading stopped: {self.stopped}")
+        if self.killed():
+            self.stop_trading(f"kill switch: {self.rails.kill_file} exists", source="rails")
+            raise TradingHalted(f"kill switch: {self.rails.kill_file} exists")
+        book = self._inner.marketdata.machine.books.get(intent.symbol)
+        far = None
+        if book is not None:
+            best = book.book.best_ask if intent.side == "buy" else book.book.best_bid
+            far = book.book.price_of(best[0]) if best is not None else None
+        account = self._inner.account
+        position = account.portfolio.position(intent.symbol) if account is not None else Decimal(0)
+        mine = {o.order_id: _intent(o) for o in self.placed()}
+        rule = check(
+            self.rails,
+            intent,
+            open_orders=mine.values(),
+            position=position,
+            market_price=far,
+            replacing=mine.get(replacing) if replacing is not None else None,
+        )
+        if rule is not None:
+            step = RailStep(
+                symbol=intent.symbol, side=intent.side, qty=intent.qty, price=intent.price,
+                rule=rule, **_now(),
+            )  # fmt: skip
+            self._inner.do(step)
+            raise RailRefused(rule)
+
     # --- the engine underneath -------------------------------------------------------------
 
     @property
@@ -373,6 +428,20 @@ class Engine:
                     self._tickers[event.symbol] = event
                 elif isinstance(event, FillEvent):
                     self._fills.append(event)
+
+
+def _intent(order: OrderView) -> OrderIntent:
+    """An open order as the rails see it: what remains of it."""
+    return OrderIntent(
+        symbol=order.symbol or "",
+        side=order.side or "",
+        qty=order.remaining if order.remaining is not None else Decimal(0),
+        price=order.limit_price,
+    )
+
+
+def _now() -> dict[str, float]:
+    return {"wall": time.time(), "mono": trio.current_time()}
 
 
 @asynccontextmanager
@@ -404,7 +473,7 @@ async def open_engine(
             config = embedded_engine(chosen, urls)
         inner = await stack.enter_async_context(_open_engine(config))
         nursery = await stack.enter_async_context(trio.open_nursery())
-        engine = Engine(inner, chosen)
+        engine = Engine(inner, chosen, chosen.rails)
         await nursery.start(engine._follow)
         yield engine
         nursery.cancel_scope.cancel()

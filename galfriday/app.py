@@ -21,42 +21,42 @@ import gc
 import gzip
 import io
 import os
-import secrets
 import shutil
 import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 from loguru import logger
 
+from galfriday.api import Engine as PublicEngine
+from galfriday.api import open_engine
 from galfriday.audit import queries
 from galfriday.audit.store import AuditStore, check_database
-from galfriday.capture.writer import CaptureConfig
-from galfriday.config import CaptureSection, Config, check_endpoints, credentials, load_config
-from galfriday.errors import ConfigError, StorageFailure
-from galfriday.events import FillEvent, Severity
-from galfriday.kraken.ratelimit import TIERS, Tier
-from galfriday.live.alerts import WebhookConfig
-from galfriday.live.demo import DemoConfig, run_demo
-from galfriday.live.engine import Engine, EngineConfig, open_engine
-from galfriday.live.marketdata import MarketDataConfig
+from galfriday.config import Config
+from galfriday.core.health import Health
+from galfriday.demo import demo
+from galfriday.errors import ConfigError, StorageFailure, StrategyFailed
+from galfriday.events import FillEvent
+from galfriday.live import systemd
+from galfriday.live.engine import Engine
+from galfriday.logs import json_format
 from galfriday.reconcile.commands import print_run
-from galfriday.reconcile.compare import Limits, Thresholds
-from galfriday.reconcile.run import ReconcileConfig
+from galfriday.settings import Mode, Settings, load_config
 from galfriday.signals import stop_signals
+from galfriday.strategy import OnError, StrategyRunner, load_strategy
 
 __all__ = ["run"]
 
 SUMMARY_EVERY = 10.0
 LOG_ROTATION = "20 MB"
 LOG_RETENTION = 10
+LOG_FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{line} - {message}"
 LOG_MODE = 0o600  # the log file and its rotated, gzipped parts: the owner's only
-SEEDS = 1_000_000  # a fresh embedded seed is below this: short enough to type back
 
 
 def _owner_only(path: str, flags: int) -> int:
@@ -79,7 +79,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.remove()
     level = args.log_level.upper()
     if args.log_json:
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(sys.stderr, level=level, format=json_format, colorize=False)
     else:
         logger.add(
             sys.stderr,
@@ -90,7 +90,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
         logger.add(
             args.log_file,
             level=level,
-            serialize=args.log_json,
+            format=json_format if args.log_json else LOG_FILE_FORMAT,
+            colorize=False,
             rotation=LOG_ROTATION,
             retention=LOG_RETENTION,
             compression=_gzip_owner_only,
@@ -100,177 +101,184 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.enable("galfriday")
 
 
-def _engine_config(config: Config, args: argparse.Namespace) -> EngineConfig:
-    mode = config.engine.mode
+def _settings(args: argparse.Namespace) -> Settings:
+    """The run's settings: the file's (or the embedded default's), the flags over them."""
+    mode: Mode | None = None
     if args.market_data_only:
         mode = "market-data"
     elif args.read_only:
         mode = "read-only"
-    key, secret = credentials(mode)
-    check_endpoints(config, keyed=key is not None)
-    database = args.db or Path(config.engine.database)
-    return EngineConfig(
-        ws_public=config.kraken.ws_public,
-        ws_private=config.kraken.ws_private,
-        rest=config.kraken.rest,
-        database=database,
-        nonce_path=nonce_file(database),
-        api_key=key,
-        api_secret=secret,
-        trading=mode == "trade",
-        marketdata=MarketDataConfig(
-            symbols=tuple(config.engine.symbols),
-            depth=config.engine.depth,
-            ohlc_intervals=tuple(config.engine.ohlc_intervals),
-        ),
-        silence_timeout=config.engine.silence_timeout,
-        health_interval=config.engine.health_interval,
-        rest_tier=config.kraken.tier,
-        rest_counter=_rest_counter(config),
-        reconcile=_reconcile_config(config) if config.reconcile.enabled else None,
-        capture=_capture_config(args, config),
-        webhook=WebhookConfig(
-            url=config.alerts.webhook,
-            min_severity=Severity(config.alerts.min_severity),
-            per_minute=config.alerts.per_minute,
-        )
-        if config.alerts.webhook
-        else None,
+    return load_config(
+        args.config,
+        mode=mode,
+        database=args.db,
+        capture=not args.no_capture,
+        capture_dir=args.capture_dir,
+        seed=args.seed,
     )
 
 
-def _rest_counter(config: Config) -> Tier | None:
-    kraken = config.kraken
-    if kraken.counter_max is None and kraken.counter_decay is None:
-        return None
-    tier = TIERS[kraken.tier]
-    return Tier(kraken.counter_max or tier.maximum, kraken.counter_decay or tier.decay_per_second)
+def wants_demo(config: Config, args: argparse.Namespace, trading: bool) -> bool:
+    """Whether a run from a config file runs the demo: ``[demo] enabled`` in trade mode,
+    unless ``--no-demo`` (the flag wins over the file)."""
+    return config.demo.enabled and trading and not args.no_demo
 
 
-def nonce_file(database: Path) -> Path:
-    """Where the highest nonce used is kept: beside the database (``galfriday.db.nonce``),
-    so a restart, even with a clock that went back, signs above every nonce already used."""
-    return database.with_name(database.name + ".nonce")
+def _strategy(args: argparse.Namespace, settings: Settings) -> _Chosen | None:
+    """The strategy this run runs: ``--strategy``, else ``[strategy] entry``, else the demo
+    (the embedded default, or ``[demo] enabled``) when trading; loaded now, so a bad entry
+    is a one-line error before anything starts."""
+    section = settings.config.strategy
+    entry = args.strategy or section.entry
+    if entry is not None:
+        field = "--strategy" if args.strategy else "strategy.entry"
+        params = {**section.params, **_params(args.param)}
+        return _Chosen(load_strategy(entry, field), params, section.on_error)
+    trading = settings.mode == "trade"
+    if (settings.embedded and trading and not args.no_demo) or wants_demo(
+        settings.config, args, trading
+    ):
+        return _Chosen(demo, {"symbol": settings.config.demo.symbol}, "halt")
+    return None
 
 
-def _capture_config(args: argparse.Namespace, config: Config | None) -> CaptureConfig | None:
-    section = config.capture if config is not None else CaptureSection()
-    if args.no_capture or not section.enabled:
-        return None
-    return CaptureConfig(
-        folder=args.capture_dir or Path(section.folder),
-        max_bytes=int(section.max_mb * 1024 * 1024),
-        max_seconds=section.max_hours * 3600,
-    )
-
-
-def _reconcile_config(config: Config) -> ReconcileConfig:
-    rec = config.reconcile
-    return ReconcileConfig(
-        interval=rec.interval_minutes * 60,
-        settle=rec.settle_seconds,
-        thresholds=Thresholds(
-            critical=rec.critical_above, high=rec.high_from, medium=rec.medium_from
-        ),
-        limits=Limits(position=rec.correct_position_up_to, balance=rec.correct_balance_up_to),
-    )
+def _params(pairs: list[str] | None) -> dict[str, str]:
+    """``--param key=value`` flags, as strings (the strategy converts them)."""
+    params = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError("--param", f"{pair!r} must read key=value")
+        params[key] = value
+    return params
 
 
 @dataclass(frozen=True)
-class Embedded:
-    """What :func:`_embedded` started: the engine's configuration, whether the demo runs, and
-    the simulator's market seed (``--seed`` repeats the market; ids differ in every run)."""
-
-    engine: EngineConfig
-    demo: bool
-    sim_seed: int
+class _Chosen:
+    target: object
+    params: dict[str, Any]
+    on_error: OnError
 
 
-@asynccontextmanager
-async def _embedded(args: argparse.Namespace) -> AsyncIterator[Embedded]:
-    """The simulator on loopback and an engine configuration pointed at it."""
-    from galfriday.sim.embedded import engine_config_for, open_embedded
-
-    seed = args.seed if args.seed is not None else secrets.randbelow(SEEDS)
-    async with open_embedded(seed) as (_, urls):
-        market_only = args.market_data_only
-        database = args.db or Path("galfriday.db")
-        engine = engine_config_for(
-            urls,
-            database,
-            keyed=not market_only,
-            nonce_path=nonce_file(database),
-            trading=not (args.read_only or market_only),
-            reconcile=ReconcileConfig(interval=60.0),  # the demo reconciles every minute
-            capture=_capture_config(args, None),
-            sim_seed=seed,
-        )
-        logger.info(
-            "embedded simulator on {}, seed {} (--seed {} repeats this market)",
-            urls.rest,
-            seed,
-            seed,
-        )
-        yield Embedded(engine, engine.trading and not args.no_demo, seed)
+def _announce(settings: Settings) -> None:
+    """The embedded run's first lines: the seed that repeats its market, and how to reach the
+    other commands meanwhile."""
+    if not settings.embedded:
+        return
+    seed = settings.seed
+    logger.info("embedded simulator, market seed {} (--seed {} repeats this market)", seed, seed)
+    logger.info(
+        "meanwhile, in another terminal: just galfriday status{}, just galfriday report{},"
+        " just galfriday stop{} (or .venv/bin/galfriday ...)",
+        *[_db_flag(settings.database)] * 3,
+    )
 
 
-async def _main(args: argparse.Namespace, config: Config | None, once: bool) -> int:
-    """The whole run in trio; the exit code (130: ``reconcile`` stopped before its report)."""
+def _db_flag(database: Path) -> str:
+    """`` --db X`` for commands to read ``database``; nothing for their default."""
+    return "" if database == Path("galfriday.db") else f" --db {database}"
+
+
+async def _main(settings: Settings, chosen: _Chosen | None, args: argparse.Namespace) -> int:
+    """The whole run in trio; the exit code (130: ``reconcile`` stopped before its report).
+
+    The first stop signal (or ``--duration``) stops the strategy first (its ``on_stop``, its
+    orders cancelled) while the engine still runs, then the engine; a second one, or a signal
+    during start-up, stops everything at once.
+    """
+    once = args.command == "reconcile"
     with stop_signals() as signals:
-        stopped: list[int] = []
+        lifecycle = _Lifecycle()
         async with trio.open_nursery() as outer:
-            outer.start_soon(_stop_on_signal, signals, outer.cancel_scope, stopped)
+            outer.start_soon(_stop_on_signal, signals, outer.cancel_scope, lifecycle)
+            interval = systemd.watchdog_interval()
+            if interval is not None and not once:
+                outer.start_soon(systemd.run_watchdog, lifecycle.healthy, interval)
             if args.duration:
-                outer.cancel_scope.deadline = trio.current_time() + args.duration
-            unwritten: list[int] = []
-            if config is None:
-                async with _embedded(args) as embedded:
-                    demo = embedded.demo and not once
-                    await _serve(embedded.engine, demo, DemoConfig(), once, unwritten)
-            else:
-                engine_config = _engine_config(config, args)
-                demo = config.demo.enabled and engine_config.trading and not once
-                demo_config = DemoConfig(symbol=config.demo.symbol)
-                await _serve(engine_config, demo, demo_config, once, unwritten)
+                outer.start_soon(_stop_after, args.duration, lifecycle)
+            await _serve(settings, chosen, once, lifecycle)
             outer.cancel_scope.cancel()
-    if unwritten and unwritten[0]:
+    if lifecycle.unwritten:
         raise StorageFailure(
-            f"{unwritten[0]} audit rows could not be written before the engine stopped"
+            f"{lifecycle.unwritten} audit rows could not be written before the engine stopped"
         )
-    return 130 if once and stopped else 0
+    return 130 if once and lifecycle.signalled else 0
+
+
+@dataclass
+class _Lifecycle:
+    """What the run's outer tasks know of the engine: the engine once it runs, the stop
+    asked for, and the count of audit rows it could not write by the time it stopped."""
+
+    engine: Engine | None = None
+    unwritten: int = 0
+    signalled: bool = False
+    stopping: trio.Event = field(default_factory=trio.Event)
+
+    def healthy(self) -> bool:
+        """What systemd's watchdog goes by: no connection UNHEALTHY and the audit trail
+        writable (an engine still starting counts as healthy; ``TimeoutStartSec`` covers it)."""
+        engine = self.engine
+        if engine is None:
+            return True
+        if engine.storage.halted:
+            return False
+        return all(report.state is not Health.UNHEALTHY for report in engine.health.values())
 
 
 async def _serve(
-    config: EngineConfig, demo: bool, demo_config: DemoConfig, once: bool, unwritten: list[int]
+    settings: Settings, chosen: _Chosen | None, once: bool, lifecycle: _Lifecycle
 ) -> None:
-    """Run the engine (and the demo) until cancelled; ``unwritten`` gets the count of audit
-    rows the engine could not write by the time it stopped."""
-    engine = None
+    """Run the engine (and the strategy) until asked to stop; ``lifecycle`` holds the engine
+    while it runs, and then the count of audit rows it could not write."""
+    inner = None
     try:
-        async with open_engine(config) as engine:
+        async with open_engine(settings) as engine:
+            inner = lifecycle.engine = engine.internal
             # What start-up built lives as long as the process: the cyclic collector need not
             # scan it again (full collections were the largest pauses on the frame path).
             gc.freeze()
-            await _work(engine, demo, demo_config, once)
+            try:
+                await _work(engine, chosen, once, lifecycle)
+            finally:
+                systemd.notify("STOPPING=1")
     finally:
-        if engine is not None:
-            unwritten.append(engine.audit.unwritten)
+        lifecycle.engine = None
+        if inner is not None:
+            lifecycle.unwritten = inner.audit.unwritten
 
 
-async def _work(engine: Engine, demo: bool, demo_config: DemoConfig, once: bool) -> None:
+async def _work(
+    engine: PublicEngine, chosen: _Chosen | None, once: bool, lifecycle: _Lifecycle
+) -> None:
+    inner = engine.internal
     async with trio.open_nursery() as nursery:
-        logger.info("engine started: {}", engine.summary())
+        logger.info("engine started: {}", inner.summary())
         if once:
-            await _print_last_reconciliation(engine)
+            await _print_last_reconciliation(inner)
             return
-        nursery.start_soon(_log_fills, engine)
-        if demo and engine.account is not None and engine.gateway is not None:
-            nursery.start_soon(
-                run_demo, demo_config, engine.marketdata, engine.account, engine.gateway
-            )
-        while True:
-            await trio.sleep(SUMMARY_EVERY)
-            logger.info(engine.summary())
+        systemd.notify(f"READY=1\nSTATUS={inner.summary()}")
+        nursery.start_soon(_log_fills, inner)
+        nursery.start_soon(_summaries, inner)
+        runner = None
+        if chosen is not None:
+            if not engine.trading:
+                mode = engine.settings.mode
+                logger.warning("{} mode: the strategy's orders will be refused", mode)
+            runner = StrategyRunner(engine, chosen.target, chosen.params, on_error=chosen.on_error)
+            await nursery.start(runner.run)
+        await lifecycle.stopping.wait()
+        if runner is not None:
+            await runner.stop()
+        nursery.cancel_scope.cancel()
+
+
+async def _summaries(engine: Engine) -> None:
+    while True:
+        await trio.sleep(SUMMARY_EVERY)
+        summary = engine.summary()
+        logger.info(summary)
+        systemd.notify(f"STATUS={summary}")
 
 
 async def _log_fills(engine: Engine) -> None:
@@ -312,13 +320,24 @@ async def _print_last_reconciliation(engine: Engine) -> None:
 
 
 async def _stop_on_signal(
-    signals: AsyncIterator[int], scope: trio.CancelScope, stopped: list[int]
+    signals: AsyncIterator[int], scope: trio.CancelScope, lifecycle: _Lifecycle
 ) -> None:
+    """The first signal stops the run in order (the strategy, then the engine); a second
+    one, or one before the engine runs, stops it at once."""
     async for signum in signals:
-        logger.info("{}: stopping", signal.Signals(signum).name)
-        stopped.append(signum)
-        scope.cancel()
-        return
+        name = signal.Signals(signum).name
+        lifecycle.signalled = True
+        if lifecycle.engine is None or lifecycle.stopping.is_set():
+            logger.info("{}: stopping now", name)
+            scope.cancel()
+            return
+        logger.info("{}: stopping (again to stop at once)", name)
+        lifecycle.stopping.set()
+
+
+async def _stop_after(seconds: float, lifecycle: _Lifecycle) -> None:
+    await trio.sleep(seconds)
+    lifecycle.stopping.set()
 
 
 def _check_writable(path: Path, flag: str, *, folder: bool) -> None:
@@ -337,14 +356,12 @@ def _check_writable(path: Path, flag: str, *, folder: bool) -> None:
         raise ConfigError(flag, f"cannot create {path}: {parent} is not writable")
 
 
-def _check_paths(args: argparse.Namespace, config: Config | None) -> None:
+def _check_paths(args: argparse.Namespace, settings: Settings) -> None:
     """Everything the run would write, checked before it starts."""
-    database = args.db or (Path(config.engine.database) if config else Path("galfriday.db"))
-    check_database(database, create=True)
-    capture = _capture_config(args, config)
-    if capture is not None:
+    check_database(settings.database, create=True)
+    if settings.capture is not None:
         flag = "--capture-dir" if args.capture_dir else "capture.folder"
-        _check_writable(capture.folder, flag, folder=True)
+        _check_writable(settings.capture.folder, flag, folder=True)
     if args.log_file:
         _check_writable(args.log_file, "--log-file", folder=False)
 
@@ -355,18 +372,16 @@ def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
         raise ConfigError("--read-only/--market-data-only", "choose one of them")
     if args.config and args.seed is not None:
         raise ConfigError("--seed", "seeds the embedded simulator; not with --config")
-    config = load_config(args.config) if args.config else None
-    if config is not None:
-        _engine_config(config, args)  # credentials and fields checked before anything starts
-    if reconcile_once and (
-        args.market_data_only or (config and config.engine.mode == "market-data")
-    ):
+    settings = _settings(args)  # credentials and fields checked before anything starts
+    if reconcile_once and settings.mode == "market-data":
         raise ConfigError("reconcile", "needs API keys: not with market-data mode")
-    _check_paths(args, config)
+    chosen = None if reconcile_once else _strategy(args, settings)
+    _check_paths(args, settings)
     _configure_logging(args)
+    _announce(settings)
     try:
-        code = trio.run(_main, args, config, reconcile_once)
-    except* (ConfigError, StorageFailure) as group:
+        code = trio.run(_main, settings, chosen, args)
+    except* (ConfigError, StorageFailure, StrategyFailed) as group:
         first = group.exceptions[0]
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]

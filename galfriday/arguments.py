@@ -68,7 +68,23 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="public market data only; no API keys needed",
     )
-    parser.add_argument("--no-demo", action="store_true", help="embedded mode without the demo")
+    parser.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="no demo strategy (embedded mode, or despite [demo] enabled = true)",
+    )
+    parser.add_argument(
+        "--strategy",
+        metavar="PKG.MODULE:NAME",
+        help="the strategy to run (a class or an async function; default [strategy] entry, "
+        "else the demo in embedded mode); see docs/strategies.md",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a strategy parameter, over [strategy.params] (repeatable)",
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -85,7 +101,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="where session captures go (default ./captures, or capture.folder)",
     )
     parser.add_argument("--no-capture", action="store_true", help="do not capture the session")
-    parser.add_argument("--log-json", action="store_true", help="logs as JSON lines")
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        help="logs as flat JSON lines: time, level, message and the bound fields",
+    )
     parser.add_argument(
         "--log-level", type=log_level, default="INFO", help="log level (default INFO)"
     )

@@ -29,6 +29,7 @@ from galfriday.arguments import (
 )
 from galfriday.errors import ConfigError, StorageFailure
 from galfriday.signals import foreground_group_of_our_own, held_stop_signals
+from galfriday.stop import add_stop_arguments
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main"]
 
@@ -77,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, help="show the version and exit")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        dest="db_first",
+        metavar="DB",
+        help="audit database of the command (also accepted after it, e.g. review list --db X)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -209,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_replay_arguments(replay)
+
+    stop = commands.add_parser(
+        "stop",
+        help="the kill switch: the engine's strategy stops trading, its orders cancelled",
+        description="Create the kill switch's file (DB.stop, or [rails] kill_file). A running "
+        "engine sees it within a second: the strategy stops trading and its open orders are "
+        "cancelled; the account view goes on. No order goes out while the file exists.",
+    )
+    add_stop_arguments(stop)
 
     status = commands.add_parser(
         "status",
@@ -360,6 +377,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         command = ops.status_command if args.command == "status" else ops.prune_command
         return command(args, sys.stdout)
+    if args.command == "stop":
+        from galfriday.stop import stop_command
+
+        return stop_command(args, sys.stdout)
     if args.command == "soak":
         from galfriday.soak import soak_command
 
@@ -372,11 +393,24 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _decode(args.files, args.quiet, sys.stdout)
 
 
+def _db_first(args: argparse.Namespace) -> None:
+    """``galfriday --db X status``: a ``--db`` before the command counts as one after it."""
+    first = vars(args).pop("db_first", None)
+    if first is None:
+        return
+    if not hasattr(args, "db"):
+        raise ConfigError("--db", f"galfriday {args.command} takes no audit database")
+    if args.db not in (None, Path("galfriday.db"), first):
+        raise ConfigError("--db", f"given twice ({first} and {args.db}): give it once")
+    args.db = first
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
     long_running = args.command in LONG_RUNNING
     try:
+        _db_first(args)
         with held_stop_signals(long_running), foreground_group_of_our_own(long_running):
             code = _dispatch(args)
             sys.stdout.flush()  # a closed pipe shows here, not at exit

@@ -43,7 +43,8 @@ Example (the README carries the same; ranges in the comments)::
 
     [alerts]
     webhook = "https://hooks.example.com/galfriday"   # optional: a JSON POST per alert
-    min_severity = "high"
+    urls = []                        # optional: apprise URLs, e.g. ["ntfy://my-topic"]
+    min_severity = "high"            # low, medium, high or critical (docs/operations.md)
     per_minute = 10                  # 1..1000
 
     [capture]
@@ -55,6 +56,21 @@ Example (the README carries the same; ranges in the comments)::
     [demo]
     enabled = false
     symbol = "BTC/USD"               # one of engine.symbols
+
+    [strategy]
+    entry = "mybot.strategy:Maker"   # package.module:Name (a class or an async function)
+    on_error = "halt"                # halt: stop trading, cancel, alert, keep the account view;
+                                     # exit: the same, then the engine exits (code 1)
+    [strategy.params]                # handed to the strategy as a dict, as written
+    spread = "0.002"
+
+    [rails]                          # enforced on every order a strategy sends; all optional
+    max_order_qty = { "BTC/USD" = "0.01", "*" = "1" }         # base units, per pair ("*": others)
+    max_order_notional = { "*" = "500" }                      # quote units, per pair
+    max_position = { "BTC/USD" = "0.05" }                     # base units held, per pair
+    max_open_orders = 10
+    cancel_on_stop = true            # cancel the strategy's orders when it stops
+    # kill_file = "galfriday.db.stop"  # default: the database path + ".stop" (galfriday stop)
 """
 
 from __future__ import annotations
@@ -65,11 +81,12 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
+from galfriday.core.rails import ANY, Rails
 from galfriday.errors import ConfigError
 from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS
@@ -85,6 +102,7 @@ __all__ = [
     "EngineSection",
     "KrakenSection",
     "ReconcileSection",
+    "StrategySection",
     "check",
     "check_endpoints",
     "credentials",
@@ -143,6 +161,7 @@ class ReconcileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
 
 class AlertsSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     webhook: str | None = None
+    urls: list[str] = msgspec.field(default_factory=list)  # apprise's: slack://, ntfy://, ...
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
     per_minute: int = 10
 
@@ -159,6 +178,12 @@ class DemoSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     symbol: str = "BTC/USD"
 
 
+class StrategySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    entry: str | None = None  # "package.module:Name"
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    on_error: Literal["halt", "exit"] = "halt"
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kraken: KrakenSection = msgspec.field(default_factory=KrakenSection)
     engine: EngineSection = msgspec.field(default_factory=EngineSection)
@@ -166,6 +191,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsSection = msgspec.field(default_factory=AlertsSection)
     demo: DemoSection = msgspec.field(default_factory=DemoSection)
     capture: CaptureSection = msgspec.field(default_factory=CaptureSection)
+    strategy: StrategySection = msgspec.field(default_factory=StrategySection)
+    rails: Rails = msgspec.field(default_factory=Rails)
 
 
 def load_config(path: Path) -> Config:
@@ -229,10 +256,37 @@ def check(config: Config) -> None:
     hook = config.alerts.webhook
     if hook is not None and not hook.startswith(("http://", "https://")):
         raise ConfigError("alerts.webhook", "must be an http:// or https:// URL")
+    for index, url in enumerate(config.alerts.urls, start=1):
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", url):
+            problem = f"entry {index} is not a URL like ntfy://my-topic or slack://..."
+            raise ConfigError("alerts.urls", problem)
     demo = config.demo
     if demo.enabled and demo.symbol not in engine.symbols:
         problem = f"{demo.symbol!r} is not followed: add it to engine.symbols {engine.symbols}"
         raise ConfigError("demo.symbol", problem)
+    _check_strategy(config.strategy)
+    _check_rails(config.rails, engine.symbols)
+
+
+_ENTRY: Final = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _check_strategy(strategy: StrategySection) -> None:
+    if strategy.entry is not None and not _ENTRY.match(strategy.entry):
+        problem = f"{strategy.entry!r} must read package.module:Name, e.g. mybot.strategy:Maker"
+        raise ConfigError("strategy.entry", problem)
+
+
+def _check_rails(rails: Rails, symbols: list[str]) -> None:
+    for name in ("max_order_qty", "max_order_notional", "max_position"):
+        for symbol, limit in getattr(rails, name).items():
+            if symbol != ANY and symbol not in symbols:
+                problem = f'{symbol!r} is not followed: a pair of engine.symbols, or "*"'
+                raise ConfigError(f"rails.{name}", problem)
+            if not limit > 0:
+                raise ConfigError(f"rails.{name}.{symbol}", "must be above 0")
+    if rails.max_open_orders is not None and rails.max_open_orders < 1:
+        raise ConfigError("rails.max_open_orders", "must be 1 or more")
 
 
 def _check_reconcile(rec: ReconcileSection) -> None:

@@ -9,9 +9,11 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
     │   └── CaptureError            a capture file that cannot be read (names file and byte)
     ├── LocalError                  we did something wrong
     │   ├── InvalidRequest          a request we were about to send is not valid
+    │   ├── RailRefused             an order breaks a rail of ``[rails]`` (or the kill switch)
     │   └── TradingHalted           the engine refuses new orders (its audit trail is failing)
     ├── StorageFailure              the audit trail cannot be written (disk full, I/O error):
     │                               the engine stops rather than run unrecorded
+    ├── StrategyFailed              the strategy raised, and ``[strategy] on_error = "exit"``
     ├── ExchangeError               the exchange (or the wire) sent something wrong
     │   ├── MalformedFrame          a WebSocket frame that does not decode; carries the path
     │   ├── RemoteProtocolError     a well-formed frame that breaks the protocol's rules
@@ -52,11 +54,13 @@ __all__ = [
     "MalformedFrame",
     "OrderOutcomeUnknown",
     "OrderRejected",
+    "RailRefused",
     "RateLimitError",
     "RemoteProtocolError",
     "RequestUnanswered",
     "ServiceUnavailable",
     "StorageFailure",
+    "StrategyFailed",
     "TradingHalted",
     "kraken_error",
     "reading",
@@ -105,6 +109,11 @@ class InvalidRequest(LocalError):
     """A request we were about to send breaks Kraken's rules; nothing was sent."""
 
 
+class RailRefused(LocalError):
+    """An order breaks a rail (``[rails]``: size, notional, open orders, position) or the kill
+    switch is on; nothing was sent, and the refusal is in the audit trail."""
+
+
 class TradingHalted(LocalError):
     """The engine refuses new orders for now (e.g. its audit trail cannot be written); nothing
     was sent."""
@@ -113,6 +122,11 @@ class TradingHalted(LocalError):
 class StorageFailure(GalfridayError):
     """The audit trail could not be written for too long (disk full, I/O error); the engine
     stops rather than trade unrecorded."""
+
+
+class StrategyFailed(GalfridayError):
+    """The strategy raised (its orders were cancelled and trading stopped) and the
+    configuration asks the engine to exit rather than keep the account view running."""
 
 
 class ExchangeError(GalfridayError):

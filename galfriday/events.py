@@ -7,7 +7,7 @@ a consumer never has to answer them.
 
 Market data: :class:`BookUpdate`, :class:`TickerUpdate`, :class:`TradePrint`,
 :class:`CandleUpdate`. Account: :class:`OrderUpdate`, :class:`FillEvent`,
-:class:`BalanceChange`, :class:`OrderAnomaly`. Connections and integrity:
+:class:`BalanceChange`, :class:`OrderAnomaly`, :class:`PnlUpdate`. Connections and integrity:
 :class:`ConnectionStateChanged`, :class:`HealthChanged`, :class:`GapDetected`,
 :class:`ResyncStarted`. Reconciliation
 and operations: :class:`Discrepancy`, :class:`ReconciliationReport`, :class:`Alert`.
@@ -43,6 +43,7 @@ __all__ = [
     "OrderStatus",
     "OrderUpdate",
     "OrderView",
+    "PnlUpdate",
     "ReconciliationReport",
     "ResyncStarted",
     "ReviewItem",
@@ -422,3 +423,25 @@ class Alert(Event, frozen=True, kw_only=True):
     severity: Severity
     source: str
     message: str
+
+
+# --- P&L -----------------------------------------------------------------------------------
+
+
+class PnlUpdate(Event, frozen=True, kw_only=True):
+    """A symbol's P&L after fill ``exec_id`` (average cost; the rules are
+    :mod:`galfriday.core.pnl`'s). Quote-currency figures: ``average_cost`` of the ``position``
+    (base bought minus sold through the fills galfriday counted, negative when more was sold;
+    None when flat), ``realised`` (before fees), ``fees``. ``other_fees``: fees in other
+    assets (e.g. ``KFEE``), per asset, not converted. ``unrealised`` at ``mark`` (the book's
+    mid, or the last public trade) as they stood at this fill; None without a mark."""
+
+    symbol: str
+    exec_id: str
+    position: Decimal
+    average_cost: Decimal | None
+    realised: Decimal
+    fees: Decimal
+    other_fees: tuple[tuple[str, Decimal], ...] = ()
+    mark: Decimal | None = None
+    unrealised: Decimal | None = None

@@ -6,7 +6,9 @@ keeps writing) and capture files; neither talks to the exchange. Both refuse, in
 
 - ``status``: is an engine running on this database (it holds the lock beside it: known at
   once, with its pid), each connection's state and health, the books' verification, the last
-  reconciliation, open review items, and the disk used by the database and the captures.
+  reconciliation, open review items, each symbol's P&L as of its last fill (position, average
+  cost, realised, unrealised at the mark then, fees, net = realised + unrealised - fees), and
+  the disk used by the database and the captures.
   ``--json`` for machines (``running``, ``pid``, ``since``). Exit code: 0 when an engine is
   running, 3 when none is (:data:`EXIT_NOT_RUNNING`, as LSB init scripts do), 2 on a bad
   ``--db``.
@@ -31,12 +33,13 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from galfriday.audit.lock import LockHolder, read_holder
 from galfriday.audit.maintenance import BATCH_ROWS, checkpoint, prune_rows
-from galfriday.audit.queries import engine_state, open_database
+from galfriday.audit.queries import engine_state, open_database, pnl_rows
 from galfriday.errors import ConfigError
 
 __all__ = ["BATCH_ROWS", "EXIT_NOT_RUNNING", "prune", "prune_command", "status", "status_command"]
@@ -66,6 +69,7 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
     conn = open_database(db)
     try:
         state = engine_state(conn)
+        pnl = [_with_net(row) for row in pnl_rows(conn)]
     finally:
         conn.close()
     database = sum(_size(Path(str(db) + suffix)) for suffix in ("", "-wal", "-shm"))
@@ -82,6 +86,7 @@ def status(db: Path, captures: Path, now: float | None = None) -> dict[str, Any]
         "last_reconciliation": state["last_reconciliation"],
         "open_review_items": state["open_review_items"],
         "open_orders": state["open_orders"],
+        "pnl": pnl,
         "disk": {
             "database_bytes": database,
             "captures_bytes": sum(_size(p) for p in capture_files),
@@ -95,6 +100,38 @@ def _late(holder: LockHolder | None, seen: float | None, now: float) -> bool:
     """A running engine without a health row for longer than it takes to write one."""
     last = seen if seen is not None else holder.since if holder is not None else None
     return holder is not None and last is not None and now - last > HEALTH_EVERY
+
+
+def _with_net(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``pnl`` row with ``net`` (realised + unrealised - fees, decimal text; None without
+    an unrealised figure)."""
+    net = None
+    if row["unrealised"] is not None:
+        total = Decimal(row["realised"]) + Decimal(row["unrealised"]) - Decimal(row["fees"])
+        net = f"{total.normalize():f}" if total else "0"
+    return {**row, "net": net}
+
+
+def _print_pnl(rows: list[dict[str, Any]], say: Callable[[str], object]) -> None:
+    if not rows:
+        say("P&L: no fills counted yet\n")
+        return
+    say("P&L (quote currency, as of each symbol's last fill):\n")
+    for row in rows:
+        held = row["position"]
+        if row["average_cost"] is not None:
+            held += f" @ {row['average_cost']}"
+        if row["unrealised"] is None:
+            unrealised = "- (no mark)"
+        else:
+            unrealised = f"{row['unrealised']} at {row['mark']}"
+        other = ", ".join(f"{amount} {asset}" for asset, amount in json.loads(row["other_fees"]))
+        fees = row["fees"] + (f" (+ {other})" if other else "")
+        say(
+            f"  {row['symbol']:<10} position {held}  realised {row['realised']}"
+            f"  unrealised {unrealised}  fees {fees}  net {row['net'] or '-'}"
+            f"  (last fill {_when(row['updated_wall'])})\n"
+        )
 
 
 def print_status(doc: dict[str, Any], out: TextIO) -> None:
@@ -138,6 +175,7 @@ def print_status(doc: dict[str, Any], out: TextIO) -> None:
             f" {run['auto_corrected']} corrected, {run['manual_review']} to review\n"
         )
     say(f"open review items: {doc['open_review_items']}   open orders: {doc['open_orders']}\n")
+    _print_pnl(doc["pnl"], say)
     disk = doc["disk"]
     say(
         f"disk: database {_megabytes(disk['database_bytes'])}, captures"

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+import msgspec
+
 from galfriday.capture.writer import CaptureConfig
 from galfriday.config import CaptureSection, Config, check_endpoints, credentials
 from galfriday.config import load_config as read_config_file
+from galfriday.core.rails import Rails
 from galfriday.events import Severity
 from galfriday.kraken.ratelimit import TIERS, Tier
 from galfriday.live.alerts import WebhookConfig
@@ -40,6 +43,7 @@ __all__ = [
     "capture_config",
     "embedded_engine",
     "engine_config",
+    "kill_file",
     "load_config",
     "nonce_file",
     "reconcile_config",
@@ -76,6 +80,14 @@ class Settings:
     def embedded(self) -> bool:
         """True when the run is against galfriday's own simulator on loopback."""
         return self.engine is None
+
+    @property
+    def rails(self) -> Rails:
+        """``[rails]``, the kill switch's file resolved (default: :func:`kill_file`)."""
+        rails = self.config.rails
+        if rails.kill_file is not None:
+            return rails
+        return msgspec.structs.replace(rails, kill_file=str(kill_file(self.database)))
 
 
 def load_config(
@@ -187,6 +199,12 @@ def nonce_file(database: Path) -> Path:
     """Where the highest nonce used is kept: beside the database (``galfriday.db.nonce``),
     so a restart, even with a clock that went back, signs above every nonce already used."""
     return database.with_name(database.name + ".nonce")
+
+
+def kill_file(database: Path) -> Path:
+    """The kill switch's default file, beside the database (``galfriday.db.stop``): while it
+    exists the engine sends no order (``galfriday stop`` creates it)."""
+    return database.with_name(database.name + ".stop")
 
 
 def capture_config(

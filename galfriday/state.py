@@ -6,11 +6,21 @@ of pairs and assets, and reconciliation's counters. :meth:`EngineState.receive` 
 The live engine and ``galfriday replay`` both drive it, so a capture's frames and steps, applied
 in their order, give the same state and the same events (hence the same audit rows).
 
+P&L: :attr:`EngineState.pnl` (a :class:`~galfriday.core.pnl.PnlTracker`) counts every fill
+the account machine emits: the state wraps the machine's sink in a
+:class:`~galfriday.core.pnl.FillsToPnl`, which follows a counted fill with its symbol's
+:class:`~galfriday.events.PnlUpdate`, and the market data machine's in a
+:class:`~galfriday.core.pnl.LastTrades`. A machine belongs to the last state built around it
+(a stream's own state gives way to the engine's: each fill is counted once).
+:meth:`EngineState.mark` is a symbol's verified book mid, or its last public trade;
+:meth:`EngineState.pnl_figures` is every symbol's P&L, unrealised at that mark.
+
 Pure: no I/O, no clock, no trio (a frame that breaks a machine is logged).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -18,12 +28,14 @@ from loguru import logger
 from galfriday.core.account import AccountMachine, Todo
 from galfriday.core.frames import Frame, Sink
 from galfriday.core.marketdata import MarketDataMachine
+from galfriday.core.pnl import FillsToPnl, LastTrades, PnlTracker, SymbolPnl
 from galfriday.core.steps import (
     BackfillIncomplete,
     BookResync,
     DecisionApplied,
     LedgerAnswered,
     OrderPlaced,
+    OrderRefused,
     OrdersAnswered,
     OrdersQueried,
     PairsLoaded,
@@ -38,8 +50,16 @@ from galfriday.core.steps import (
     SymbolsAdded,
     SymbolsRemoved,
     TradesAnswered,
+    TradingStopped,
 )
-from galfriday.events import Alert, FrameRefused, ReconciliationReport, ReviewItem, Severity
+from galfriday.events import (
+    Alert,
+    FrameRefused,
+    OrderAnomaly,
+    ReconciliationReport,
+    ReviewItem,
+    Severity,
+)
 from galfriday.kraken.convert import symbol_map
 from galfriday.kraken.symbols import SymbolMap
 from galfriday.reconcile.compare import ReconcileResult, reconcile
@@ -90,6 +110,41 @@ class EngineState:
         self.last: ReconcileResult | None = None
         self.last_run_id: str | None = None
         self.ledger_since: float | None = None  # the last run's time: ledger read from there
+        self.pnl = PnlTracker()
+        self._wire_pnl()
+
+    # --- P&L -------------------------------------------------------------------------------
+
+    def _wire_pnl(self) -> None:
+        """Wrap the machines' sinks (unwrapping another state's: this one takes over)."""
+        public = self.marketdata.sink
+        if isinstance(public, LastTrades):
+            public = public.sink
+        self.last_trades = LastTrades(public)
+        self.marketdata.sink = self.last_trades
+        if self.account is not None:
+            private = self.account.sink
+            if isinstance(private, FillsToPnl):
+                private = private.sink
+            self.account.sink = FillsToPnl(private, self.pnl, self.mark)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        """The price ``symbol``'s position is valued at: the mid of its verified book, or
+        without one (unverified, resyncing, a side empty, crossed) its last public trade;
+        None when there is neither."""
+        feed = self.marketdata.books.get(symbol)
+        if feed is not None and feed.verified and not feed.resyncing:
+            book = feed.book
+            bid, ask = book.best_bid, book.best_ask
+            if bid is not None and ask is not None and bid[0] < ask[0]:
+                return book.price_of(bid[0] + ask[0]) / 2
+        return self.last_trades.prices.get(symbol)
+
+    def pnl_figures(self) -> dict[str, SymbolPnl]:
+        """Every symbol a fill was counted for, sorted, to its P&L now: unrealised at its
+        :meth:`mark` where there is one (see :class:`~galfriday.core.pnl.SymbolPnl`)."""
+        marks = {s: m for s in self.pnl.symbols() if (m := self.mark(s)) is not None}
+        return {figures.symbol: figures for figures in self.pnl.snapshots(marks)}
 
     # --- frames ----------------------------------------------------------------------------
 
@@ -138,7 +193,26 @@ class EngineState:
             return None
         if isinstance(step, ReconcileAnswered | ReconcileFailed | DecisionApplied):
             return self._reconciliation(step)
+        if isinstance(step, OrderRefused | TradingStopped):
+            self._trading(step)
+            return None
         return self._account(step)
+
+    def _trading(self, step: OrderRefused | TradingStopped) -> None:
+        """A strategy's order a rail refused, or a strategy that stopped trading."""
+        if isinstance(step, OrderRefused):
+            price = "market" if step.price is None else f"@ {step.price}"
+            detail = f"{step.side} {step.qty} {step.symbol} {price}: {step.rule}"
+            self.sink.emit(
+                OrderAnomaly(
+                    kind="rail_refused", order_id=None, detail=detail, received_at=step.wall
+                )
+            )
+            return
+        severity = Severity.CRITICAL if step.critical else Severity.MEDIUM
+        self.sink.emit(
+            Alert(severity=severity, source=step.source, message=step.reason, received_at=step.wall)
+        )
 
     def _market(self, step: PublicConnected | BookResync | SymbolsAdded | SymbolsRemoved) -> Any:
         machine = self.marketdata

@@ -3,6 +3,7 @@ and no API key over plain HTTP to another host."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,31 @@ def test_an_enabled_demo_must_trade_a_followed_symbol(tmp_path: Path) -> None:
     error = _refused(tmp_path, text)
     assert error.field == "demo.symbol"
     assert "engine.symbols" in error.problem
+
+
+def test_the_documented_strategy_and_rails_example_loads(tmp_path: Path) -> None:
+    doc = config_module.__doc__ or ""
+    example = doc[doc.index("[strategy]") :].replace("\n    ", "\n")
+    config = _load(tmp_path, "[engine]\nsymbols = [\"BTC/USD\"]\n" + example)
+    assert config.strategy.entry == "mybot.strategy:Maker"
+    assert config.strategy.params == {"spread": "0.002"}
+    assert config.rails.limit(config.rails.max_order_qty, "ETH/USD") == Decimal("1")
+    assert config.rails.max_open_orders == 10 and config.rails.cancel_on_stop
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('[strategy]\nentry = "not an entry"\n', "strategy.entry"),
+        ('[rails]\nmax_order_qty = { "SOL/USD" = "1" }\n', "rails.max_order_qty"),
+        ('[rails]\nmax_position = { "*" = "0" }\n', "rails.max_position.*"),
+        ('[rails]\nmax_order_notional = { "*" = "NaN" }\n', "rails.max_order_notional.*"),
+        ("[rails]\nmax_open_orders = 0\n", "rails.max_open_orders"),
+        ('[strategy]\non_error = "ignore"\n', "strategy.on_error"),
+    ],
+)
+def test_a_bad_strategy_or_rail_is_refused(tmp_path: Path, text: str, field: str) -> None:
+    assert _refused(tmp_path, text).field == field
 
 
 # --- keys over plain HTTP -------------------------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from galfriday import cli, ops
 from galfriday.audit.lock import DatabaseLock
 from galfriday.audit.store import AuditRow, AuditStore
+from galfriday.audit.tables import PnlRow
 
 DAY = 86_400.0
 OLD_AGE = 40 * DAY
@@ -110,6 +112,63 @@ def test_status_of_a_running_engine_without_recent_health_asks_whether_it_is_stu
     out = io.StringIO()
     ops.print_status(doc, out)
     assert "(over a minute ago: is it stuck?)" in out.getvalue().splitlines()[0]
+
+
+def _with_pnl(db: Path, unrealised: str | None) -> Path:
+    store = AuditStore(db)
+    mark = None if unrealised is None else Decimal("65010")
+    store.write(
+        [
+            PnlRow(symbol="BTC/USD", position=Decimal("-0.5"), average_cost=Decimal("65000.1"),
+                   realised=Decimal("12.5"), fees=Decimal("1.3"),
+                   other_fees=(("KFEE", Decimal("12.5")),), mark=mark,
+                   unrealised=None if unrealised is None else Decimal(unrealised),
+                   updated_wall=time.time() - 5)
+        ]
+    )  # fmt: skip
+    store.close()
+    return db
+
+
+def test_status_shows_each_symbols_pnl_as_of_its_last_fill(tmp_path: Path) -> None:
+    db = _with_pnl(_database(tmp_path / "g.db"), "-4.95")
+    out = io.StringIO()
+    ops.print_status(ops.status(db, tmp_path), out)
+    text = out.getvalue()
+    assert "P&L (quote currency, as of each symbol's last fill):" in text
+    assert (
+        "  BTC/USD    position -0.5 @ 65000.1  realised 12.5  unrealised -4.95 at 65010"
+        "  fees 1.3 (+ 12.5 KFEE)  net 6.25" in text
+    )
+
+
+def test_status_without_a_mark_says_the_unrealised_is_unknown(tmp_path: Path) -> None:
+    db = _with_pnl(_database(tmp_path / "g.db"), None)
+    out = io.StringIO()
+    ops.print_status(ops.status(db, tmp_path), out)
+    assert "realised 12.5  unrealised - (no mark)  fees 1.3 (+ 12.5 KFEE)  net -" in out.getvalue()
+
+
+def test_status_json_gives_the_pnl_rows_as_stored_with_net(tmp_path: Path) -> None:
+    db = _with_pnl(_database(tmp_path / "g.db"), "-4.95")
+    [row] = ops.status(db, tmp_path)["pnl"]
+    assert (row["symbol"], row["position"], row["unrealised"], row["net"]) == (
+        "BTC/USD", "-0.5", "-4.95", "6.25"
+    )  # fmt: skip
+    json.dumps(row)
+
+
+def test_status_net_is_plain_decimal_text_without_an_exponent(tmp_path: Path) -> None:
+    db = _with_pnl(_database(tmp_path / "g.db"), "-1.2")  # 12.5 - 1.2 - 1.3 = 10
+    [row] = ops.status(db, tmp_path)["pnl"]
+    assert row["net"] == "10"
+
+
+def test_status_before_any_fill_says_so(tmp_path: Path) -> None:
+    db = _database(tmp_path / "g.db")
+    out = io.StringIO()
+    ops.print_status(ops.status(db, tmp_path), out)
+    assert "P&L: no fills counted yet" in out.getvalue()
 
 
 def test_status_without_an_engine_says_not_running_and_exits_3(

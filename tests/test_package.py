@@ -286,3 +286,22 @@ def test_decode_of_a_missing_file_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert "nope: cannot be read" in err and len(err.strip().splitlines()) == 1
 
+
+MODULE_LINES = 500
+FUNCTION_LINES = 60
+LONG_FUNCTIONS = {("cli.py", "build_parser")}  # an argparse table reads best in one piece
+
+
+def test_modules_and_functions_stay_short() -> None:
+    long: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        where = str(path.relative_to(PACKAGE))
+        if source.count("\n") > MODULE_LINES:
+            long.append(f"{where}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > FUNCTION_LINES and (where, node.name) not in LONG_FUNCTIONS:
+                    long.append(f"{where}: {node.name} is {size} lines")
+    assert long == []

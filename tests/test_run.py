@@ -53,7 +53,7 @@ def test_embedded_run_fills_the_audit_database_and_stops_cleanly(
     assert process.stderr is not None
     for text in process.stderr:
         if text.startswith("{"):
-            lines.append(json.loads(text)["record"]["message"])
+            lines.append(json.loads(text)["message"])
             if lines[-1].startswith("fill "):
                 process.send_signal(signal.SIGTERM)
                 break
@@ -140,8 +140,8 @@ def test_bad_config_names_the_field(tmp_path: Path, text: str, field: str) -> No
 
 
 def test_the_call_counter_can_be_overridden_field_by_field(tmp_path: Path) -> None:
-    from galfriday.app import _rest_counter
     from galfriday.kraken.ratelimit import Tier
+    from galfriday.settings import _rest_counter
 
     assert _rest_counter(load_config(_config(tmp_path, "[kraken]\n"))) is None
     text = '[kraken]\ntier = "pro"\ncounter_max = 40\n'
@@ -273,6 +273,7 @@ def test_a_log_file_gets_the_same_lines_and_is_rotated_by_loguru(tmp_path: Path)
 
 def _embedded_args(tmp_path: Path, seed: int | None) -> argparse.Namespace:
     return argparse.Namespace(
+        config=None,
         seed=seed,
         market_data_only=True,
         read_only=False,
@@ -283,15 +284,12 @@ def _embedded_args(tmp_path: Path, seed: int | None) -> argparse.Namespace:
     )
 
 
-async def test_the_embedded_simulator_takes_a_fresh_seed_unless_one_is_given(
+def test_the_embedded_simulator_takes_a_fresh_seed_unless_one_is_given(
     tmp_path: Path,
 ) -> None:
-    from galfriday.app import _embedded
+    from galfriday.app import _settings
 
-    seeds = []
-    for seed in (None, None, 42):
-        async with _embedded(_embedded_args(tmp_path, seed)) as embedded:
-            seeds.append(embedded.sim_seed)
+    seeds = [_settings(_embedded_args(tmp_path, seed)).seed for seed in (None, None, 42)]
     assert seeds[0] != seeds[1] and seeds[2] == 42
 
 

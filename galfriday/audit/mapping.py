@@ -30,6 +30,7 @@ By event:
 ``BalanceAdjusted``         ``position_adjustments``
 ``ReviewItem``              ``review_queue`` (a new item, or one decided or applied)
 ``ReconciliationReport``    ``reconciliation_events``
+``PnlUpdate``               ``pnl`` (the symbol's P&L as of its last fill)
 ==========================  ==========================================================
 """
 
@@ -52,6 +53,7 @@ from galfriday.audit.tables import (
     OrderAnomalyRow,
     OrderEventRow,
     OrderRow,
+    PnlRow,
     PositionAdjustmentRow,
     PositionRow,
     ReconciliationEventRow,
@@ -75,6 +77,7 @@ from galfriday.events import (
     LedgerEntryLearnt,
     OrderAnomaly,
     OrderUpdate,
+    PnlUpdate,
     ReconciliationReport,
     ResyncStarted,
     ReviewItem,
@@ -291,6 +294,22 @@ def _balance_recorded(event: BalanceRecorded) -> tuple[Row, ...]:
     return (balance, *positions)
 
 
+def _pnl(event: PnlUpdate) -> tuple[Row, ...]:
+    return (
+        PnlRow(
+            symbol=event.symbol,
+            position=event.position,
+            average_cost=event.average_cost,
+            realised=event.realised,
+            fees=event.fees,
+            other_fees=event.other_fees,
+            mark=event.mark,
+            unrealised=event.unrealised,
+            updated_wall=event.received_at,
+        ),
+    )
+
+
 def _alert(event: Alert) -> tuple[Row, ...]:
     return (
         AlertRow(
@@ -386,6 +405,7 @@ _BUILD: Final[dict[type[Event], Callable[[Any], tuple[Row, ...]]]] = {
     BalanceChange: _balance_change,
     LedgerEntryLearnt: _ledger_learnt,
     BalanceRecorded: _balance_recorded,
+    PnlUpdate: _pnl,
     Alert: _alert,
     Discrepancy: _discrepancy,
     BalanceAdjusted: _adjusted,

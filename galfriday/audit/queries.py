@@ -33,6 +33,7 @@ __all__ = [
     "engine_state",
     "open_database",
     "open_review_keys",
+    "pnl_rows",
     "resolve",
     "resolved_rows",
     "review_item",
@@ -119,6 +120,15 @@ def engine_state(conn: sqlite3.Connection) -> Row:
         "open_review_items": review["n"] if review else 0,
         "open_orders": open_orders["n"] if open_orders else 0,
     }
+
+
+def pnl_rows(conn: sqlite3.Connection) -> list[Row]:
+    """Each symbol's P&L row (as of its last fill), sorted by symbol; none from a database
+    an engine older than the ``pnl`` table wrote and no newer one has opened since."""
+    known = _one(conn, "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = 'pnl'")
+    if known is None:
+        return []
+    return _all(conn, "SELECT * FROM pnl ORDER BY symbol")
 
 
 # --- galfriday report ----------------------------------------------------------------------

@@ -43,6 +43,7 @@ __all__ = [
     "OrderAnomalyRow",
     "OrderEventRow",
     "OrderRow",
+    "PnlRow",
     "PositionAdjustmentRow",
     "PositionRow",
     "ReconciliationEventRow",
@@ -337,6 +338,26 @@ class BalanceAnomalyRow(_Row, frozen=True, kw_only=True):
     balance: Decimal
 
 
+# --- 008 ------------------------------------------------------------------------------------
+
+
+class PnlRow(_Row, frozen=True, kw_only=True):
+    """A symbol's P&L by average cost as of its last fill (replaces the row with its
+    ``symbol``): quote-currency figures; ``position`` signed (negative: more sold than
+    bought); ``other_fees`` per asset, not converted; ``unrealised`` at ``mark`` then."""
+
+    __table__: ClassVar[str] = "pnl"
+    symbol: str
+    position: Decimal
+    average_cost: Decimal | None = None
+    realised: Decimal
+    fees: Decimal
+    other_fees: tuple[tuple[str, Decimal], ...] = ()  # a JSON list
+    mark: Decimal | None = None
+    unrealised: Decimal | None = None
+    updated_wall: float
+
+
 Row: TypeAlias = (
     ConnectionEventRow
     | HealthSnapshotRow
@@ -358,6 +379,7 @@ Row: TypeAlias = (
     | ReviewItemRow
     | AlertRow
     | BalanceAnomalyRow
+    | PnlRow
 )
 
 TABLES: Final[dict[str, type[Row]]] = {cls.__table__: cls for cls in get_args(Row)}

@@ -12,6 +12,11 @@ separate ``filled`` report is final. :attr:`OrderView.remaining` tells how much 
 A ``new`` report whose ``order_status`` is ``partially_filled`` (how an executions snapshot
 describes a partly filled resting order) means ``partially_filled``, not a step back.
 
+An ``amended`` report (the user's amend) or a ``restated`` one (the engine's) gives an open
+order new terms in place: its ``order_qty`` (the new total, fills included) and
+``limit_price`` replace the old ones, ids and fills stay. Such a report moves the status only
+forward; a lower ``order_status`` in it is the order as it stood, not a step back (no anomaly).
+
 A snapshot's trades (``snap_trades``) and REST history's are history: one already known
 changes nothing and is no anomaly; a new one is counted as a fill, but moves no status of an
 order already known (the order reports carry its status).
@@ -56,6 +61,7 @@ _STATUS_OF_EXEC: Final = {
     "canceled": OrderStatus.CANCELED,
     "expired": OrderStatus.EXPIRED,
 }
+_RESTATEMENTS: Final = frozenset({"amended", "restated"})
 _ZERO: Final = Decimal(0)
 DEFAULT_FILL_TTL: Final = 7 * 24 * 3600.0
 DEFAULT_MAX_FILLS: Final = 200_000
@@ -136,11 +142,14 @@ class OrderTracker:
 
     def would_change(self, report: ExecutionReport) -> bool:
         """True if ``report`` carries news: a fill not seen, a status further along, a larger
-        cumulative, or an order not known. (Applying a report is idempotent either way.)"""
+        cumulative, new terms from an amend, or an order not known. (Applying a report is
+        idempotent either way.)"""
         order = self._orders.get(report.order_id or "")
         if order is None:
             return True
         if report.exec_type == "trade" and not self.knows_fill(report.exec_id):
+            return True
+        if report.exec_type in _RESTATEMENTS and _new_terms(order, report):
             return True
         target = _target_status(report)
         if target is not None and _RANK[target] > _RANK[order.status]:
@@ -186,6 +195,8 @@ class OrderTracker:
                 events.append(fill)
         self._raise_cumulative(order, report, received_at, events)
         target = None if history and before is not None else _target_status(report)
+        if report.exec_type in _RESTATEMENTS and target is not None and before is not None:
+            target = target if _RANK[target] > _RANK[order.status] else None
         if target is not None and target != order.status:
             if before is None or _RANK[target] > _RANK[order.status]:
                 order.status = target
@@ -313,6 +324,13 @@ def _target_status(report: ExecutionReport) -> OrderStatus | None:
         except ValueError:
             return None
     return None
+
+
+def _new_terms(order: _Order, report: ExecutionReport) -> bool:
+    """True if ``report`` states a quantity or limit price the order does not have."""
+    return (report.order_qty is not None and report.order_qty != order.order_qty) or (
+        report.limit_price is not None and report.limit_price != order.limit_price
+    )
 
 
 def _copy_fields(order: _Order, report: ExecutionReport) -> None:

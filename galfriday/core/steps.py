@@ -36,6 +36,7 @@ __all__ = [
     "DecisionApplied",
     "LedgerAnswered",
     "OrderPlaced",
+    "OrderRefused",
     "OrdersAnswered",
     "OrdersQueried",
     "PairsLoaded",
@@ -50,6 +51,7 @@ __all__ = [
     "SymbolsAdded",
     "SymbolsRemoved",
     "TradesAnswered",
+    "TradingStopped",
     "decode_step",
     "encode_step",
 ]
@@ -185,6 +187,24 @@ class DecisionApplied(Step, frozen=True, kw_only=True, tag="decision_applied"):
     row: dict[str, Any]
 
 
+class OrderRefused(Step, frozen=True, kw_only=True, tag="order_refused"):
+    """A strategy's order refused by a rail before it was sent (``price``: None for market)."""
+
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal | None
+    rule: str
+
+
+class TradingStopped(Step, frozen=True, kw_only=True, tag="trading_stopped"):
+    """A strategy stopped trading: it raised, the kill switch tripped, or the run ended."""
+
+    source: str  # "strategy" or "rails"
+    reason: str
+    critical: bool = True
+
+
 AnyStep = (
     PublicConnected
     | BookResync
@@ -204,6 +224,8 @@ AnyStep = (
     | ReconcileAnswered
     | ReconcileFailed
     | DecisionApplied
+    | OrderRefused
+    | TradingStopped
 )
 
 _ENCODER: Final = msgspec.msgpack.Encoder()

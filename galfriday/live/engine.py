@@ -413,10 +413,14 @@ class Engine:
 
 @asynccontextmanager
 async def open_engine(
-    config: EngineConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    config: EngineConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    engine: Engine | None = None,
 ) -> AsyncIterator[Engine]:
-    """Run an engine for the duration of the block (its REST calls through ``transport``)."""
-    engine = Engine(config, transport=transport)
+    """Run an engine for the duration of the block (its REST calls through ``transport``);
+    ``engine``: one already built to run instead (a paper engine: :mod:`galfriday.paper`)."""
+    engine = engine or Engine(config, transport=transport)
     try:
         # The audit and capture writers outlive every task that records: the last state
         # changes of a shutdown reach both.

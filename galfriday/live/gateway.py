@@ -1,4 +1,4 @@
-"""Placing and cancelling orders: WebSocket first, REST as the fallback, never twice.
+"""Placing, amending and cancelling orders: WebSocket first, REST as the fallback, never twice.
 
 Every order carries a client order id (``cl_ord_id``, a 32-hex short UUID unless the caller
 gives one). The rule: nothing is sent to the exchange a second time unless the first attempt
@@ -17,6 +17,13 @@ provably did not reach it.
 
 Cancels are idempotent: one that gets no WebSocket reply is sent again over REST, and
 ``EOrder:Invalid order`` for an order that is already closed is success.
+
+Amends go over the socket only (``amend_order``: same ids, fills kept). Not connected: nothing
+was sent and the caller hears so. Sent with no reply: it may be in Kraken's queue, so it is not
+sent again; the order is looked up over REST (the tracker takes what REST says) and the amend
+counts as done if the order now has the new terms. Otherwise
+:class:`~galfriday.errors.RequestUnanswered`: it may still take effect, and the stream's
+``amended`` report (or the next snapshot) will say so. Nothing can be doubled either way.
 Kraken's refusals become :class:`~galfriday.errors.OrderRejected` (and siblings) whichever way
 the order went.
 """
@@ -38,6 +45,7 @@ from galfriday.errors import (
     ConnectionBroken,
     ExchangeError,
     GalfridayError,
+    InvalidRequest,
     OrderOutcomeUnknown,
     OrderRejected,
     RequestUnanswered,
@@ -64,7 +72,7 @@ _CLOSED: Final = frozenset({"closed", "canceled", "expired"})
 
 
 class OrderGateway:
-    """Places and cancels orders for one account.
+    """Places, amends and cancels orders for one account.
 
     Args:
         stream: the private stream (its socket, its order tracker).
@@ -330,6 +338,82 @@ class OrderGateway:
             return False
         info = found.get(order_id)
         return info is not None and info.status in _CLOSED
+
+    async def amend(
+        self,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        post_only: bool = False,
+    ) -> None:
+        """Give an open order a new total quantity (fills included) and/or limit price in
+        place; the stream's ``amended`` report updates the order. ``post_only``: refuse
+        rather than let the new price take liquidity. Queue priority survives only a
+        quantity decrease.
+
+        Raises:
+            InvalidRequest: neither ``qty`` nor ``price``; an order known to be closed; no
+                ``qty`` for an order whose quantity is not known (nothing was sent).
+            TradingHalted: the engine refuses orders now (nothing was sent).
+            OrderRejected: Kraken refused the amend (unknown or closed order, funds, post only).
+            ConnectionBroken: the socket is down (nothing was sent).
+            RequestUnanswered: sent, unanswered, and REST does not show the new terms: it may
+                still take effect (the stream will tell); it was not sent again.
+        """
+        halted = self.halted()
+        if halted is not None:
+            raise TradingHalted(halted)
+        amend = self._amend_request(order_id, qty, price, post_only)
+        try:
+            reply = await self.stream.request(
+                lambda token, req_id: rq.amend_order(amend, token, req_id), self.reply_timeout
+            )
+        except RequestUnanswered as exc:
+            await self._settle_amend(amend, str(exc))
+            return
+        if not reply.ok:
+            raise kraken_error(reply.error or "EGeneral:Unknown error")
+
+    def _amend_request(
+        self, order_id: str, qty: Decimal | None, price: Decimal | None, post_only: bool
+    ) -> rq.AmendOrder:
+        """The checked ``amend_order`` params. Kraken requires ``order_qty``: a price-only
+        amend sends the quantity the tracker knows."""
+        if qty is None and price is None:
+            raise InvalidRequest(f"amend {order_id}: give a new qty, a new price, or both")
+        known = self.stream.orders.get(order_id)
+        if known is not None and known.status.final:
+            raise InvalidRequest(f"amend {order_id}: the order is {known.status}, not open")
+        qty = qty if qty is not None else known.order_qty if known is not None else None
+        if qty is None:
+            raise InvalidRequest(f"amend {order_id}: its quantity is not known; give qty")
+        amend = rq.AmendOrder(
+            order_id=order_id, order_qty=qty, limit_price=price, post_only=post_only or None
+        )
+        rq.amend_order(amend, "check", 0)  # validates before anything is sent
+        return amend
+
+    async def _settle_amend(self, amend: rq.AmendOrder, reason: str) -> None:
+        """An amend that got no reply: look the order up over REST; done if it has the new
+        terms, else :class:`RequestUnanswered`. Never sent again."""
+        order_id = amend.order_id or ""
+        log = logger.bind(order_id=order_id)
+        log.warning("amend_order got no reply ({}); looking the order up over REST", reason)
+        with rest_priority(Priority.ORDER):
+            await self.stream.refresh_stale([order_id])
+        known = self.stream.orders.get(order_id)
+        if (
+            known is not None
+            and known.order_qty == amend.order_qty
+            and amend.limit_price in (None, known.limit_price)
+        ):
+            log.info("the unanswered amend took effect")
+            return
+        raise RequestUnanswered(
+            f"amend_order {order_id}: no reply ({reason}) and REST shows the old terms;"
+            " not sent again, the stream reports it if it lands"
+        )
 
     async def arm_dead_man_switch(self, seconds: int) -> None:
         """Arm (or with 0, disarm) ``cancel_all_orders_after`` over the private socket."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Final, TypeVar
+from typing import Final, TypeAlias, TypeVar
 
 import msgspec
 
@@ -129,6 +129,9 @@ class Correction(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
+_Finding: TypeAlias = tuple[Discrepancy, Correction | None]  # no correction: it goes to review
+
+
 class ReconcileResult(msgspec.Struct, frozen=True, kw_only=True):
     discrepancies: tuple[Discrepancy, ...]
     explained: tuple[Explained, ...]
@@ -173,101 +176,58 @@ def reconcile(
     disagree are deferred too, rather than queued for review: the stream's report of them
     may still be on its way.
     """
-    unsettled = internal.unsettled
-    deferred: tuple[str, ...] = ()
-    if unsettled:
-        deferred = tuple(
-            sorted(
-                unsettled
-                & (
-                    set(internal.balances)
-                    | set(exchange.balances)
-                    | set(internal.orders)
-                    | set(exchange.orders)
-                )
-            )
-        )
-
-        def keep(mapping: Mapping[str, _V]) -> dict[str, _V]:
-            return {k: v for k, v in mapping.items() if k not in unsettled}
-
-        internal = msgspec.structs.replace(
-            internal, balances=keep(internal.balances), orders=keep(internal.orders)
-        )
-        exchange = msgspec.structs.replace(
-            exchange, balances=keep(exchange.balances), orders=keep(exchange.orders)
-        )
-        missed_ledger = [e for e in missed_ledger if e.asset not in unsettled]
+    internal, exchange, missed_ledger, deferred = _set_aside_unsettled(
+        internal, exchange, missed_ledger
+    )
     thresholds = thresholds or Thresholds()
     limits = limits or Limits()
     balances = dict(internal.balances)
     explained = _explain(balances, exchange.balances, missed_ledger)
-    found: list[Discrepancy] = []
-    corrections: list[Correction] = []
-    review: list[Discrepancy] = []
-
-    def record(item: Discrepancy, correction: Correction | None = None) -> None:
-        found.append(item)
-        if correction is None:
-            review.append(item)
-        else:
-            corrections.append(correction)
-
-    bases = {symbol.split("/", 1)[0]: symbol for symbol in internal.symbols}
-    for asset in sorted(set(balances) | set(exchange.balances)):
-        ours, theirs = balances.get(asset, ZERO), exchange.balances.get(asset, ZERO)
-        level = severity(ours, theirs, thresholds)
-        if level is None:
-            continue
-        symbol = bases.get(asset)
-        if symbol is not None:
-            item, fix = _position(symbol, asset, ours, theirs, level, limits, at)
-        else:
-            item = Discrepancy(
-                kind="balance_mismatch",
-                subject=asset,
-                severity=level,
-                internal=str(ours),
-                exchange=str(theirs),
-                received_at=at,
-            )
-            fix = None
-            if abs(ours - theirs) <= limits.balance:
-                fix = Correction(
-                    kind="balance",
-                    subject=asset,
-                    old=ours,
-                    new=theirs,
-                    reason=f"difference {theirs - ours} within {limits.balance}",
-                )
-        record(item, fix)
-    waiting: list[str] = []
-    for item in _orders(internal.orders, exchange.orders, at, exchange.unknown):
-        if item.subject in exchange.recent:
-            waiting.append(item.subject)
-        else:
-            record(item)
-    for exec_id in sorted(exchange.fills - internal.fills):
-        if exec_id in exchange.recent:
-            waiting.append(exec_id)
-            continue
-        record(
-            Discrepancy(
-                kind="fill_missing_internally",
-                subject=exec_id,
-                severity=Severity.HIGH,
-                internal=None,
-                exchange=exec_id,
-                received_at=at,
-            )
-        )
+    findings = _balance_findings(
+        balances, exchange.balances, internal.symbols, thresholds, limits, at
+    )
+    activity = [
+        *_orders(internal.orders, exchange.orders, at, exchange.unknown),
+        *_missing_fills(internal.fills, exchange.fills, at),
+    ]
+    waiting = [item.subject for item in activity if item.subject in exchange.recent]
+    findings += [(item, None) for item in activity if item.subject not in exchange.recent]
     return ReconcileResult(
-        discrepancies=tuple(found),
+        discrepancies=tuple(item for item, _ in findings),
         explained=tuple(explained),
-        corrections=tuple(corrections),
-        review=tuple(review),
+        corrections=tuple(fix for _, fix in findings if fix is not None),
+        review=tuple(item for item, fix in findings if fix is None),
         deferred=tuple(sorted({*deferred, *waiting})),
     )
+
+
+def _set_aside_unsettled(
+    internal: InternalView, exchange: ExchangeView, missed_ledger: Iterable[LedgerEntry]
+) -> tuple[InternalView, ExchangeView, Iterable[LedgerEntry], tuple[str, ...]]:
+    """Both views and the missed ledger without ``internal.unsettled``'s subjects, and the
+    subjects left out (those either view holds a balance or an order for), sorted."""
+    unsettled = internal.unsettled
+    if not unsettled:
+        return internal, exchange, missed_ledger, ()
+    held = set(internal.balances) | set(exchange.balances)
+    held |= set(internal.orders) | set(exchange.orders)
+    deferred = tuple(sorted(unsettled & held))
+    internal = msgspec.structs.replace(
+        internal,
+        balances=_without(internal.balances, unsettled),
+        orders=_without(internal.orders, unsettled),
+    )
+    exchange = msgspec.structs.replace(
+        exchange,
+        balances=_without(exchange.balances, unsettled),
+        orders=_without(exchange.orders, unsettled),
+    )
+    missed_ledger = [e for e in missed_ledger if e.asset not in unsettled]
+    return internal, exchange, missed_ledger, deferred
+
+
+def _without(mapping: Mapping[str, _V], subjects: frozenset[str]) -> dict[str, _V]:
+    return {k: v for k, v in mapping.items() if k not in subjects}
 
 
 def _explain(
@@ -292,6 +252,31 @@ def _explain(
             )
         )
     return out
+
+
+def _balance_findings(
+    balances: Mapping[str, Decimal],
+    exchange: Mapping[str, Decimal],
+    symbols: Iterable[str],
+    thresholds: Thresholds,
+    limits: Limits,
+    at: float,
+) -> list[_Finding]:
+    """Each asset whose balance differs, by asset: as a position of the pair it is the base of
+    (one of ``symbols``), or else as a balance."""
+    bases = {symbol.split("/", 1)[0]: symbol for symbol in symbols}
+    findings = []
+    for asset in sorted(set(balances) | set(exchange)):
+        ours, theirs = balances.get(asset, ZERO), exchange.get(asset, ZERO)
+        level = severity(ours, theirs, thresholds)
+        if level is None:
+            continue
+        symbol = bases.get(asset)
+        if symbol is not None:
+            findings.append(_position(symbol, asset, ours, theirs, level, limits, at))
+        else:
+            findings.append(_balance(asset, ours, theirs, level, limits, at))
+    return findings
 
 
 def _position(
@@ -326,6 +311,23 @@ def _position(
         else (f"difference {theirs - ours} within {limits.position}")
     )
     return item, Correction(kind="position", subject=symbol, old=ours, new=theirs, reason=reason)
+
+
+def _balance(
+    asset: str, ours: Decimal, theirs: Decimal, level: Severity, limits: Limits, at: float
+) -> _Finding:
+    item = Discrepancy(
+        kind="balance_mismatch",
+        subject=asset,
+        severity=level,
+        internal=str(ours),
+        exchange=str(theirs),
+        received_at=at,
+    )
+    if abs(ours - theirs) <= limits.balance:
+        reason = f"difference {theirs - ours} within {limits.balance}"
+        return item, Correction(kind="balance", subject=asset, old=ours, new=theirs, reason=reason)
+    return item, None
 
 
 def _orders(
@@ -375,6 +377,20 @@ def _orders(
             )
         )
     return out
+
+
+def _missing_fills(ours: frozenset[str], theirs: frozenset[str], at: float) -> list[Discrepancy]:
+    return [
+        Discrepancy(
+            kind="fill_missing_internally",
+            subject=exec_id,
+            severity=Severity.HIGH,
+            internal=None,
+            exchange=exec_id,
+            received_at=at,
+        )
+        for exec_id in sorted(theirs - ours)
+    ]
 
 
 def _same_state(ws_status: str, rest_status: str) -> bool:

@@ -2,9 +2,10 @@
 
 The session database may hold other sessions too (``galfriday.db`` grows run after run), so
 only rows stamped inside the capture's time span are compared; a current-state row (an order,
-a balance, a position) that a later session replaced is not compared either. For each table the
-rows are compared as multisets of their columns, except the ``id`` counters (a reconciliation's
-``duration_ms`` and ``rest_calls`` are compared too: the replay applies the recorded run).
+a balance, a position, a symbol's P&L) that a later session replaced is not compared either.
+For each table the rows are compared as multisets of their columns, except the ``id`` counters
+(a reconciliation's ``duration_ms`` and ``rest_calls`` are compared too: the replay applies
+the recorded run).
 Tables that only the live engine writes (health snapshots, REST call timings) are not compared.
 """
 
@@ -29,6 +30,7 @@ TABLES: Final = {
     "balance_anomalies": "at_wall",
     "balances": "updated_wall",
     "positions": "updated_wall",
+    "pnl": "updated_wall",
     "gaps": "at_wall",
     "resyncs": "at_wall",
     "book_checks": "at_wall",
@@ -43,7 +45,12 @@ IGNORED: Final = {("*", "id")}
 KEEP_ID: Final = {"reconciliation_events", "review_queue"}  # their ids are meaningful text
 # Current-state tables: one row per key, replaced by later news. A later session may have
 # replaced a row this session wrote; such a key is not compared.
-CURRENT: Final = {"orders": "order_id", "balances": "asset", "positions": "symbol"}
+CURRENT: Final = {
+    "orders": "order_id",
+    "balances": "asset",
+    "positions": "symbol",
+    "pnl": "symbol",
+}
 
 
 @dataclass(frozen=True)

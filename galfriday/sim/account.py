@@ -244,6 +244,22 @@ class Account:
             self.close(order, "filled", wall)
         return fill
 
+    def amend(self, order: SimOrder, qty: Decimal, price: Decimal | None, wall: float) -> None:
+        """Give an open order new terms in place (same ids, fills kept) and report
+        ``amended`` with the order's new total quantity and limit price."""
+        order.qty, order.limit_price = qty, price
+        if order.announced:
+            self._report(
+                order,
+                "amended",
+                order_qty=qty,
+                limit_price=price,
+                cum_qty=order.cum_qty,
+                cum_cost=order.cum_cost,
+                amended=True,
+                wall=wall,
+            )
+
     def _report_fill(self, order: SimOrder, fill: SimFill) -> None:
         """The ``trade`` execution report of ``fill`` (the order's totals already include it)."""
         self._report(

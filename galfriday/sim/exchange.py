@@ -8,6 +8,14 @@ not be in ``cancel_only``/``maintenance``; the symbol must exist; quantity at le
 minimum (``EOrder:Order minimum not met``); price a multiple of the tick
 (``EOrder:Tick size check failed``); cost at least the pair's minimum
 (``EOrder:Cost minimum not met``); enough available funds (``EOrder:Insufficient funds``).
+
+Amends (``amend_order`` / ``AmendOrder``) change an open order in place: it keeps its ids and
+its fills. A quantity decrease at the same price keeps its place in the queue; a price change
+or a quantity increase sends it to the back of its (new) level; a new total at or below the
+filled quantity cancels the rest. A new price that crosses matches like an incoming order,
+unless ``post_only`` asks for a refusal (``EOrder:Post only order``). An id that names no
+order is ``EOrder:Unknown order``; a closed order is ``EOrder:Invalid order`` (Kraken's split
+between the two is unverified: a client must take either as "not amended").
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from galfriday.kraken.requests import OHLC_INTERVALS
 from galfriday.sim.account import TAKER_FEE, ZERO, Account, SimFill, SimOrder, utc_datetime
 from galfriday.sim.market import PairSpec, SimBook, StepResult
 
-__all__ = ["Exchange", "OrderRequest", "PublicUpdate"]
+__all__ = ["AmendRequest", "Amended", "Exchange", "OrderRequest", "PublicUpdate"]
 
 SEED_LEVELS: Final = 1050
 RECENT_TRADES: Final = 50
@@ -46,12 +54,32 @@ class OrderRequest:
     expire_at: float | None = None  # wall time, for time_in_force GTD
 
 
+@dataclass(frozen=True)
+class AmendRequest:
+    """An amend as a client asked for it: the order by ``order_id`` or ``cl_ord_id``, the new
+    total quantity (Kraken's page marks it required), and optionally a new limit price."""
+
+    order_id: str | None
+    cl_ord_id: str | None
+    qty: Decimal | None
+    limit_price: Decimal | None = None
+    post_only: bool = False
+
+
 @dataclass
 class PublicUpdate:
     """What one event changed in public: book changes and the trades they printed."""
 
     step: StepResult
     trades: list[wire.Trade] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Amended:
+    """An amend the exchange carried out: the order as it now stands, and what changed."""
+
+    order: SimOrder
+    update: PublicUpdate
 
 
 @dataclass
@@ -229,19 +257,28 @@ class Exchange:
         if request.post_only and crosses:
             self.account.close(order, "canceled", wall, "post_only order would take")
             return order, PublicUpdate(step)
-        left = book.take(request.side, lots, limit, order.order_id, step) if crosses else lots
+        return order, PublicUpdate(step, self._enter(order, lots, limit, step, wall))
+
+    def _enter(
+        self, order: SimOrder, lots: int, limit: int | None, step: StepResult, wall: float
+    ) -> list[wire.Trade]:
+        """Match ``lots`` of ``order`` up to ``limit`` (None: a market order) and rest what is
+        left of a limit order at the back of its level; the trades printed."""
+        book = self.books[order.symbol]
+        crosses = limit is None or self._crosses(book, order.side, limit)
+        left = book.take(order.side, lots, limit, order.order_id, step) if crosses else lots
         trades = self._settle(step, wall)
         if order.is_open and left:
             if limit is None or order.time_in_force == "IOC":
                 self.account.close(order, "canceled", wall, "no more liquidity")
-            elif self._crosses(book, request.side, limit):
+            elif self._crosses(book, order.side, limit):
                 # Only our own resting order stopped the match: self-trade prevention
                 # (cancel_newest) cancels the rest of the incoming order.
                 self.account.close(order, "canceled", wall, "self trade prevented")
             else:
-                side = "bids" if request.side == "buy" else "asks"
+                side = "bids" if order.side == "buy" else "asks"
                 book.add(side, limit, left, order.order_id, step)
-        return order, PublicUpdate(step, trades)
+        return trades
 
     def cancel_order(
         self, order_id: str, wall: float, reason: str = "user", status: str = "canceled"
@@ -262,6 +299,83 @@ class Exchange:
                 book.remove_owner(side, ticks, order.order_id, step)
         self.account.close(order, status, wall, reason)
         return PublicUpdate(step)
+
+    def amend_order(self, request: AmendRequest, wall: float) -> Amended | str:
+        """Amend an open order in place (the rules are in the module docstring); Kraken's
+        error string for an amend that must be refused, which changes nothing."""
+        order = self._order_to_amend(request)
+        if isinstance(order, str):
+            return order
+        error = self.check_amend(order, request)
+        if error:
+            return error
+        spec, book = self.specs[order.symbol], self.books[order.symbol]
+        qty = request.qty or order.qty  # check_amend refused a missing quantity
+        price = request.limit_price or order.limit_price
+        side = "bids" if order.side == "buy" else "asks"
+        old = spec.price_ticks(order.limit_price or ZERO) or 0
+        new = spec.price_ticks(price or ZERO) or 0
+        step = StepResult(order.symbol, boundaries=book.snapshot_boundaries())
+        if qty <= order.cum_qty:  # Kraken: the remaining quantity is cancelled
+            book.remove_owner(side, old, order.order_id, step)
+            self.account.close(order, "canceled", wall, "amended below the filled quantity")
+            return Amended(order, PublicUpdate(step))
+        lots = spec.qty_lots(qty - order.cum_qty) or 0
+        keeps_place = new == old and qty <= order.qty
+        self.account.amend(order, qty, price, wall)
+        if keeps_place:
+            book.shrink_owner(side, old, order.order_id, lots, step)
+            return Amended(order, PublicUpdate(step))
+        book.remove_owner(side, old, order.order_id, step)
+        return Amended(order, PublicUpdate(step, self._enter(order, lots, new, step, wall)))
+
+    def check_amend(self, order: SimOrder, request: AmendRequest) -> str | None:
+        """Kraken's error string for an amend of the open ``order`` that must be refused."""
+        if self.system in ("maintenance", "cancel_only"):
+            return f"EService:Market in {self.system} mode"
+        spec, qty = self.specs[order.symbol], request.qty
+        if qty is None or qty <= 0 or spec.qty_lots(qty) is None:
+            return "EGeneral:Invalid arguments:order_qty"
+        price = request.limit_price if request.limit_price is not None else order.limit_price
+        if price is None:
+            return "EOrder:Invalid order"  # only resting limit orders can be amended here
+        if price <= 0:
+            return "EGeneral:Invalid arguments:limit_price"
+        ticks = spec.price_ticks(price)
+        if ticks is None:
+            return "EOrder:Tick size check failed"
+        if qty <= order.cum_qty:
+            return None  # it cancels the rest: nothing new rests, no minimum applies
+        if qty < spec.qty_min:
+            return "EOrder:Order minimum not met"
+        if qty * price < spec.cost_min:
+            return "EOrder:Cost minimum not met"
+        left = qty - order.cum_qty
+        if order.side == "buy":
+            held = order.remaining * (order.limit_price or price) * (1 + TAKER_FEE)
+            need = left * price * (1 + TAKER_FEE)
+            if self.account.available(spec.quote, self.specs) + held < need:
+                return "EOrder:Insufficient funds"
+        elif self.account.available(spec.base, self.specs) + order.remaining < left:
+            return "EOrder:Insufficient funds"
+        if self._crosses(self.books[order.symbol], order.side, ticks):
+            if request.post_only:
+                return "EOrder:Post only order"
+            if self.system == "post_only":
+                return "EService:Market in post_only mode"
+        return None
+
+    def _order_to_amend(self, request: AmendRequest) -> SimOrder | str:
+        """The open order an amend names, or Kraken's error (unknown; closed)."""
+        orders = self.account.orders
+        if request.order_id is not None:
+            order = orders.get(request.order_id)
+        else:
+            named = [o for o in orders.values() if o.cl_ord_id == request.cl_ord_id]
+            order = next((o for o in named if o.is_open), named[-1] if named else None)
+        if order is None:
+            return "EOrder:Unknown order"
+        return order if order.is_open else "EOrder:Invalid order"
 
     def cancel_all(self, wall: float, reason: str = "user") -> list[PublicUpdate]:
         updates = []

@@ -304,6 +304,17 @@ class SimBook:
             self._set_level_qty(side, price, level, level.qty - removed, step)
         return removed
 
+    def shrink_owner(self, side: str, price: int, owner: str, qty: int, step: StepResult) -> int:
+        """Cut an account order's chunk down to ``qty`` where it stands in its queue (it keeps
+        its place); returns the quantity removed (0 if it is not there or not larger)."""
+        level = self.levels[side].get(price)
+        chunk = next((c for c in level.chunks if c.owner == owner), None) if level else None
+        if level is None or chunk is None or chunk.qty <= qty:
+            return 0
+        removed, chunk.qty = chunk.qty - qty, qty
+        self._set_level_qty(side, price, level, level.qty - removed, step)
+        return removed
+
     def take(
         self, taker_side: str, qty: int, limit: int | None, taker: str | None, step: StepResult
     ) -> int:

@@ -8,7 +8,9 @@ own latency from the send; Kraken's is its matching engine's time). A heartbeat 
 ``{"channel":"heartbeat"}`` after a second without other frames while subscribed. A connection
 with no subscription that sends nothing for ``idle_timeout`` seconds is closed.
 
-Requests are read by :mod:`galfriday.sim.requests` (typed, with Kraken's error shapes); tokens
+Requests are read by :mod:`galfriday.sim.requests` (typed, with Kraken's error shapes), except
+``amend_order``, whose single ``order_id`` string has a reader here; its ack comes before its
+``amended`` report, as an ``add_order``'s comes before ``pending_new``. Tokens
 are the venue's (:class:`~galfriday.sim.venue.Venue`); orders go through the simulator's
 methods, which publish what they change and tell its timers (GTD expiry, dead-man switch).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -27,6 +30,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from galfriday.kraken import wire
 from galfriday.sim import frames
 from galfriday.sim import requests as rq
+from galfriday.sim.exchange import AmendRequest
 from galfriday.sim.faults import Fault
 from galfriday.sim.requests import Params
 
@@ -38,6 +42,39 @@ __all__ = ["OUTBOX", "Session"]
 OUTBOX: Final = 20_000
 _CHECKSUM = re.compile(rb'"checksum":(\d+)')
 _connection_ids = itertools.count(13834774380200032777)
+
+
+class _AmendParams(msgspec.Struct, kw_only=True):
+    token: str | None = None
+    order_id: str | None = None
+    cl_ord_id: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    post_only: bool | None = None
+
+
+class _Amend(msgspec.Struct, kw_only=True):
+    """``amend_order`` names one order by a plain string ``order_id`` (a cancel takes a list),
+    so it has a decoder of its own."""
+
+    method: str
+    params: _AmendParams | None = None
+    req_id: int | None = None
+
+
+_AMEND: Final = msgspec.json.Decoder(_Amend)
+
+
+def _decode_amend(raw: bytes) -> _Amend | None:
+    """The ``amend_order`` in ``raw``; None for any other request (or a malformed one, which
+    the general reader then answers)."""
+    if b"amend_order" not in raw:
+        return None
+    try:
+        request = _AMEND.decode(raw)
+    except msgspec.MsgspecError:
+        return None
+    return request if request.method == "amend_order" else None
 
 
 class Session:
@@ -186,6 +223,10 @@ class Session:
 
     async def _handle(self, raw: bytes) -> None:
         wall = self.sim.wall()
+        amend = _decode_amend(raw) if self.kind == "private" else None
+        if amend is not None:
+            self._amend_order(amend.params or _AmendParams(), amend.req_id, wall)
+            return
         request = rq.decode_request(raw, wall)
         if request is None:
             logger.bind(conn=self.kind).info("malformed request from client")
@@ -392,3 +433,27 @@ class Session:
                 self._ack("cancel_order", req_id, wall, order_id=order_id)
             else:
                 self._error("cancel_order", "EOrder:Invalid order", req_id, wall)
+
+    def _amend_order(self, params: _AmendParams, req_id: int | None, wall: float) -> None:
+        """``amend_order``: the ack names the order; the ``amended`` report follows it."""
+        error = self.venue.check_token(params.token, trio.current_time())
+        if error is None and (params.order_id is None) == (params.cl_ord_id is None):
+            error = "EGeneral:Invalid arguments:order_id or cl_ord_id"
+        if error is not None:
+            self._error("amend_order", error, req_id, wall)
+            return
+        request = AmendRequest(
+            order_id=params.order_id,
+            cl_ord_id=params.cl_ord_id,
+            qty=params.order_qty,
+            limit_price=params.limit_price,
+            post_only=bool(params.post_only),
+        )
+        amended = self.venue.exchange.amend_order(request, wall)
+        if isinstance(amended, str):
+            self._error("amend_order", amended, req_id, wall)
+            return
+        self.sim.deliver([amended.update], flush=False)
+        order = amended.order
+        extra: dict[str, object] = {"cl_ord_id": order.cl_ord_id} if order.cl_ord_id else {}
+        self._ack("amend_order", req_id, wall, order_id=order.order_id, **extra)

@@ -35,7 +35,7 @@ galfriday_rest_calls_total{method,outcome}       C REST calls; outcome ``ok``, K
                                                    code, or the transport error's class
 galfriday_orders_total{status}                   C orders that moved into ``status``
 galfriday_orders_open                            G orders not in a final state
-galfriday_fills_total                            C executions (fills)
+galfriday_fills_total{symbol}                    C executions (fills), every followed pair
 galfriday_reconciliations_total{status}          C runs: clean, discrepancies, failed
 galfriday_discrepancies_total{severity}          C discrepancies found: low .. critical
 galfriday_review_queue                           G review items waiting for a person
@@ -99,7 +99,7 @@ class EventCounts:
 
     def __init__(self) -> None:
         self.orders: Counter[str] = Counter(dict.fromkeys((s.value for s in OrderStatus), 0))
-        self.fills = 0
+        self.fills: Counter[str] = Counter()
         self.resyncs: Counter[str] = Counter()
         self.reconciliations: Counter[str] = Counter(dict.fromkeys(RUN_STATUSES, 0))
         self.discrepancies: Counter[str] = Counter(dict.fromkeys((s.value for s in Severity), 0))
@@ -111,7 +111,7 @@ class EventCounts:
             if event.previous is not event.order.status:
                 self.orders[event.order.status.value] += 1
         elif isinstance(event, FillEvent):
-            self.fills += 1
+            self.fills[event.symbol or "unknown"] += 1
         elif isinstance(event, ResyncStarted):
             self.resyncs[event.stream] += 1
         elif isinstance(event, ReconciliationReport):
@@ -237,7 +237,9 @@ class EngineCollector(Collector):
                 "galfriday_orders_open", "Orders not in a final state",
                 value=len(account.orders.open_orders()),
             )  # fmt: skip
-        yield CounterMetricFamily("galfriday_fills", "Executions (fills)", value=counts.fills)
+        fills = Counter(dict.fromkeys(self.engine.pairs, 0))
+        fills.update(counts.fills)  # adds, keeping the pairs still at 0
+        yield _counter("galfriday_fills", "Executions (fills), by pair", ("symbol",), fills)
         yield _counter(
             "galfriday_reconciliations", "Reconciliation runs by outcome", ("status",),
             counts.reconciliations,

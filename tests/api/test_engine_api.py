@@ -121,3 +121,23 @@ async def test_a_market_data_engine_has_books_and_no_account(tmp_path: Path) -> 
         assert engine.balances() == {} and engine.orders() == [] and not engine.trading
         with pytest.raises(galfriday.TradingHalted, match="no credentials"):
             await engine.cancel("OABC")
+
+
+async def test_pnl_counts_the_runs_fills_by_average_cost(tmp_path: Path) -> None:
+    async with galfriday.open_engine(_settings(tmp_path)) as engine:
+        assert engine.pnl() == {}
+        for side in ("buy", "buy", "sell"):
+            order_id = await engine.place("BTC/USD", side, Decimal("0.001"), order_type="market")
+            with trio.fail_after(10):
+                await engine.wait_for(order_id)
+        with trio.fail_after(10):
+            async with engine.subscribe(galfriday.PnlUpdate) as updates:
+                while engine.pnl()["BTC/USD"].position != Decimal("0.001"):
+                    await updates.receive()
+        pnl = engine.pnl()["BTC/USD"]
+        fills = engine.fills("BTC/USD")
+        bought = [f for f in fills if f.side == "buy"]
+        cost = sum(f.qty * f.price for f in bought) / sum(f.qty for f in bought)
+        assert pnl.average_cost == cost  # a sale does not move the average cost
+        assert pnl.fees == sum(amount for f in fills for asset, amount in f.fees if asset == "USD")
+        assert pnl.mark is not None and pnl.unrealised == pnl.position * (pnl.mark - cost)

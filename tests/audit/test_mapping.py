@@ -27,6 +27,7 @@ from galfriday.events import (
     OrderStatus,
     OrderUpdate,
     OrderView,
+    PnlUpdate,
     ReconciliationReport,
     ResyncStarted,
     ReviewItem,
@@ -259,6 +260,42 @@ def test_a_rest_ledger_entry_is_a_ledger_row() -> None:
     same_as_today(mapping.rows(record), [today])
 
 
+def _pnl(realised: str, at: float = WALL) -> PnlUpdate:
+    return PnlUpdate(
+        symbol="BTC/USD",
+        exec_id="T1",
+        position=Decimal("0.5"),
+        average_cost=Decimal("65000.1"),
+        realised=Decimal(realised),
+        fees=Decimal("1.30"),
+        other_fees=(("KFEE", Decimal("12.5")),),
+        mark=Decimal("65010"),
+        unrealised=Decimal("-4.95"),
+        received_at=at,
+    )
+
+
+def test_a_pnl_update_is_the_symbols_pnl_now() -> None:
+    today = AuditRow(
+        "pnl",
+        {"symbol": "BTC/USD", "position": Decimal("0.5"), "average_cost": Decimal("65000.1"),
+         "realised": Decimal("12.5"), "fees": Decimal("1.30"),
+         "other_fees": (("KFEE", Decimal("12.5")),), "mark": Decimal("65010"),
+         "unrealised": Decimal("-4.95"), "updated_wall": WALL},
+    )  # fmt: skip
+    same_as_today(mapping.rows(_pnl("12.5")), [today])
+    assert stored(mapping.rows(_pnl("12.5")))["pnl"] == [
+        ("BTC/USD", "0.5", "65000.1", "12.5", "1.30", '[["KFEE","12.5"]]', "65010", "-4.95", WALL)
+    ]
+
+
+def test_a_later_pnl_update_replaces_the_symbols_row() -> None:
+    rows = [*mapping.rows(_pnl("1")), *mapping.rows(_pnl("2", WALL + 1))]
+    assert stored(rows)["pnl"] == [
+        ("BTC/USD", "0.5", "65000.1", "2", "1.30", '[["KFEE","12.5"]]', "65010", "-4.95", WALL + 1)
+    ]
+
+
 def test_an_alert_is_an_alert_row() -> None:
     alert = Alert(severity=Severity.HIGH, source="marketdata", message="m", received_at=WALL)
     today = AuditRow(
@@ -335,6 +372,8 @@ def test_every_table_but_the_counters_is_filled_from_some_event() -> None:
         ReviewItem(item_id="i", run_id="r", kind="k", subject="s", severity=Severity.LOW,
                    internal=None, exchange=None, created_at=WALL, received_at=WALL),
         ReconciliationReport(run_id="r", kind="manual", status="clean", received_at=WALL),
+        PnlUpdate(symbol="BTC/USD", exec_id="E", position=Decimal(1), average_cost=Decimal(1),
+                  realised=Decimal(0), fees=Decimal(0), received_at=WALL),
     ]  # fmt: skip
     filled = {row.__table__ for event in events for row in mapping.rows(event)}
     assert set(TABLES) - filled == {"rest_calls", "health_snapshots"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 from galfriday.audit import queries
 from galfriday.audit.store import AuditStore
-from galfriday.audit.tables import ReviewItemRow
+from galfriday.audit.tables import PnlRow, ReviewItemRow
 from galfriday.events import Severity
 
 
@@ -80,3 +82,39 @@ def test_an_empty_database_has_no_state_to_report(tmp_path: Path) -> None:
         "open_review_items": 0,
         "open_orders": 0,
     }
+
+
+def _pnl_database(path: Path) -> None:
+    store = AuditStore(path)
+    store.write(
+        [
+            PnlRow(symbol=symbol, position=Decimal(1), average_cost=Decimal(100),
+                   realised=Decimal(5), fees=Decimal("0.2"), updated_wall=at)
+            for symbol, at in (("XBT/EUR", 2.0), ("BTC/USD", 1.0), ("BTC/USD", 3.0))
+        ]
+    )  # fmt: skip
+    store.close()
+
+
+def test_pnl_rows_are_each_symbols_last_row_sorted_by_symbol(tmp_path: Path) -> None:
+    _pnl_database(tmp_path / "g.db")
+    conn = queries.open_database(tmp_path / "g.db")
+    try:
+        rows = queries.pnl_rows(conn)
+    finally:
+        conn.close()
+    assert [(r["symbol"], r["updated_wall"]) for r in rows] == [("BTC/USD", 3.0), ("XBT/EUR", 2.0)]
+    assert rows[0]["realised"] == "5" and rows[0]["unrealised"] is None
+
+
+def test_a_database_without_the_pnl_table_has_no_pnl_rows(tmp_path: Path) -> None:
+    _pnl_database(tmp_path / "g.db")
+    with sqlite3.connect(tmp_path / "g.db") as raw:
+        raw.execute("DROP VIEW v_pnl")
+        raw.execute("DROP TABLE pnl")
+    raw.close()
+    conn = queries.open_database(tmp_path / "g.db")
+    try:
+        assert queries.pnl_rows(conn) == []
+    finally:
+        conn.close()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from galfriday.errors import InvalidRequest
 from galfriday.kraken import requests as rq
-from galfriday.kraken.requests import AddOrder, SubscriptionParams
+from galfriday.kraken.requests import AddOrder, AmendOrder, SubscriptionParams
 
 
 def _json(raw: bytes) -> object:
@@ -110,6 +110,56 @@ def test_invalid_orders_are_refused(changes: dict[str, object], error: str) -> N
     )
     with pytest.raises(InvalidRequest, match=error):
         rq.add_order(msgspec.structs.replace(base, **changes), "T", 1)
+
+
+def test_amend_order_writes_the_new_terms_as_exact_numbers() -> None:
+    amend = AmendOrder(
+        order_id="OFGKYQ-FHPCQ-HUQFEK",
+        order_qty=Decimal("1.250"),
+        limit_price=Decimal("690795.0"),
+        post_only=True,
+    )
+    raw = rq.amend_order(amend, "TOKEN", 7)
+    assert b'"order_qty":1.250' in raw and b'"limit_price":690795.0' in raw
+    assert _json(raw) == {
+        "method": "amend_order",
+        "params": {
+            "order_id": "OFGKYQ-FHPCQ-HUQFEK",
+            "order_qty": 1.25,
+            "limit_price": 690795,
+            "post_only": True,
+            "token": "TOKEN",
+        },
+        "req_id": 7,
+    }
+
+
+def test_amend_order_by_client_id_leaves_out_what_does_not_change() -> None:
+    amend = AmendOrder(cl_ord_id="c1", order_qty=Decimal("1E-7"))
+    assert _json(rq.amend_order(amend, "T", 1)) == {
+        "method": "amend_order",
+        "params": {"cl_ord_id": "c1", "order_qty": 1e-7, "token": "T"},
+        "req_id": 1,
+    }
+    assert b'"order_qty":0.0000001' in rq.amend_order(amend, "T", 1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"order_id": None}, "exactly one"),
+        ({"cl_ord_id": "c1"}, "exactly one"),
+        ({"order_qty": Decimal(0)}, "order_qty"),
+        ({"order_qty": Decimal("-0.1")}, "order_qty"),
+        ({"limit_price": Decimal(0)}, "limit_price"),
+        ({"order_qty": Decimal("NaN")}, "not a finite number"),
+        ({"limit_price": Decimal("Infinity")}, "not a finite number"),
+    ],
+)
+def test_invalid_amends_are_refused(changes: dict[str, object], error: str) -> None:
+    base = AmendOrder(order_id="O1", order_qty=Decimal(1), limit_price=Decimal(100))
+    with pytest.raises(InvalidRequest, match=error):
+        rq.amend_order(msgspec.structs.replace(base, **changes), "T", 1)
 
 
 def test_cancel_order_by_several_keys() -> None:

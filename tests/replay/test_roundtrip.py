@@ -45,6 +45,7 @@ def test_the_replay_reproduces_the_live_sessions_rows(session: Session, tmp_path
     for table, least in {
         "orders": 6,
         "fills": 5,
+        "pnl": 1,  # the P&L the fills made, folded again from the same fills
         "order_events": 10,
         "balance_ledger": 5,
         "gaps": 1,

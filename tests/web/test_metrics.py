@@ -93,7 +93,7 @@ def test_fills_are_counted_from_the_bus() -> None:
     )  # fmt: skip
     counts.count(fill)
     counts.count(fill)
-    assert counts.fills == 2
+    assert counts.fills == {"BTC/USD": 2}
 
 
 async def test_two_engines_never_share_a_registry(tmp_path: Path) -> None:
@@ -101,3 +101,8 @@ async def test_two_engines_never_share_a_registry(tmp_path: Path) -> None:
         one, two = EngineMetrics(s.engine), EngineMetrics(s.engine)
         assert one.registry is not two.registry
         assert len(samples(one.exposition().decode())["galfriday_books_total"]) == 3
+
+
+async def test_every_followed_pair_has_a_fills_series_from_the_start(tmp_path: Path) -> None:
+    fills = samples(await _scrape(tmp_path / "a.db"))["galfriday_fills_total"]
+    assert fills == {(("symbol", "BTC/USD"),): 0.0, (("symbol", "ETH/USD"),): 0.0}
