@@ -42,6 +42,7 @@ How the engine uses it:
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -102,6 +103,9 @@ class AuditWriter:
         self.batch_seconds = batch_seconds
         self.stop_seconds = stop_seconds
         self.on_trouble = on_trouble
+        # Called after each committed batch with (rows, seconds in the worker thread): the
+        # metrics. Each must not block or raise.
+        self.batch_observers: list[Callable[[int, float], None]] = []
         self.queued = 0  # rows accepted
         self.written = 0  # rows committed
         self.batches = 0
@@ -227,9 +231,11 @@ class AuditWriter:
 
     async def _attempt(self) -> bool:
         try:
+            began = time.perf_counter()
             written, rejected = await trio.to_thread.run_sync(
                 self._write_sync, self._batch, limiter=self._limiter
             )
+            seconds = time.perf_counter() - began
         except Exception as exc:
             kind = classify(exc)
             if kind is None:
@@ -241,6 +247,8 @@ class AuditWriter:
         self.written += written
         self.failed += len(rejected)
         self.batches += 1
+        for observe in self.batch_observers:
+            observe(written, seconds)
         if self._failure is not None:
             took = trio.current_time() - self._failure.since
             logger.warning("audit database written again after {:.1f} s of trouble", took)

@@ -142,6 +142,8 @@ class KrakenRest:
         self._queue = CallQueue(self._counter, limited=config.rate_limited)
         self._turns = trio.lowlevel.ParkingLot()
         self._on_call = on_call
+        # Called with every call too, after on_call (the metrics); each must not block or raise.
+        self.call_observers: list[Callable[[RestCall], None]] = []
         self.calls = 0
 
     async def __aenter__(self) -> KrakenRest:
@@ -152,6 +154,11 @@ class KrakenRest:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def counter_level(self) -> float:
+        """Our estimate of Kraken's call counter for this key now (see
+        :class:`~galfriday.kraken.ratelimit.CallCounter`)."""
+        return self._counter.value(trio.current_time())
 
     @property
     def has_credentials(self) -> bool:
@@ -212,9 +219,13 @@ class KrakenRest:
                 self._queue.done(ticket)
                 self._turns.unpark_all()
             self.calls += 1
-            if self._on_call is not None:
+            if self._on_call is not None or self.call_observers:
                 duration = trio.current_time() - clock
-                self._on_call(RestCall(method, started, duration, outcome, attempt, waited))
+                call = RestCall(method, started, duration, outcome, attempt, waited)
+                if self._on_call is not None:
+                    self._on_call(call)
+                for observe in self.call_observers:
+                    observe(call)
 
     async def _turn(self, method: str) -> tuple[Ticket, float]:
         """Wait until the call queue grants ``method`` its turn; (the ticket, seconds waited)."""

@@ -1,0 +1,25 @@
+"""The engine's HTTP server: Prometheus metrics, health probes, a JSON API and an event stream.
+
+- :mod:`galfriday.web.config`: :class:`HttpConfig` (the ``[http]`` section) and its rules.
+- :mod:`galfriday.web.server`: :func:`build_app` (a starlette app for one engine, taking extra
+  routes) and :func:`serve_http` (hypercorn's trio worker in the caller's nursery).
+- :mod:`galfriday.web.guard`: the token and Host checks in front of every route.
+- :mod:`galfriday.web.metrics`: ``/metrics`` (one registry per engine; figures read at scrape
+  time, facts counted from the bus and from observers, never on the frame path).
+- :mod:`galfriday.web.probes`: ``/healthz`` and ``/readyz``.
+- :mod:`galfriday.web.api`: the JSON API's routes (the list is there);
+  :mod:`galfriday.web.trading` its writes; :mod:`galfriday.web.events` ``/api/events``
+  (Server-Sent Events); :mod:`galfriday.web.jsonio` the JSON conventions (Decimals as strings).
+
+Layering: this package reads the running engine (:mod:`galfriday.live`); nothing under
+``galfriday.live`` imports it. The composition roots (``app``, ``soak``) start it.
+"""
+
+from __future__ import annotations
+
+from galfriday.web.api import api_routes
+from galfriday.web.config import HttpConfig
+from galfriday.web.metrics import EngineMetrics
+from galfriday.web.server import build_app, serve_http
+
+__all__ = ["EngineMetrics", "HttpConfig", "api_routes", "build_app", "serve_http"]
