@@ -4,8 +4,9 @@ Rules:
 - :func:`open_browser` starts Chromium with a fresh profile in a temporary folder, listening
   for DevTools on a free loopback port (read from the ``DevTools listening on`` line it writes
   to stderr), with its background traffic (updates, sync, metrics) turned off: a test never
-  reaches beyond loopback. Leaving the context stops Chromium (trio's ``run_process``
-  terminates it, then kills it).
+  reaches beyond loopback. Leaving the context asks Chromium to close (``Browser.close``) and
+  waits for it up to :data:`CLOSE_TIMEOUT` seconds; after that trio's ``run_process``
+  terminates it, then kills it.
 - A :class:`Page` is one tab and one WebSocket (trio-websocket). :meth:`Page.call` sends a
   command and reads until its answer; DevTools events read meanwhile are kept in order for
   :meth:`Page.wait_event`.
@@ -30,7 +31,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
 
 __all__ = ["CHROMIUM", "WINDOW", "BrowserError", "Page", "open_browser"]
 
@@ -41,6 +47,7 @@ CHROMIUM: Final = next(
 )  # fmt: skip
 WINDOW: Final = (1400, 1000)
 START_TIMEOUT: Final = 60.0  # a cold Chromium on a busy 2-core machine
+CLOSE_TIMEOUT: Final = 10.0
 MAX_MESSAGE: Final = 64 << 20  # a full-window PNG, base64
 _LISTENING = re.compile(rb"DevTools listening on (ws://\S+)")
 _QUIET = (
@@ -158,7 +165,10 @@ async def open_browser() -> AsyncIterator[Page]:
     """
     if CHROMIUM is None:
         raise BrowserError("chromium is not installed (apt-get install -y chromium)")
-    with tempfile.TemporaryDirectory(prefix="galfriday-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as it is removed.
+    with tempfile.TemporaryDirectory(
+        prefix="galfriday-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         command = [
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--hide-scrollbars", "--mute-audio", f"--user-data-dir={profile}",
@@ -181,9 +191,14 @@ async def open_browser() -> AsyncIterator[Page]:
             with trio.fail_after(START_TIMEOUT):
                 endpoint = await _devtools_endpoint(process.stderr)
             nursery.start_soon(_drain, process.stderr)
-            async with _page(endpoint) as page:
-                yield page
-            nursery.cancel_scope.cancel()
+            try:
+                async with _page(endpoint) as page:
+                    yield page
+            finally:
+                with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                    await _close(endpoint)
+                    await process.wait()
+                nursery.cancel_scope.cancel()
 
 
 async def _devtools_endpoint(stderr: trio.abc.ReceiveStream) -> str:
@@ -202,6 +217,15 @@ async def _devtools_endpoint(stderr: trio.abc.ReceiveStream) -> str:
 async def _drain(stderr: trio.abc.ReceiveStream) -> None:
     """Read Chromium's stderr to its end, so that it never blocks writing to it."""
     while await stderr.receive_some():
+        pass
+
+
+async def _close(endpoint: str) -> None:
+    """Ask the browser to close (it may go before it answers)."""
+    try:
+        async with open_websocket_url(endpoint) as ws:
+            await Page(ws).call("Browser.close")
+    except (OSError, ConnectionClosed, HandshakeError):
         pass
 
 

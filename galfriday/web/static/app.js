@@ -12,8 +12,7 @@
  * - Nothing the server sends is put into the page as HTML: text goes in as text.
  * - The token (for writes, or for everything on a server other machines can reach) is asked
  *   for when needed and kept in sessionStorage only: it is gone when the tab closes.
- *   EventSource cannot send a header, so when reads need the token the stream is read with
- *   fetch instead.
+ * - The event stream is followed by stream.js; the charts are drawn by charts.js.
  * - Histories (health, rates, P&L) live in this page only and cover WINDOW_S seconds.
  */
 "use strict";
@@ -26,14 +25,6 @@ const TOKEN_KEY = "galfriday.token";
 const SYMBOL_KEY = "galfriday.symbol";
 const FINAL_STATUSES = new Set(["filled", "canceled", "expired"]);
 const SEVERITIES = ["critical", "high", "medium", "low"];
-// Every event type galfriday/events.py defines (EventSource hears named events only).
-const EVENT_TYPES = [
-  "BookUpdate", "TickerUpdate", "TradePrint", "CandleUpdate", "OrderUpdate", "FillEvent",
-  "BalanceChange", "OrderAnomaly", "ConnectionStateChanged", "HealthChanged", "GapDetected",
-  "ResyncStarted", "FrameRefused", "BalanceRecorded", "LedgerEntryLearnt", "BookChecks",
-  "RecoveryFinished", "Discrepancy", "BalanceAdjusted", "ReviewItem", "ReconciliationReport",
-  "Alert", "EventsLost",
-];
 
 const state = {
   symbol: localStorage.getItem(SYMBOL_KEY),
@@ -406,7 +397,7 @@ async function refreshReviews() {
       el("td", {}, item.subject),
       el("td", { class: "num" }, dash(item.internal)),
       el("td", { class: "num" }, dash(item.exchange)),
-      el("td", {}, note, " ", decide("accept-exchange", "accept exchange"), " ",
+      el("td", { class: "decide" }, note, decide("accept-exchange", "use exchange's"), " ",
         decide("keep-internal", "keep ours")));
   });
   $("review-queue").tBodies[0].replaceChildren(...rows);
@@ -452,84 +443,6 @@ function renderAlerts(alerts) {
     a.message));
   $("alert-list").replaceChildren(...items);
   $("alert-list-empty").hidden = items.length > 0;
-}
-
-// --- the event stream ----------------------------------------------------------------------
-
-const onEvent = {
-  BookUpdate(e) {
-    if (e.symbol === state.symbol) renderTopOfBook(e.bid_side || e.bids, e.ask_side || e.asks, e.verified);
-  },
-  OrderUpdate(e) {
-    const order = e.order;
-    if (FINAL_STATUSES.has(order.status)) state.orders.delete(order.order_id);
-    else state.orders.set(order.order_id, order);
-    renderOrders();
-  },
-  FillEvent() { soon(refreshFills); soon(refreshMoney); },
-  BalanceRecorded(e) { state.balances[e.asset] = e.balance; soon(refreshMoney); },
-  ConnectionStateChanged(e) { noteConnection(e.connection, { state: e.new }); renderConnections(); },
-  HealthChanged(e) { noteConnection(e.connection, { health: e.new, reasons: e.reasons }); renderConnections(); },
-  ReconciliationReport() { soon(refreshReconciliations); soon(refreshReviews); },
-  ReviewItem() { soon(refreshReviews); },
-  Alert() { soon(refreshAlerts); },
-  EventsLost(e) { state.lost = e.lost; },
-};
-
-function deliver(type, data) {
-  countEvent(type);
-  const handler = onEvent[type];
-  if (!handler) return;
-  try {
-    handler(JSON.parse(data));
-  } catch (error) {
-    console.warn(`dashboard: event ${type}: ${error.message}`);
-  }
-}
-
-function openEventSource() {
-  const source = new EventSource("api/events");
-  source.onopen = () => pill("stream-state", "live", "events: live");
-  source.onerror = () => pill("stream-state", "connecting", "events: reconnecting");
-  for (const type of EVENT_TYPES) source.addEventListener(type, (message) => deliver(type, message.data));
-  return source;
-}
-
-// The stream through fetch, for a server that wants the token for reads; reconnects itself.
-async function followWithToken() {
-  for (;;) {
-    try {
-      const response = await fetch("api/events", { headers: { Authorization: `Bearer ${token()}` } });
-      if (!response.ok || !response.body) throw new Error(`${response.status}`);
-      pill("stream-state", "live", "events: live");
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          parseMessage(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch (error) {
-      console.warn(`dashboard: event stream: ${error.message}`);
-    }
-    pill("stream-state", "connecting", "events: reconnecting");
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-  }
-}
-
-function parseMessage(block) {
-  let type = "message";
-  const data = [];
-  for (const line of block.split("\n")) {
-    if (line.startsWith("event:")) type = line.slice(6).trim();
-    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-  }
-  if (data.length) deliver(type, data.join("\n"));
 }
 
 // --- start ---------------------------------------------------------------------------------
