@@ -75,7 +75,10 @@ class EventStream(Response):
 
     def __init__(self, engine: Engine, types: tuple[type[Event], ...],
                  symbols: frozenset[str] | None) -> None:  # fmt: skip
-        super().__init__(headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        # Not Response.__init__: it would announce an empty body (content-length: 0).
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self.engine, self.types, self.symbols = engine, types, symbols
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,32 +12,37 @@ Rules:
 - The review queue lives in the database: :meth:`EngineMetrics.refresh` counts its open items
   (in the audit writer's thread) before each scrape.
 
-The metrics (``{labels}``; C counter, G gauge, H histogram):
+The metrics (``{labels}``; C counter, G gauge, H histogram). ``channel`` names a WebSocket
+connection (``public``, ``private``); ``kind`` a Kraken channel (``book``, ``executions``...).
+Counters with a fixed set of labels are given every label from the start (0 until counted):
 
 ================================================ = ==============================================
-galfriday_connection_state{connection}           G socket state: 0 disconnected, 1 connecting,
+galfriday_connection_state{channel}              G socket state: 0 disconnected, 1 connecting,
                                                    2 connected, 3 authenticated, 4 subscribed
-galfriday_connection_health{connection}          G last verdict: 0 healthy, 1 degraded,
+galfriday_connection_health{channel}             G last verdict: 0 healthy, 1 degraded,
                                                    2 unhealthy (absent before the first)
-galfriday_reconnects_total{connection}           C connections rebuilt
-galfriday_frames_total{connection,channel}       C data messages processed, by channel
-galfriday_book_checks_total{symbol,result}       C book messages: verified, mismatched,
+galfriday_reconnects_total{channel}              C connections rebuilt
+galfriday_frames_total{channel}                  C messages received
+galfriday_messages_total{channel,kind}           C data messages processed, by Kraken channel
+galfriday_books_total{outcome}                   C book messages ``verified``, ``mismatched``
+                                                   (checksum), and books ``resynced``
+galfriday_book_checks_total{symbol,result}       C book messages by pair: verified, mismatched,
                                                    unverified (while resyncing)
+galfriday_sequence_gaps_total                    C private sequence gaps detected
 galfriday_resyncs_total{stream}                  C subscriptions rebuilt from a new snapshot
-galfriday_gaps_total{stream}                     C private sequence gaps detected
 galfriday_rest_counter                           G our estimate of Kraken's REST call counter
 galfriday_rest_calls_total{method,outcome}       C REST calls; outcome ``ok``, Kraken's error
                                                    code, or the transport error's class
 galfriday_orders_total{status}                   C orders that moved into ``status``
 galfriday_orders_open                            G orders not in a final state
-galfriday_fills_total{symbol}                    C executions (fills)
+galfriday_fills_total                            C executions (fills)
 galfriday_reconciliations_total{status}          C runs: clean, discrepancies, failed
 galfriday_discrepancies_total{severity}          C discrepancies found: low .. critical
-galfriday_review_open                            G review items waiting for a person
+galfriday_review_queue                           G review items waiting for a person
 galfriday_audit_queue_depth                      G audit rows accepted and not yet written
 galfriday_audit_rows_lost_total                  C audit rows refused past the hard limit
 galfriday_audit_write_seconds                    H one batch's transaction, in its thread
-galfriday_capture_dropped_total                  C capture records dropped (queue full, disk)
+galfriday_capture_drops_total                    C capture records dropped (queue full, disk)
 galfriday_loop_lag_seconds                       H how late a 0.1 s sleep wakes (event loop)
 galfriday_metrics_events_lost_total              C bus events this module's subscription lost
 process_resident_memory_bytes (and process_*)    G prometheus-client's ProcessCollector
@@ -64,9 +69,11 @@ from galfriday.events import (
     Event,
     FillEvent,
     GapDetected,
+    OrderStatus,
     OrderUpdate,
     ReconciliationReport,
     ResyncStarted,
+    Severity,
 )
 from galfriday.kraken.rest import RestCall
 
@@ -78,6 +85,7 @@ __all__ = ["COUNTED", "EngineCollector", "EngineMetrics", "EventCounts", "run_lo
 COUNTED: Final = (OrderUpdate, FillEvent, ResyncStarted, GapDetected, ReconciliationReport,
                   Discrepancy)  # fmt: skip
 EVENT_BUFFER: Final = 10_000
+RUN_STATUSES: Final = ("clean", "discrepancies", "failed")
 LAG_INTERVAL: Final = 0.1
 STATE_CODES: Final = {
     "disconnected": 0, "connecting": 1, "connected": 2, "authenticated": 3, "subscribed": 4
@@ -91,12 +99,12 @@ class EventCounts:
     """Counts of facts seen on the bus and in REST calls (pure: feed it events and calls)."""
 
     def __init__(self) -> None:
-        self.orders: Counter[str] = Counter()
-        self.fills: Counter[str] = Counter()
+        self.orders: Counter[str] = Counter(dict.fromkeys((s.value for s in OrderStatus), 0))
+        self.fills = 0
         self.resyncs: Counter[str] = Counter()
         self.gaps: Counter[str] = Counter()
-        self.reconciliations: Counter[str] = Counter()
-        self.discrepancies: Counter[str] = Counter()
+        self.reconciliations: Counter[str] = Counter(dict.fromkeys(RUN_STATUSES, 0))
+        self.discrepancies: Counter[str] = Counter(dict.fromkeys((s.value for s in Severity), 0))
         self.rest_calls: Counter[tuple[str, str]] = Counter()
 
     def count(self, event: Event) -> None:
@@ -105,7 +113,7 @@ class EventCounts:
             if event.previous is not event.order.status:
                 self.orders[event.order.status.value] += 1
         elif isinstance(event, FillEvent):
-            self.fills[event.symbol or "unknown"] += 1
+            self.fills += 1
         elif isinstance(event, ResyncStarted):
             self.resyncs[event.stream] += 1
         elif isinstance(event, GapDetected):
@@ -137,7 +145,8 @@ class EngineCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._connections()
-        yield from self._books_and_streams()
+        yield from self._books()
+        yield from self._streams()
         yield from self._rest()
         yield from self._account()
         yield from self._storage()
@@ -148,19 +157,20 @@ class EngineCollector(Collector):
             "galfriday_connection_state",
             "Socket state: 0 disconnected, 1 connecting, 2 connected, 3 authenticated,"
             " 4 subscribed",
-            labels=["connection"],
+            labels=["channel"],
         )
         health = GaugeMetricFamily(
             "galfriday_connection_health",
             "Last health verdict: 0 healthy, 1 degraded, 2 unhealthy",
-            labels=["connection"],
+            labels=["channel"],
         )
         reconnects = CounterMetricFamily(
-            "galfriday_reconnects", "Connections rebuilt", labels=["connection"]
+            "galfriday_reconnects", "Connections rebuilt", labels=["channel"]
         )
-        frames = CounterMetricFamily(
-            "galfriday_frames", "Data messages processed, by channel",
-            labels=["connection", "channel"],
+        frames = CounterMetricFamily("galfriday_frames", "Messages received", labels=["channel"])
+        by_kind = CounterMetricFamily(
+            "galfriday_messages", "Data messages processed, by Kraken channel",
+            labels=["channel", "kind"],
         )  # fmt: skip
         for connection in (engine.public, engine.private):
             if connection is None:
@@ -171,26 +181,41 @@ class EngineCollector(Collector):
             if report is not None:
                 health.add_metric([name], HEALTH_CODES[report.state])
             reconnects.add_metric([name], metrics.reconnects)
-            for channel, count in sorted(metrics.by_channel.items()):
-                frames.add_metric([name, channel], count)
-        yield from (state, health, reconnects, frames)
+            frames.add_metric([name], metrics.messages)
+            for kind, count in sorted(metrics.by_channel.items()):
+                by_kind.add_metric([name, kind], count)
+        yield from (state, health, reconnects, frames, by_kind)
 
-    def _books_and_streams(self) -> Iterator[Metric]:
+    def _books(self) -> Iterator[Metric]:
+        feeds = sorted(self.engine.marketdata.books.items())
+        books = CounterMetricFamily(
+            "galfriday_books", "Book messages verified or mismatched; books resynced",
+            labels=["outcome"],
+        )  # fmt: skip
+        books.add_metric(["verified"], sum(feed.total_verified for _, feed in feeds))
+        books.add_metric(["mismatched"], sum(feed.total_mismatched for _, feed in feeds))
+        books.add_metric(["resynced"], sum(feed.resyncs for _, feed in feeds))
+        yield books
         checks = CounterMetricFamily(
-            "galfriday_book_checks", "Book messages by checksum result",
+            "galfriday_book_checks", "Book messages by pair and checksum result",
             labels=["symbol", "result"],
         )  # fmt: skip
-        for symbol, feed in sorted(self.engine.marketdata.books.items()):
+        for symbol, feed in feeds:
             checks.add_metric([symbol, "verified"], feed.total_verified)
             checks.add_metric([symbol, "mismatched"], feed.total_mismatched)
             checks.add_metric([symbol, "unverified"], feed.total_unverified)
         yield checks
+
+    def _streams(self) -> Iterator[Metric]:
         counts = self.counts
+        yield CounterMetricFamily(
+            "galfriday_sequence_gaps", "Private sequence gaps detected",
+            value=sum(counts.gaps.values()),
+        )  # fmt: skip
         yield _counter(
             "galfriday_resyncs", "Subscriptions rebuilt from a new snapshot", ("stream",),
             counts.resyncs,
         )  # fmt: skip
-        yield _counter("galfriday_gaps", "Private sequence gaps", ("stream",), counts.gaps)
 
     def _rest(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -216,7 +241,7 @@ class EngineCollector(Collector):
                 "galfriday_orders_open", "Orders not in a final state",
                 value=len(account.orders.open_orders()),
             )  # fmt: skip
-        yield _counter("galfriday_fills", "Executions (fills)", ("symbol",), counts.fills)
+        yield CounterMetricFamily("galfriday_fills", "Executions (fills)", value=counts.fills)
         yield _counter(
             "galfriday_reconciliations", "Reconciliation runs by outcome", ("status",),
             counts.reconciliations,
@@ -227,7 +252,7 @@ class EngineCollector(Collector):
         )  # fmt: skip
         if self.metrics.review_open is not None:
             yield GaugeMetricFamily(
-                "galfriday_review_open", "Review items waiting for a person",
+                "galfriday_review_queue", "Review items waiting for a person",
                 value=self.metrics.review_open,
             )  # fmt: skip
 
@@ -243,7 +268,7 @@ class EngineCollector(Collector):
         )  # fmt: skip
         capture = engine.capture
         yield CounterMetricFamily(
-            "galfriday_capture_dropped", "Capture records dropped",
+            "galfriday_capture_drops", "Capture records dropped",
             value=capture.dropped if capture is not None else 0,
         )  # fmt: skip
         yield CounterMetricFamily(

@@ -7,8 +7,10 @@ Rules:
   audit trail is failing (the engine then refuses new orders). Before the first verdict a
   connection counts as starting, not unhealthy. The body says, per connection, its state
   (the socket's: disconnected .. subscribed), its health and the reasons.
-- ``/readyz`` is 200 once the engine has started and has its first books (and, with keys,
-  the account's snapshots); 503 before, saying what it still waits for.
+- ``/readyz`` is 200 once the engine has started and has its first verified books (and, with
+  keys, the account's snapshots), while every connection is up (connected or further); 503
+  otherwise, saying what it waits for. A book resyncing does not make it unready (that is
+  routine); a connection down does.
 - Both are open without the token (see :mod:`galfriday.web.guard`) and read only what the
   engine keeps in memory: no database, no waiting.
 """
@@ -21,13 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from galfriday.core.health import Health
+from galfriday.events import ConnectionState
 
 if TYPE_CHECKING:
     from galfriday.live.engine import Engine
 
-__all__ = ["PROBE_PATHS", "health_verdict", "healthz", "readiness", "readyz"]
+__all__ = ["DOWN", "PROBE_PATHS", "health_verdict", "healthz", "readiness", "readyz"]
 
 PROBE_PATHS = ("/healthz", "/readyz")
+DOWN = frozenset({ConnectionState.DISCONNECTED, ConnectionState.CONNECTING})
 
 
 def health_verdict(engine: Engine) -> tuple[bool, dict[str, Any]]:
@@ -67,6 +71,9 @@ def readiness(engine: Engine) -> list[str]:
     account = engine.account
     if account is not None and not account.snapshots.is_set():
         waiting.append("the account's snapshots (executions, balances)")
+    for connection in (engine.public, engine.private):
+        if connection is not None and connection.state in DOWN:
+            waiting.append(f"the {connection.config.name} connection ({connection.state.value})")
     return waiting
 
 

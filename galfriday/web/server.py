@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from galfriday import api
     from galfriday.live.engine import Engine
 
-__all__ = ["build_app", "live_engine", "serve_http"]
+__all__ = ["bind_socket", "build_app", "live_engine", "serve_http"]
 
 
 def live_engine(engine: Engine | api.Engine) -> Engine:
@@ -78,7 +79,7 @@ def build_app(
     engine = live_engine(engine)
     loopback = is_loopback(config.bind)
     guard = Middleware(
-        BearerGuard, token=config.token, open_paths=PROBE_PATHS,
+        BearerGuard, token=config.secret(), open_paths=PROBE_PATHS,
         everything=not loopback, loopback=loopback,
     )  # fmt: skip
     app = Starlette(
@@ -114,43 +115,44 @@ async def serve_http(
     engine = live_engine(engine)
     metrics = EngineMetrics(engine)
     app = build_app(engine, config, routes=routes, metrics=metrics)
-    listening = False
+    sock = bind_socket(config)
+    port = int(sock.getsockname()[1])
+    hyper = _hypercorn_config(f"fd://{sock.detach()}")  # hypercorn owns the socket now
+    async with trio.open_nursery() as nursery:
+        await nursery.start(metrics.run)
+        await nursery.start(serve, app, hyper)
+        logger.info("HTTP on http://{}:{} (/api, /metrics, /healthz)", config.host, port)
+        task_status.started(port)
+
+
+def bind_socket(config: HttpConfig) -> socket.socket:
+    """A TCP socket bound to ``config``'s address (not yet listening).
+
+    Raises:
+        ConfigError: the address cannot be bound (in use, not this machine's, no such name).
+    """
+    where = f"{config.host}:{config.port}"
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(metrics.run)
-            binds: list[str] = await nursery.start(serve, app, _hypercorn_config(config))
-            listening = True
-            port = int(binds[0].rpartition(":")[2])
-            logger.info("HTTP on http://{}:{} (/api, /metrics, /healthz)", config.host, port)
-            task_status.started(port)
-    except BaseExceptionGroup as group:
-        failure = None if listening else _bind_failure(group)
-        if failure is None:
-            raise
-        where = f"{config.host}:{config.port}"
-        raise ConfigError(
-            "http.bind", f"cannot listen on {where} ({failure.strerror or failure})"
-        ) from failure
+        family, kind, proto, _, address = socket.getaddrinfo(
+            config.bind.strip("[]"), config.port, type=socket.SOCK_STREAM
+        )[0]
+    except OSError as exc:
+        raise ConfigError("http.bind", f"{config.bind} is not an address ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        problem = f"cannot listen on {where} ({exc.strerror or exc})"
+        raise ConfigError("http.bind", problem) from None
+    return sock
 
 
-def _bind_failure(group: BaseExceptionGroup[BaseException]) -> OSError | None:
-    """The OSError of a failed start (hypercorn nests it in groups), if that is all there is."""
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        exc = pending.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            pending.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    if len(leaves) == 1 and isinstance(leaves[0], OSError):
-        return leaves[0]
-    return None
-
-
-def _hypercorn_config(config: HttpConfig) -> HypercornConfig:
+def _hypercorn_config(bind: str) -> HypercornConfig:
     hyper = HypercornConfig()
-    hyper.bind = [f"{config.host}:{config.port}"]
+    hyper.bind = [bind]
     hyper.accesslog = None
     hyper.logger_class = _LoguruLog
     hyper.include_server_header = False
