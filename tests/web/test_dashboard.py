@@ -126,14 +126,28 @@ async def test_a_review_item_is_resolved_with_the_token_from_the_page(tmp_path: 
 async def test_events_from_the_stream_are_counted_by_type(tmp_path: Path) -> None:
     async with dashboard(tmp_path / "a.db") as (_engine, page):
         with trio.fail_after(PAGE_TIMEOUT):
-            counted = await page.wait_for(
+            via = await page.wait_for(
                 "document.getElementById('stream-state').dataset.state === 'live'"
                 " && [...document.querySelectorAll('#event-rates td:first-child')]"
-                "      .map(cell => cell.textContent).filter(type => type === 'BookUpdate')"
-                "      .length > 0"
-                " && document.getElementById('stream-state').textContent"
+                "      .some(cell => cell.textContent === 'BookUpdate')"
+                " && document.getElementById('stream-state').dataset.via"
             )
-    assert counted == "events: live"
+    assert via == "eventsource"
+
+
+async def test_with_a_token_stored_the_stream_is_read_with_it(tmp_path: Path) -> None:
+    http = HttpConfig(bind="127.0.0.1", port=0, token=TOKEN)
+    async with dashboard(tmp_path / "a.db", http) as (_engine, page):
+        await page.evaluate(f"sessionStorage.setItem('galfriday.token', '{TOKEN}')")
+        await page.goto(await page.evaluate("location.href"))
+        with trio.fail_after(PAGE_TIMEOUT):
+            via = await page.wait_for(
+                "document.getElementById('stream-state').dataset.state === 'live'"
+                " && [...document.querySelectorAll('#event-rates td:first-child')]"
+                "      .some(cell => cell.textContent === 'BookUpdate')"
+                " && document.getElementById('stream-state').dataset.via"
+            )
+    assert via == "fetch"
 
 
 async def test_the_page_adds_money_exactly(tmp_path: Path) -> None:

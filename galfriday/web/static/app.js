@@ -463,12 +463,13 @@ async function start() {
     guarded("book", refreshBook);
   });
   $("token-button").addEventListener("click", () => {
+    const before = token();
     askToken("Set the token (empty: forget it).");
-    if (state.readsNeedToken) window.location.reload();
+    if (token() !== before) window.location.reload();  // the stream reopens with it
   });
   await guarded("status", refreshStatus);
   pollTables();
-  if (state.readsNeedToken && token()) followWithToken();
+  if (token()) followWithToken();
   else openEventSource();
   setInterval(() => guarded("status", refreshStatus), POLL_MS);
   setInterval(pollTables, POLL_MS);

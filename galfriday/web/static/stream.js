@@ -9,8 +9,9 @@
  *   per 300 ms); the periodic polls put right whatever an event could not.
  * - EventSource hears named events only, so every type is listed in EVENT_TYPES; each is
  *   counted per second for the "events on the stream" table.
- * - EventSource cannot send a header: when reads need the token the stream is read through
- *   fetch instead (followWithToken), reconnecting after 3 s like EventSource does.
+ * - EventSource cannot send a header: with a token stored (which a server other machines can
+ *   reach wants for reads too) the stream is read through fetch instead (followWithToken),
+ *   reconnecting after 3 s like EventSource does. The stream's pill says which (data-via).
  */
 "use strict";
 
@@ -57,6 +58,7 @@ function deliver(type, data) {
 }
 
 function openEventSource() {
+  $("stream-state").dataset.via = "eventsource";
   const source = new EventSource("api/events");
   source.onopen = () => pill("stream-state", "live", "events: live");
   source.onerror = () => pill("stream-state", "connecting", "events: reconnecting");
@@ -66,6 +68,7 @@ function openEventSource() {
 
 // The stream through fetch, for a server that wants the token for reads; reconnects itself.
 async function followWithToken() {
+  $("stream-state").dataset.via = "fetch";
   for (;;) {
     try {
       const response = await fetch("api/events", { headers: { Authorization: `Bearer ${token()}` } });
