@@ -390,8 +390,7 @@ async function refreshReviews() {
       button.addEventListener("click", () => resolveReview(item.id, decision, note, button));
       return button;
     };
-    return el("tr", { "data-item-id": item.id },
-      el("td", { class: "mono", title: `run ${item.reconciliation_id}` }, item.id),
+    return el("tr", { "data-item-id": item.id, title: `${item.id} (run ${item.reconciliation_id})` },
       el("td", { class: `sev-${item.severity}` }, item.severity),
       el("td", {}, item.kind),
       el("td", {}, item.subject),
