@@ -16,10 +16,10 @@ from pathlib import Path
 import trio
 import trio.testing
 
+from galfriday.backtest.run import run_backtest
 from galfriday.capture.format import Header, WsIn, encode_block, file_prefix
 from galfriday.live.engine import EngineConfig, config_summary
 from galfriday.live.marketdata import MarketDataConfig
-from galfriday.backtest.run import run_backtest
 from galfriday.sim import frames
 from galfriday.sim.exchange import Exchange
 from galfriday.sim.market import default_pairs

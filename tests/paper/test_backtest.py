@@ -14,8 +14,8 @@ import trio
 import trio.testing
 
 from galfriday.api import Engine
-from galfriday.errors import ConfigError
 from galfriday.backtest.run import BacktestReport, run_backtest
+from galfriday.errors import ConfigError
 from galfriday.paper.venue import PaperConfig
 from tests.replay.session import Session
 
