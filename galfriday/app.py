@@ -49,6 +49,8 @@ from galfriday.reconcile.commands import print_run
 from galfriday.settings import Mode, Settings, load_config
 from galfriday.signals import stop_signals
 from galfriday.strategy import OnError, StrategyRunner, load_strategy, parse_params
+from galfriday.web.config import HttpConfig
+from galfriday.web.server import serve_http
 
 __all__ = ["run"]
 
@@ -250,6 +252,7 @@ async def _work(
         systemd.notify(f"READY=1\nSTATUS={inner.summary()}")
         nursery.start_soon(_log_fills, inner)
         nursery.start_soon(_summaries, inner)
+        await _start_http(engine, nursery)
         runner = None
         if chosen is not None:
             if not engine.trading:
@@ -261,6 +264,23 @@ async def _work(
         if runner is not None:
             await runner.stop()
         nursery.cancel_scope.cancel()
+
+
+async def _start_http(engine: PublicEngine, nursery: trio.Nursery) -> None:
+    """The HTTP server of ``[http]``; in the embedded run, one on loopback by default (a port
+    already taken is a warning there, not a failure: the run needs no dashboard)."""
+    http = engine.settings.config.http
+    optional = http is None and engine.settings.embedded
+    if optional:
+        http = HttpConfig()
+    if http is None:
+        return
+    try:
+        await nursery.start(serve_http, engine, http)  # it logs its address
+    except ConfigError as exc:
+        if not optional:
+            raise
+        logger.warning("no dashboard this time: {}", exc)
 
 
 async def _summaries(engine: Engine) -> None:

@@ -72,6 +72,12 @@ Example (the README carries the same; ranges in the comments)::
     cancel_on_stop = true            # cancel the strategy's orders when it stops
     # kill_file = "galfriday.db.stop"  # default: the database path + ".stop" (galfriday stop)
 
+    [http]                           # metrics, health, the dashboard, the JSON API
+    bind = "127.0.0.1"               # another address needs a token
+    port = 8321
+    # token_file = "/etc/galfriday/http-token"   # bearer token, 16+ characters
+    allow_trading = false            # orders over HTTP (needs the token)
+
     [paper]                          # galfriday run --paper and galfriday backtest
     balances = { USD = "10000" }     # the paper account's start (WS v2 asset codes)
     maker_fee = "0.0025"             # fractions of the cost, 0..1
@@ -97,6 +103,7 @@ from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS
 from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
 from galfriday.kraken.wire import bad_number
+from galfriday.web.config import HttpConfig
 
 __all__ = [
     "RANGES",
@@ -206,6 +213,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     strategy: StrategySection = msgspec.field(default_factory=StrategySection)
     rails: Rails = msgspec.field(default_factory=Rails)
     paper: PaperSection = msgspec.field(default_factory=PaperSection)
+    http: HttpConfig | None = None  # absent: no HTTP server (embedded runs: one on loopback)
 
 
 def load_config(path: Path) -> Config:

@@ -17,9 +17,29 @@ Layering: this package reads the running engine (:mod:`galfriday.live`); nothing
 
 from __future__ import annotations
 
-from galfriday.web.api import api_routes
-from galfriday.web.config import HttpConfig
-from galfriday.web.metrics import EngineMetrics
-from galfriday.web.server import build_app, serve_http
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from galfriday.web.api import api_routes
+    from galfriday.web.config import HttpConfig
+    from galfriday.web.metrics import EngineMetrics
+    from galfriday.web.server import build_app, serve_http
 
 __all__ = ["EngineMetrics", "HttpConfig", "api_routes", "build_app", "serve_http"]
+
+# Imported when first used: the configuration reads HttpConfig without starting a web stack.
+_HOMES: Final = {
+    "EngineMetrics": "galfriday.web.metrics",
+    "HttpConfig": "galfriday.web.config",
+    "api_routes": "galfriday.web.api",
+    "build_app": "galfriday.web.server",
+    "serve_http": "galfriday.web.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'galfriday.web' has no attribute {name!r}")
+    return getattr(import_module(home), name)

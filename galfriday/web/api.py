@@ -34,6 +34,7 @@ import sqlite3
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 import trio
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -183,18 +184,21 @@ async def balances(request: Request) -> JSON:
 
 
 async def positions(request: Request) -> JSON:
-    """Each followed pair's base holding, valued at the book's mid (``null`` without one).
-    Profit and loss are not kept by the engine yet: ``pnl`` is ``null``."""
+    """Each followed pair's base holding, valued at the book's mid (``null`` without one), and
+    its P&L since the engine started (``null`` before its first fill)."""
     engine = _engine(request)
     account = engine.account
     if account is None:
         return JSON([])
     out = []
+    figures = engine.state.pnl_figures()
     for symbol in engine.pairs:
         held = account.portfolio.position(symbol)
         mid = _mid(engine, symbol)
         value = None if mid is None else held * mid
-        out.append({"symbol": symbol, "qty": held, "mid": mid, "value": value, "pnl": None})
+        pnl = figures.get(symbol)
+        row = None if pnl is None else {**msgspec.structs.asdict(pnl), "net": pnl.net}
+        out.append({"symbol": symbol, "qty": held, "mid": mid, "value": value, "pnl": row})
     return JSON(out)
 
 

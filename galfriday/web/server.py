@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -34,7 +35,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from galfriday.errors import ConfigError
 from galfriday.web.api import api_routes
@@ -47,7 +49,10 @@ if TYPE_CHECKING:
     from galfriday import api
     from galfriday.live.engine import Engine
 
-__all__ = ["bind_socket", "build_app", "live_engine", "serve_http"]
+__all__ = ["STATIC", "bind_socket", "build_app", "live_engine", "serve_http"]
+
+STATIC = Path(__file__).with_name("static")  # the dashboard: files only, no data in them
+PAGE_PATHS = ("/", *(f"/{file.name}" for file in sorted(STATIC.glob("*.*"))))
 
 
 def live_engine(engine: Engine | api.Engine) -> Engine:
@@ -70,8 +75,9 @@ def build_app(
     routes: Sequence[BaseRoute] = (),
     metrics: EngineMetrics | None = None,
 ) -> Starlette:
-    """The application for ``engine``: ``/healthz``, ``/readyz``, ``/metrics``, the JSON API
-    and ``routes`` (mounts too), behind the guard (:mod:`galfriday.web.guard`).
+    """The application for ``engine``: ``/healthz``, ``/readyz``, ``/metrics``, the JSON API,
+    ``routes`` (mounts too) and the dashboard at ``/``, behind the guard
+    (:mod:`galfriday.web.guard`; the dashboard's files are open, the data they read is not).
 
     ``metrics`` counts only while its :meth:`~EngineMetrics.run` runs (as in
     :func:`serve_http`); a new one is made when none is given.
@@ -79,7 +85,7 @@ def build_app(
     engine = live_engine(engine)
     loopback = is_loopback(config.bind)
     guard = Middleware(
-        BearerGuard, token=config.secret(), open_paths=PROBE_PATHS,
+        BearerGuard, token=config.secret(), open_paths=(*PROBE_PATHS, *PAGE_PATHS),
         everything=not loopback, loopback=loopback,
     )  # fmt: skip
     app = Starlette(
@@ -89,6 +95,7 @@ def build_app(
             Route("/metrics", metrics_endpoint),
             *api_routes(),
             *routes,
+            Mount("/", app=StaticFiles(directory=STATIC, html=True), name="dashboard"),
         ],
         middleware=[guard],
     )

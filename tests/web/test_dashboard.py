@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 import galfriday.web
 from galfriday.events import Alert, ReviewItem, Severity
@@ -43,14 +41,13 @@ PAGE_TIMEOUT = 30.0  # the page's first poll and render, with Chromium on a busy
 async def dashboard(db: Path, http: HttpConfig | None = None) -> AsyncIterator[tuple[Engine, Page]]:
     """The simulator, an engine, its server with the dashboard at /, and Chromium showing it."""
     http = http or HttpConfig(bind="127.0.0.1", port=0)
-    site = Mount("/", app=StaticFiles(directory=STATIC, html=True), name="dashboard")
     async with (
         open_simulator(SimConfig(rate=50)) as sim,
         engine_on(sim, db) as engine,
         trio.open_nursery() as nursery,
     ):
         port = await nursery.start(lambda task_status: serve_http(
-            engine, http, routes=[site], task_status=task_status))  # fmt: skip
+            engine, http, task_status=task_status))  # fmt: skip
         async with open_browser() as page:
             await page.goto(f"http://127.0.0.1:{port}/")
             yield engine, page
