@@ -39,7 +39,8 @@ def on_disk() -> set[str]:
 
 
 def test_the_tree_reads_nested_folders_and_skips_description_lines() -> None:
-    text = "```\npkg/\n  a.py  one\n                 more words.py\n  sub/\n    b.py  two\n  c.py\n```"
+    text = "```\npkg/\n  a.py  one\n                 more words.py\n  sub/\n    b.py  two\n"
+    text += "  c.py\n```"
     assert documented(text) == {"pkg/a.py", "pkg/sub/b.py", "pkg/c.py"}
 
 
