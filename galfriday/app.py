@@ -42,6 +42,7 @@ from galfriday.core.health import Health
 from galfriday.demo import demo
 from galfriday.errors import ConfigError, StorageFailure, StrategyFailed
 from galfriday.events import FillEvent
+from galfriday.httpconfig import HttpConfig
 from galfriday.live import systemd
 from galfriday.live.engine import Engine
 from galfriday.logs import json_format
@@ -49,7 +50,6 @@ from galfriday.reconcile.commands import print_run
 from galfriday.settings import Mode, Settings, load_config
 from galfriday.signals import stop_signals
 from galfriday.strategy import OnError, StrategyRunner, load_strategy, parse_params
-from galfriday.web.config import HttpConfig
 from galfriday.web.server import serve_http
 
 __all__ = ["run"]

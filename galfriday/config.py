@@ -99,11 +99,11 @@ import msgspec
 
 from galfriday.core.rails import ANY, Rails
 from galfriday.errors import ConfigError
+from galfriday.httpconfig import HttpConfig
 from galfriday.kraken.auth import decode_secret
 from galfriday.kraken.ratelimit import TIERS
 from galfriday.kraken.requests import BOOK_DEPTHS, OHLC_INTERVALS
 from galfriday.kraken.wire import bad_number
-from galfriday.web.config import HttpConfig
 
 __all__ = [
     "RANGES",

@@ -1,6 +1,6 @@
 """The engine's HTTP server: Prometheus metrics, health probes, a JSON API and an event stream.
 
-- :mod:`galfriday.web.config`: :class:`HttpConfig` (the ``[http]`` section) and its rules.
+- :mod:`galfriday.httpconfig`: :class:`HttpConfig` (the ``[http]`` section) and its rules.
 - :mod:`galfriday.web.server`: :func:`build_app` (a starlette app for one engine, taking extra
   routes) and :func:`serve_http` (hypercorn's trio worker in the caller's nursery).
 - :mod:`galfriday.web.guard`: the token and Host checks in front of every route.
@@ -21,8 +21,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from galfriday.httpconfig import HttpConfig
     from galfriday.web.api import api_routes
-    from galfriday.web.config import HttpConfig
     from galfriday.web.metrics import EngineMetrics
     from galfriday.web.server import build_app, serve_http
 
@@ -31,7 +31,7 @@ __all__ = ["EngineMetrics", "HttpConfig", "api_routes", "build_app", "serve_http
 # Imported when first used: the configuration reads HttpConfig without starting a web stack.
 _HOMES: Final = {
     "EngineMetrics": "galfriday.web.metrics",
-    "HttpConfig": "galfriday.web.config",
+    "HttpConfig": "galfriday.httpconfig",
     "api_routes": "galfriday.web.api",
     "build_app": "galfriday.web.server",
     "serve_http": "galfriday.web.server",

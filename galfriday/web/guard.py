@@ -7,7 +7,7 @@ Rules, in order:
   DNS name of its own at 127.0.0.1 (DNS rebinding).
 - A read (``GET``, ``HEAD``) needs ``Authorization: Bearer <token>`` only when
   ``everything`` is set (a bind other machines can reach: see
-  :class:`~galfriday.web.config.HttpConfig`, which then insists on a token). A WebSocket
+  :class:`~galfriday.httpconfig.HttpConfig`, which then insists on a token). A WebSocket
   counts as a read.
 - A write (any other method) always needs the token; with no token configured every write is
   refused with 403. A custom header is also what a page in a browser cannot send to another
@@ -25,7 +25,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from galfriday.web.config import is_loopback
+from galfriday.httpconfig import is_loopback
 from galfriday.web.jsonio import error
 
 __all__ = ["READS", "BearerGuard", "bearer_matches", "host_name"]

@@ -39,8 +39,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from galfriday.errors import ConfigError
+from galfriday.httpconfig import HttpConfig, is_loopback
 from galfriday.web.api import api_routes
-from galfriday.web.config import HttpConfig, is_loopback
 from galfriday.web.guard import BearerGuard
 from galfriday.web.metrics import EngineMetrics
 from galfriday.web.probes import PROBE_PATHS, healthz, readyz

@@ -2,7 +2,8 @@
 
 ``python -m tests.paper.bench_backtest [MINUTES] [EVENTS_PER_S]`` writes a capture of the
 simulator's market (the pure exchange: book updates, trades; BTC/USD and ETH/USD, depth 10)
-to a temporary folder, runs the test strategy over it and prints the run time and frames/s.
+to a temporary folder, runs the market-making example over it and prints the run time and
+frames/s.
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ import functools
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import trio
 import trio.testing
+from loguru import logger
 
+from examples.market_maker import MarketMaker
 from galfriday.backtest.run import run_backtest
 from galfriday.capture.format import Header, WsIn, encode_block, file_prefix
 from galfriday.live.engine import EngineConfig, config_summary
 from galfriday.live.marketdata import MarketDataConfig
+from galfriday.paper.venue import PaperConfig
 from galfriday.sim import frames
 from galfriday.sim.exchange import Exchange
 from galfriday.sim.market import default_pairs
-from tests.paper.test_backtest import buy_then_sell
 
 START = 1_800_000_000.0
 SYMBOLS = ("BTC/USD", "ETH/USD")
@@ -65,13 +69,17 @@ def main() -> None:
     capture = folder / "bench.gfcap"
     frames_written = synthesise(capture, minutes, rate)
     began = time.perf_counter()
-    run = functools.partial(run_backtest, [capture], buy_then_sell, {"qty": "0.001"},
-                            database=folder / "bench.db")  # fmt: skip
+    params = {"symbol": "BTC/USD", "qty": "0.001", "half_spread_bps": "2"}
+    paper = PaperConfig(balances={"USD": Decimal(100_000), "BTC": Decimal(1)})
+    logger.remove()  # the example's debug lines would be most of the run
+    run = functools.partial(run_backtest, [capture], MarketMaker, params,
+                            database=folder / "bench.db", paper=paper)  # fmt: skip
     report = trio.run(run, clock=trio.testing.MockClock())
     took = time.perf_counter() - began
     sys.stdout.write(
         f"{minutes:g} min capture, {frames_written:,} frames: backtest {took:.1f} s,"
-        f" {report.frames / took:,.0f} frames/s; orders {report.orders}, fills {report.fills}\n"
+        f" {report.frames / took:,.0f} frames/s; orders {report.orders}, fills {report.fills},"
+        f" P&L {report.pnl} {report.quote}\n"
     )
 
 
