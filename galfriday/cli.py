@@ -29,7 +29,7 @@ from galfriday.arguments import (
     add_stop_arguments,
     log_level,
 )
-from galfriday.errors import ConfigError, StorageFailure
+from galfriday.errors import ConfigError, StorageFailure, StrategyFailed
 from galfriday.signals import foreground_group_of_our_own, held_stop_signals
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USAGE", "main"]
@@ -43,8 +43,9 @@ LONG_RUNNING: Final = frozenset({"run", "reconcile", "sim"})
 EXIT_CODES = """\
 exit codes:
   0    done; run and sim also when stopped by Ctrl-C or SIGTERM
-  1    a check failed (decode, replay --verify, soak), or the engine stopped because its
-       audit database could not be written (one line on stderr says why)
+  1    a check failed (decode, replay --verify, soak), the engine stopped because its
+       audit database could not be written, or a strategy failed with on_error = "exit"
+       (or in a backtest); one line on stderr says why
   3    status: no engine is running on the database
   2    bad input: one line on stderr naming the argument or file, nothing changed
   130  interrupted by Ctrl-C (reconcile before its report, report, replay, ...)
@@ -433,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"galfriday: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except StorageFailure as exc:
+    except (StorageFailure, StrategyFailed) as exc:
         print(f"galfriday: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:

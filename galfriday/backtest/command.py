@@ -19,7 +19,7 @@ import trio.testing
 
 from galfriday.backtest.run import BacktestReport, run_backtest
 from galfriday.config import Config, PaperSection, load_config
-from galfriday.errors import ConfigError
+from galfriday.errors import ConfigError, StrategyFailed
 from galfriday.paper.venue import PaperConfig
 from galfriday.settings import paper_config
 from galfriday.strategy import load_strategy, parse_params
@@ -58,7 +58,13 @@ def backtest_command(args: argparse.Namespace, out: TextIO) -> int:
     run = functools.partial(
         run_backtest, list(args.captures), strategy, params, database=_database(args), paper=paper
     )
-    report = trio.run(run, clock=trio.testing.MockClock())
+    try:
+        report = trio.run(run, clock=trio.testing.MockClock())
+    except* StrategyFailed as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
     print_report(report, out, as_json=args.json)
     return 0
 

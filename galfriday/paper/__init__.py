@@ -4,7 +4,7 @@
   and trades; Kraken's private-stream messages out).
 - :mod:`galfriday.paper.engine`: the live engine with the paper venue in place of the private
   connection and the order gateway (``galfriday run --paper``).
-- :mod:`galfriday.paper.backtest`: captures fed through the same engine on virtual time
+- :mod:`galfriday.backtest` (its own package): captures fed through the same engine on virtual time
   (``galfriday backtest``).
 
 See docs/paper.md.
