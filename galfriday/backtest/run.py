@@ -185,9 +185,7 @@ async def run_backtest(
             ):
                 runner = StrategyRunner(facade, strategy, params, on_error="exit")
                 await _feed(engine, clock, records, origin, report, runner, strategies)
-                # The captures are over: time runs on by itself for the strategy's stop
-                # (on_stop, its cancels and their bounded waits), as it would live.
-                clock.autojump_threshold = 0
+                clock.autojump_threshold = 0  # time runs on by itself for the stop's waits
                 await runner.stop()
                 strategies.cancel_scope.cancel()
             await _stamp_migrations(engine, origin[0] if origin else 0.0)

@@ -1,6 +1,6 @@
-"""The short soak with the HTTP server on, /metrics scraped every second through it: the
-soak's own checks still pass, every scrape parses, counters only grow, and the faults the
-soak injects show in the figures."""
+"""The short soak (the suite's one soak: every fault detected, the end equal to the exchange)
+with the HTTP server on and /metrics scraped every second through it: the soak's own checks
+pass, every scrape parses, counters only grow, and the faults it injects show in the figures."""
 
 from __future__ import annotations
 
@@ -67,6 +67,14 @@ def test_a_short_soak_with_the_http_server_scraped(
     out = io.StringIO()
     print_report(report, config, out)
     assert report.ok, out.getvalue()
+    # The faults whose detection is checked come first in the schedule, so even 10 s of
+    # faults covers them all.
+    for kind in ("drop_frames", "stall", "corrupt_checksum", "drift_deposit"):
+        assert report.injected[kind] >= 1, out.getvalue()
+    detection = report.figures["detection"]
+    for name in ("private sequence gap", "checksum corruption", "stall"):
+        assert detection[name]["injected"] >= 1, out.getvalue()
+    assert len(report.checks) >= 14
     assert not failures
     assert len(scrapes) >= 20
     for name in COUNTERS:

@@ -21,7 +21,7 @@ const EVENT_TYPES = [
   "BalanceChange", "OrderAnomaly", "ConnectionStateChanged", "HealthChanged", "GapDetected",
   "ResyncStarted", "FrameRefused", "BalanceRecorded", "LedgerEntryLearnt", "BookChecks",
   "RecoveryFinished", "Discrepancy", "BalanceAdjusted", "ReviewItem", "ReconciliationReport",
-  "Alert", "EventsLost",
+  "Alert", "PnlUpdate", "EventsLost",
 ];
 
 // --- the event stream ----------------------------------------------------------------------
