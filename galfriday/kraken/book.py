@@ -73,6 +73,13 @@ class BookTop(msgspec.Struct, frozen=True, kw_only=True):
     asks: tuple[tuple[Decimal, Decimal], ...]
 
 
+# The members as module constants: reading one through the Enum class costs a metaclass
+# __getattr__ call in Python 3.11 (several times a global), and apply() returns one per message.
+_MATCH: Final = BookCheck.MATCH
+_MISMATCH: Final = BookCheck.MISMATCH
+_UNCHECKED: Final = BookCheck.UNCHECKED
+
+
 class _Inexact(Exception):
     pass
 
@@ -178,8 +185,8 @@ class OrderBook:
         if bids and self._apply_side(self._bids, self._bid_keys, self._bid_fragments, bids, -1):
             self._bid_text = None
         if data.checksum is None:
-            return BookCheck.UNCHECKED
-        return BookCheck.MATCH if self.checksum() == data.checksum else BookCheck.MISMATCH
+            return _UNCHECKED
+        return _MATCH if self.checksum() == data.checksum else _MISMATCH
 
     def clear(self) -> None:
         """Forget every level (the book waits for its next snapshot)."""
