@@ -46,9 +46,7 @@ def compare_lines(old: object, new: object) -> list[str]:
         was, now = before.get(name), after.get(name)
         ratio = f"{now / was:.2f}x" if was and now is not None else "-"
         hint = " (lower is better)" if name.endswith(_LOWER_IS_BETTER) else ""
-        lines.append(
-            f"{name:<{width}}  {_figure(was):>14}  {_figure(now):>14}  {ratio:>12}{hint}"
-        )
+        lines.append(f"{name:<{width}}  {_figure(was):>14}  {_figure(now):>14}  {ratio:>12}{hint}")
     return lines
 
 
