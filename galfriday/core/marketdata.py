@@ -53,6 +53,13 @@ from galfriday.kraken.requests import BOOK_DEPTHS
 __all__ = ["BookFeed", "MarketDataConfig", "MarketDataMachine", "MarketStats"]
 
 CHECK_REPORT_SECONDS: Final = 10.0
+# Module constants for the per-frame path: an Enum member read through its class costs a
+# metaclass __getattr__ call in Python 3.11, several times a plain global.
+_MATCH: Final = BookCheck.MATCH
+_MISMATCH: Final = BookCheck.MISMATCH
+_UNCHECKED: Final = BookCheck.UNCHECKED
+_INEXACT: Final = BookCheck.INEXACT
+_BOOK_TYPES: Final = (wire.BookMessage, wire.ExactBookMessage)
 ERRORS_KEPT: Final = 100  # the most recent refusals of requests kept for the summary
 
 
@@ -218,8 +225,9 @@ class MarketDataMachine:
             )
             return None
         kind = type(message)
-        self.stats.by_type[kind] = self.stats.by_type.get(kind, 0) + 1
-        if isinstance(message, wire.BookMessage | wire.ExactBookMessage):
+        by_type = self.stats.by_type
+        by_type[kind] = by_type.get(kind, 0) + 1
+        if isinstance(message, _BOOK_TYPES):
             return self._book(message, frame)
         if isinstance(message, wire.TickerMessage):
             self._ticker(message, frame)
@@ -241,25 +249,23 @@ class MarketDataMachine:
         snapshot = message.type == "snapshot"
         for data in message.data:
             symbol = data.symbol
-            feed = self._feed(symbol, frame)
-            if feed is None:
-                continue
-            if feed.resyncing and not snapshot:
-                continue  # deltas between a resync and its snapshot are meaningless
+            feed = self.books.get(symbol) or self._feed(symbol, frame)
+            if feed is None or (feed.resyncing and not snapshot):
+                continue  # not followed; or a delta between a resync and its snapshot
             result = feed.book.apply(data, snapshot=snapshot)
-            if result is BookCheck.INEXACT:
+            if result is _INEXACT:
                 exact = self.decoder.decode_exact_book(frame.raw)
                 result = feed.book.apply(
                     next(d for d in exact.data if d.symbol == symbol), snapshot=snapshot
                 )
             self.metrics.channel_update("book", symbol, frame.received_mono)
-            if result in (BookCheck.MATCH, BookCheck.UNCHECKED):
+            if result is _MATCH or result is _UNCHECKED:
                 if snapshot:
                     feed.resyncing = False
                     if not self.ready and all(s in self.books for s in self.symbols):
                         self.ready = True
-                feed.verified = result is BookCheck.MATCH or feed.verified
-                if result is BookCheck.MATCH:
+                if result is _MATCH:
+                    feed.verified = True
                     feed.verified_count += 1
                     feed.total_verified += 1
                     if not snapshot:
@@ -267,7 +273,7 @@ class MarketDataMachine:
                 self._publish_book(symbol, feed, snapshot, data.timestamp, frame.received_wall)
                 continue
             feed.verified = False
-            if result is BookCheck.MISMATCH:
+            if result is _MISMATCH:
                 feed.mismatched += 1
                 feed.total_mismatched += 1
             else:

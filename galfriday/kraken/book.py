@@ -47,6 +47,7 @@ DEPTHS: Final = (10, 25, 100, 500, 1000)
 CHECKSUM_LEVELS: Final = 10
 _EXACT_LIMIT: Final = 2**50
 _FLOAT_SLACK: Final = 1e-3
+_NO_CHANGES: Final[list[tuple[int, int]]] = []  # a side without changes (never mutated)
 
 
 class BookCheck(enum.Enum):
@@ -70,6 +71,13 @@ class BookTop(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     bids: tuple[tuple[Decimal, Decimal], ...]
     asks: tuple[tuple[Decimal, Decimal], ...]
+
+
+# The members as module constants: reading one through the Enum class costs a metaclass
+# __getattr__ call in Python 3.11 (several times a global), and apply() returns one per message.
+_MATCH: Final = BookCheck.MATCH
+_MISMATCH: Final = BookCheck.MISMATCH
+_UNCHECKED: Final = BookCheck.UNCHECKED
 
 
 class _Inexact(Exception):
@@ -145,7 +153,10 @@ class OrderBook:
         # Each level's checksum text f"{price}{qty}", parallel to the keys, made once per change.
         self._bid_fragments: list[str] = []
         self._ask_fragments: list[str] = []
-        self._checksum: int | None = zlib.crc32(b"")  # None: the top 10 changed since
+        # The checksum in two cached halves (None: that side's top 10 changed since): the CRC of
+        # the asks' text, and the bids' text, which the CRC continues over.
+        self._ask_crc: int | None = zlib.crc32(b"")
+        self._bid_text: bytes | None = b""
         self.has_snapshot = False
 
     # --- applying messages ----------------------------------------------------------------
@@ -160,7 +171,8 @@ class OrderBook:
             if isinstance(data, ExactBookData):
                 bids, asks = self._exact_ticks(data.bids), self._exact_ticks(data.asks)
             else:
-                bids, asks = self._float_ticks(data.bids), self._float_ticks(data.asks)
+                bids = self._float_ticks(data.bids) if data.bids else _NO_CHANGES
+                asks = self._float_ticks(data.asks) if data.asks else _NO_CHANGES
         except _Inexact:
             return BookCheck.INEXACT
         except _Invalid:
@@ -168,11 +180,13 @@ class OrderBook:
         if snapshot:
             self.clear()
             self.has_snapshot = True
-        self._apply_side(self._asks, self._ask_keys, self._ask_fragments, asks, 1)
-        self._apply_side(self._bids, self._bid_keys, self._bid_fragments, bids, -1)
+        if asks and self._apply_side(self._asks, self._ask_keys, self._ask_fragments, asks, 1):
+            self._ask_crc = None
+        if bids and self._apply_side(self._bids, self._bid_keys, self._bid_fragments, bids, -1):
+            self._bid_text = None
         if data.checksum is None:
-            return BookCheck.UNCHECKED
-        return BookCheck.MATCH if self.checksum() == data.checksum else BookCheck.MISMATCH
+            return _UNCHECKED
+        return _MATCH if self.checksum() == data.checksum else _MISMATCH
 
     def clear(self) -> None:
         """Forget every level (the book waits for its next snapshot)."""
@@ -182,7 +196,8 @@ class OrderBook:
         self._ask_keys.clear()
         self._bid_fragments.clear()
         self._ask_fragments.clear()
-        self._checksum = zlib.crc32(b"")
+        self._ask_crc = zlib.crc32(b"")
+        self._bid_text = b""
         self.has_snapshot = False
 
     def _exact_ticks(self, levels: Sequence[ExactBookLevel]) -> list[tuple[int, int]]:
@@ -225,7 +240,9 @@ class OrderBook:
         fragments: list[str],
         changes: list[tuple[int, int]],
         sign: int,
-    ) -> None:
+    ) -> bool:
+        """Apply one side's changes; True when its top :data:`CHECKSUM_LEVELS` changed."""
+        top = False
         for price, qty in changes:
             key = sign * price
             if qty == 0:
@@ -234,7 +251,7 @@ class OrderBook:
                     del keys[index]
                     del fragments[index]
                     if index < CHECKSUM_LEVELS:
-                        self._checksum = None
+                        top = True
                 continue
             index = bisect_left(keys, key)
             if price in levels:
@@ -244,22 +261,27 @@ class OrderBook:
                 fragments.insert(index, f"{price}{qty}")
             levels[price] = qty
             if index < CHECKSUM_LEVELS:
-                self._checksum = None
+                top = True
         if len(keys) > self.depth:
             for key in keys[self.depth :]:
                 del levels[sign * key]
             del keys[self.depth :]
             del fragments[self.depth :]
+        return top
 
     # --- reading ---------------------------------------------------------------------------
 
     def checksum(self) -> int:
-        """Kraken's CRC32 of the current top 10 levels (cached until the top 10 change)."""
-        if self._checksum is None:
+        """Kraken's CRC32 of the current top 10 levels (each side cached until its top 10
+        change)."""
+        ask_crc = self._ask_crc
+        if ask_crc is None:
             text = "".join(self._ask_fragments[:CHECKSUM_LEVELS])
-            text += "".join(self._bid_fragments[:CHECKSUM_LEVELS])
-            self._checksum = zlib.crc32(text.encode("ascii"))
-        return self._checksum
+            ask_crc = self._ask_crc = zlib.crc32(text.encode("ascii"))
+        bid_text = self._bid_text
+        if bid_text is None:
+            bid_text = self._bid_text = "".join(self._bid_fragments[:CHECKSUM_LEVELS]).encode()
+        return zlib.crc32(bid_text, ask_crc)
 
     def bids(self) -> list[tuple[int, int]]:
         """All bid levels as (price ticks, qty lots), best (highest) first."""

@@ -1,9 +1,12 @@
 """Kraken WebSocket v2 frame decoding: one reusable :class:`FrameDecoder` per stream.
 
 Rules:
-- A frame decodes to one of the :data:`~galfriday.kraken.messages.Message` structs. Frames
-  written the way Kraken writes them (``{"channel":"...`` first) go straight to that channel's
-  decoder; any other frame is sniffed for its ``channel`` or ``method`` first.
+- A frame decodes to one of the :data:`~galfriday.kraken.messages.Message` structs. A frame of
+  a channel with one struct goes through a single decoder of the union of those structs, which
+  dispatches on ``channel`` in C (one pass, wherever the key is); any frame that this decoder
+  refuses (``instrument``, responses, unknown channels, malformed frames) is decoded again the
+  careful way: sniffed for its ``channel`` or ``method``, then that decoder, so its result or
+  its error is the one that decoder gives.
 - Unknown channels and methods decode to :class:`~galfriday.kraken.messages.UnknownFrame` and
   are counted; a frame that does not decode raises :class:`~galfriday.errors.MalformedFrame`
   carrying msgspec's path (``$.data[0].price``). Nothing else escapes :meth:`FrameDecoder.decode`.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, Union
 
 import msgspec
 
@@ -143,6 +146,9 @@ _CHANNEL_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 }
 # Channels whose messages hold Decimals, all in ``data`` (a list of structs).
 _CHECKED: Final = frozenset({"ticker", "trade", "ohlc", "executions", "balances"})
+# The message type of each channel: its counter name and whether its numbers are checked.
+_BY_TYPE: Final = {cls: (name, name in _CHECKED) for name, cls in _CHANNEL_TYPES.items()}
+_ANY_CHANNEL: Final[Any] = Union[tuple(_CHANNEL_TYPES.values())]  # noqa: UP007
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 _DISARMED: Final = re.compile(rb'"triggerTime"\s*:\s*"0"')
 _NO_TIME: Final = b'"triggerTime":null'
@@ -178,6 +184,7 @@ class FrameDecoder:
             name: msgspec.json.Decoder(cls) for name, cls in _CHANNEL_TYPES.items()
         }
         self._by_channel["instrument"] = self._instrument
+        self._any_channel: msgspec.json.Decoder[Message] = msgspec.json.Decoder(_ANY_CHANNEL)
         self._by_channel_bytes = {name.encode(): name for name in self._by_channel}
         self._exact_book = msgspec.json.Decoder(ExactBookMessage)
         self._response = msgspec.json.Decoder(Response)
@@ -199,17 +206,16 @@ class FrameDecoder:
                 that is not finite or too large (see the module rules).
         """
         try:
-            name = self._sniff(raw)
-            if name is not None:
-                message: Message = self._by_channel[name].decode(raw)
-            else:
-                name, message = self._decode_slow(raw)
-        except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
-            self.malformed += 1
-            raise _malformed(exc, raw) from exc
-        if name in _CHECKED and suspect(_data(message)):
+            message: Message = self._any_channel.decode(raw)
+        except (msgspec.MsgspecError, ValueError, TypeError, RecursionError):
+            name, message = self._decode_careful(raw)
+            checked = name in _CHECKED
+        else:
+            name, checked = _BY_TYPE[type(message)]
+        if checked and suspect(_data(message)):
             self._refuse_bad_number(message, raw)
-        self.counts[name] = self.counts.get(name, 0) + 1
+        counts = self.counts
+        counts[name] = counts.get(name, 0) + 1
         return message
 
     def decode_exact_book(self, raw: bytes | str) -> ExactBookMessage:
@@ -236,6 +242,17 @@ class FrameDecoder:
             "malformed": self.malformed,
             "skipped": self.skipped,
         }
+
+    def _decode_careful(self, raw: bytes | str) -> tuple[str, Message]:
+        """A frame the union decoder refused: its own channel's decoder, or the slow path."""
+        try:
+            name = self._sniff(raw)
+            if name is not None:
+                return name, self._by_channel[name].decode(raw)
+            return self._decode_slow(raw)
+        except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
+            self.malformed += 1
+            raise _malformed(exc, raw) from exc
 
     def _refuse_bad_number(self, message: Message, raw: bytes | str) -> None:
         path = bad_number(message)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from galfriday.kraken.book import BookCheck, OrderBook
 from galfriday.kraken.wire import BookMessage, FrameDecoder
+from tests.bench.compare import compare_files
 from tests.bench.engine_bench import (
     order_latency,
     reconcile_cpu,
@@ -104,6 +105,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench", description=__doc__)
     parser.add_argument("--updates", type=int, default=50_000, help="update frames per workload")
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD_JSON",
+        help="after the table, print every figure of an earlier bench.json beside this run's",
+    )
     parser.add_argument("--skip-engine", action="store_true", help="skip the engine figures")
     parser.add_argument(
         "--sim-rate", action="store_true", help="also find the simulator's highest frame rate"
@@ -115,6 +122,8 @@ def main() -> None:
         help="length of the sustained 20-pair run (default 1)",
     )
     args = parser.parse_args()
+    if args.compare is not None and not args.compare.is_file():
+        parser.error(f"--compare: no file {args.compare}")
     began = time.perf_counter()
     results: dict[str, object] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores".strip(),
@@ -265,6 +274,9 @@ def main() -> None:
     )
     for name, figure, extra in rows:
         print(f"{name:<{width}}  {figure:>24}  {extra}")
+    if args.compare is not None:
+        print(f"\nbefore: {args.compare}, after: this run")
+        print("\n".join(compare_files(args.compare, results)))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 
