@@ -113,6 +113,7 @@ class Subscription:
     def _close(self) -> None:
         self.closed = True
         self._bus._subscriptions.discard(self)
+        self._bus._wanted.clear()
         self._lot.unpark_all()
 
     def close(self) -> None:
@@ -154,6 +155,7 @@ class Bus:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._wanted: dict[type[Event], bool] = {}  # wanted()'s answers until the next change
         self.published = 0
 
     def subscribe(
@@ -167,6 +169,7 @@ class Bus:
         ``symbols`` only if given."""
         subscription = Subscription(self, types, capacity, policy, symbols)
         self._subscriptions.add(subscription)
+        self._wanted.clear()
         return subscription
 
     def publish(self, event: Event) -> None:
@@ -179,7 +182,11 @@ class Bus:
     def wanted(self, kind: type[Event]) -> bool:
         """True if some subscriber would receive an event of ``kind`` (publishers use it to
         skip building events nobody reads)."""
-        return any(not s.types or issubclass(kind, s.types) for s in self._subscriptions)
+        known = self._wanted.get(kind)
+        if known is None:
+            known = any(not s.types or issubclass(kind, s.types) for s in self._subscriptions)
+            self._wanted[kind] = known
+        return known
 
     @property
     def subscribers(self) -> int:

@@ -85,3 +85,14 @@ def test_wanted_says_whether_anyone_would_receive_an_event_of_a_kind() -> None:
     everything.close()
     trades.close()
     assert not bus.wanted(TradePrint)
+
+
+async def test_wanted_follows_subscribing_and_leaving() -> None:
+    bus = Bus()
+    assert not bus.wanted(TradePrint)  # asked once: the answer is kept...
+    async with bus.subscribe(TradePrint):
+        assert bus.wanted(TradePrint) and not bus.wanted(Alert)  # ...until someone subscribes
+        async with bus.subscribe():
+            assert bus.wanted(Alert)  # a subscriber to everything wants every type
+        assert not bus.wanted(Alert)  # and until someone leaves
+    assert not bus.wanted(TradePrint)

@@ -121,6 +121,7 @@ class AuditWriter:
         self._trouble: AuditTrouble | None = None  # as last reported
         self._episode_lost = 0
         self._stopped = False
+        self._flushing = 0  # flush() calls waiting: the batch window closes at once for them
 
     @property
     def rows_waiting(self) -> int:
@@ -205,9 +206,9 @@ class AuditWriter:
         """Wait for a row, then up to ``batch_seconds`` for a full batch; take the batch."""
         while not self._queue:
             await self._arrived.park()
-        if len(self._queue) < self.batch_rows:
+        if len(self._queue) < self.batch_rows and not self._flushing:
             with trio.move_on_after(self.batch_seconds):
-                while len(self._queue) < self.batch_rows:
+                while len(self._queue) < self.batch_rows and not self._flushing:
                     await self._arrived.park()
         self._take()
 
@@ -331,11 +332,18 @@ class AuditWriter:
     async def flush(self) -> None:
         """Wait until every row queued before this call is committed (or refused as a bug).
 
-        On a failing database this waits as long as the failure lasts (or the writer stops).
+        Someone waiting is worth more than a fuller batch: the batch being gathered goes now
+        rather than after ``batch_seconds``. On a failing database this waits as long as the
+        failure lasts (or the writer stops).
         """
         target = self.queued
-        while self.written + self.failed < target and not self._stopped:
-            await self._settled.park()
+        self._flushing += 1
+        self._arrived.unpark_all()
+        try:
+            while self.written + self.failed < target and not self._stopped:
+                await self._settled.park()
+        finally:
+            self._flushing -= 1
 
 
 def _report(rejected: list[Rejected]) -> None:

@@ -113,10 +113,29 @@ async def test_writer_commits_a_partial_batch_after_a_few_ms(
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
         await writer.write("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
-        start = trio.current_time()
+        await trio.sleep(0.004)
+        assert len(writer._queue) == 1  # it waits for more rows first...
+        await trio.sleep(0.002)
+        assert not writer._queue  # ...a few ms at most, then the batch goes
         await writer.flush()
         assert writer.written == 1 and writer.batches == 1
-        assert trio.current_time() - start >= 0.005  # it waited for more rows first
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_flush_closes_the_batch_window_at_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = AuditStore(tmp_path / "audit.db")
+    writer = AuditWriter(store, batch_rows=1000, batch_seconds=5.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        await writer.write("gaps", at_wall=1.0, stream="s", first_missing=1, last_missing=1)
+        start = trio.current_time()
+        await writer.flush()  # someone waits: the row need not wait for company
+        assert writer.written == 1 and trio.current_time() - start < 1.0
+        await writer.write("gaps", at_wall=2.0, stream="s", first_missing=2, last_missing=2)
+        await trio.sleep(1.0)
+        assert writer.written == 1  # without a flush, the window is as long as configured
         nursery.cancel_scope.cancel()
 
 
