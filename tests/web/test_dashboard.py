@@ -177,7 +177,10 @@ async def test_a_screenshot_of_the_busy_dashboard_is_saved(tmp_path: Path) -> No
                 "['#open-orders tbody tr', '#recent-fills tbody tr', '#alert-list li',"
                 " '#review-queue tbody tr', '#health-chart rect', '#depth-chart path']"
                 ".every(selector => document.querySelector(selector))"
+                " && document.querySelector('#positions tbody tr[data-symbol=\"ETH/USD\"]')"
+                ".lastChild.textContent.match(/^-?[0-9.]+$/)"  # the pair's net P&L, a number
             )
+        assert "[object" not in await page.evaluate("document.body.innerText")
         png = await page.screenshot(ARTIFACTS / "dashboard.png")
         await trio.Path(ARTIFACTS / ".gitignore").write_text("*\n")
     assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -340,6 +340,15 @@ function notePnl() {
   }
 }
 
+// A pair's P&L since the engine started (the API's pnl object; null before its first fill):
+// net in the cell, its parts on hover.
+function pnlTitle(pnl) {
+  if (!pnl) return "no fill counted yet";
+  const part = (value) => (value === null || value === undefined ? "-" : trimZeros(value));
+  return `realised ${part(pnl.realised)}, unrealised ${part(pnl.unrealised)} at ${part(pnl.mark)},`
+    + ` fees ${part(pnl.fees)}, position ${part(pnl.position)} @ ${part(pnl.average_cost)}`;
+}
+
 function renderMoney() {
   const balanceRows = Object.entries(state.balances).map(([asset, amount]) =>
     el("tr", { "data-asset": asset }, el("td", {}, asset), el("td", { class: "num" }, dash(amount))));
@@ -349,7 +358,7 @@ function renderMoney() {
     el("td", { class: "num" }, dash(p.qty)),
     el("td", { class: "num" }, dash(trimZeros(p.mid))),
     el("td", { class: "num" }, dash(trimZeros(p.value))),
-    el("td", { class: "num" }, dash(trimZeros(p.pnl)))));
+    el("td", { class: "num", title: pnlTitle(p.pnl) }, dash(trimZeros(p.pnl && p.pnl.net)))));
   $("positions").tBodies[0].replaceChildren(...positionRows);
   drawLines($("pnl-chart"), $("pnl-legend"), state.pnl, nowSeconds(), shownWindow(state.pnl), "", true);
 }
