@@ -147,6 +147,8 @@ def _strategy(args: argparse.Namespace, settings: Settings) -> _Chosen | None:
 
 @dataclass(frozen=True)
 class _Chosen:
+    """The strategy of the run: what to run, with what, and what its failure does."""
+
     target: object
     params: dict[str, Any]
     on_error: OnError
