@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import trio
 
+import galfriday
 from galfriday import cli
 
 
@@ -33,12 +36,6 @@ def test_stop_reads_the_kill_file_and_database_of_a_config(tmp_path: Path) -> No
 
 
 def test_a_set_kill_switch_refuses_orders_from_the_start(tmp_path: Path) -> None:
-    from decimal import Decimal
-
-    import trio
-
-    import galfriday
-
     settings = galfriday.load_config(database=tmp_path / "g.db", capture=False, seed=2)
     (tmp_path / "g.db.stop").touch()
 
