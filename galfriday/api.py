@@ -25,6 +25,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import uuid
@@ -43,7 +44,7 @@ from galfriday.core.pnl import SymbolPnl
 from galfriday.core.rails import OrderIntent, Rails, check
 from galfriday.core.steps import OrderRefused as RailStep
 from galfriday.core.steps import TradingStopped
-from galfriday.errors import InvalidRequest, RailRefused, TradingHalted
+from galfriday.errors import InvalidRequest, RailRefused, TradingHalted, sole_error
 from galfriday.events import Event, FillEvent, OrderStatus, OrderUpdate, OrderView, TickerUpdate
 from galfriday.live.engine import Engine as _Engine
 from galfriday.live.engine import EngineConfig
@@ -346,40 +347,26 @@ class Engine:
         gateway = self._inner.gateway
         if gateway is None:
             return 0
-        await self._settle_interrupted()
-        orders = [o.order_id for o in self.placed()]
+        def seen() -> bool:  # interrupted orders on the stream (or never sent at all)
+            return not self._interrupted - {o.cl_ord_id for o in self.orders(open_only=False)}
+
+        await self._until(seen)
+        self._interrupted.clear()
+        orders = {o.order_id for o in self.placed()}
         async with trio.open_nursery() as nursery:
             for order_id in orders:
                 nursery.start_soon(gateway.cancel, order_id)
-        await self._until_closed(set(orders))
+        # Kraken answers a cancel before its ``canceled`` report arrives: wait for the reports.
+        await self._until(lambda: not any(o.order_id in orders for o in self.orders()))
         return len(orders)
 
-    async def _until_closed(self, order_ids: set[str]) -> None:
-        """Wait (:data:`SETTLE_SECONDS` at most) for the stream to report these orders closed:
-        Kraken answers a cancel before its ``canceled`` report arrives."""
-
-        def still_open() -> bool:
-            return any(o.order_id in order_ids for o in self.orders())
-
-        with trio.move_on_after(SETTLE_SECONDS):
+    async def _until(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()``, looking again after each order update; at most
+        :data:`SETTLE_SECONDS`."""
+        with trio.move_on_after(SETTLE_SECONDS), contextlib.suppress(trio.EndOfChannel):
             async with self._inner.bus.subscribe(OrderUpdate) as updates:
-                if not still_open():
-                    return
-                async for _ in updates:
-                    if not still_open():
-                        return
-
-    async def _settle_interrupted(self) -> None:
-        def unseen() -> set[str]:
-            return self._interrupted - {o.cl_ord_id for o in self.orders(open_only=False)}
-
-        if unseen():
-            with trio.move_on_after(SETTLE_SECONDS):
-                async with self._inner.bus.subscribe(OrderUpdate) as updates:
-                    async for _ in updates:
-                        if not unseen():
-                            break
-        self._interrupted.clear()  # seen, or never reached Kraken
+                while not done():
+                    await updates.receive()
 
     def killed(self) -> bool:
         """Whether the kill switch (``[rails] kill_file``) is tripped."""
@@ -471,19 +458,27 @@ async def open_engine(
         chosen = settings
     else:
         chosen = load_config(settings)
-    async with AsyncExitStack() as stack:
-        config = chosen.engine
-        if config is None:
-            from galfriday.sim.embedded import open_embedded
+    started = False
+    try:
+        async with AsyncExitStack() as stack:
+            config = chosen.engine
+            if config is None:
+                from galfriday.sim.embedded import open_embedded
 
-            _, urls = await stack.enter_async_context(open_embedded(chosen.seed))
-            config = embedded_engine(chosen, urls)
-        prebuilt = None
-        if chosen.paper is not None:
-            prebuilt = PaperEngine(config, chosen.paper)
-            prebuilt.begin()  # the paper account's snapshots: start-up need not wait for them
-        inner = await stack.enter_async_context(_open_engine(config, engine=prebuilt))
-        yield await stack.enter_async_context(open_facade(inner, chosen))
+                _, urls = await stack.enter_async_context(open_embedded(chosen.seed))
+                config = embedded_engine(chosen, urls)
+            prebuilt = None
+            if chosen.paper is not None:
+                prebuilt = PaperEngine(config, chosen.paper)
+                prebuilt.begin()  # the paper account's snapshots: start-up need not wait
+            inner = await stack.enter_async_context(_open_engine(config, engine=prebuilt))
+            engine = await stack.enter_async_context(open_facade(inner, chosen))
+            started = True
+            yield engine
+    except BaseExceptionGroup as group:
+        if started:
+            raise
+        raise sole_error(group) from None  # a start-up refusal (a database in use) as itself
 
 
 @asynccontextmanager

@@ -64,6 +64,7 @@ __all__ = [
     "TradingHalted",
     "kraken_error",
     "reading",
+    "sole_error",
 ]
 
 _RAW_PREVIEW = 200
@@ -266,3 +267,17 @@ def kraken_error(code: str) -> KrakenApiError:
     if code.startswith("EOrder:"):
         return OrderRejected(code)
     return KrakenApiError(code)
+
+
+def sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one :class:`GalfridayError` a trio exception group is made of (nurseries wrap
+    what fails inside them), so a start-up refusal reads as itself; else the group."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], GalfridayError) else group
