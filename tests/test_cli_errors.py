@@ -218,3 +218,12 @@ def test_output_closed_by_its_reader_ends_quietly_with_exit_141(tmp_path: Path) 
     _, err = process.communicate(timeout=30)
     assert process.returncode == 141
     assert err == b""
+
+
+def test_soak_with_a_file_for_its_folder_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    assert cli.main(["soak", "--dir", str(taken)]) == 2
+    assert "--dir" in _one_line(capsys) and taken.read_text() == "not a folder"
