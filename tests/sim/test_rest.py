@@ -7,6 +7,7 @@ import pytest
 import trio
 import trio.testing
 
+from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.server import SimConfig, Simulator, open_simulator
 from tests.sim.helpers import private_call, public_call
 
@@ -264,3 +265,21 @@ async def test_assets_fee_credits_earn_and_a_delisted_pairs_trade_as_on_a_real_a
         assert [t["pair"] for t in trades.values()] == ["LUNAUSD"]  # AssetPairs lacks it
         pairs = (await public_call(sim, "AssetPairs"))["result"]
         assert "LUNAUSD" not in pairs
+
+
+async def test_a_partly_filled_resting_order_is_open_with_its_executed_volume() -> None:
+    # Kraken lists it as status open with vol_exec > 0 (REST) and, in a new executions
+    # snapshot, as exec_type new with order_status partially_filled.
+    async with open_simulator(QUIET) as sim:
+        book = sim.exchange.books["BTC/USD"]
+        [(_, lots)] = book.top("asks", 1)
+        qty = book.spec.qty(lots) + D("0.01")
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", qty, _best(sim, "asks")))
+        assert order.is_open and 0 < order.cum_qty < qty
+        [info] = (await private_call(sim, "OpenOrders"))["result"]["open"].values()
+        assert (info["status"], D(info["vol_exec"]), D(info["vol"])) == ("open", order.cum_qty, qty)
+        queried = (await private_call(sim, "QueryOrders", txid=order.order_id))["result"]
+        assert queried[order.order_id]["status"] == "open"
+        report = sim.exchange.account.order_report(order)
+        assert (report.exec_type, report.order_status) == ("new", "partially_filled")
+        assert report.cum_qty == order.cum_qty
