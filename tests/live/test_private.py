@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import trio
 import trio.testing
 
 from galfriday.bus import Subscription
+from galfriday.core import account as account_module
+from galfriday.errors import ExchangeError
 from galfriday.events import (
     ConnectionState,
     ConnectionStateChanged,
@@ -402,3 +405,22 @@ async def test_a_partly_filled_resting_order_survives_a_stale_order_query() -> N
         assert view is not None and view.status is OrderStatus.PARTIALLY_FILLED
         assert view.cum_qty == order.cum_qty
         assert _invalid_transitions(feed) == []
+
+
+async def test_a_bug_of_ours_in_converting_a_rest_order_is_not_blamed_on_the_exchange(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A failed query (the exchange's fault, or the wire's) is logged and tried again; a bug
+    # in our converter must surface as itself, not pass for a failed query.
+    async with open_simulator(QUIET) as sim, private_feed(sim) as feed:
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", D("0.01"), _bid(sim)))
+        sim.flush_private()
+        await _settle(feed, sim)
+
+        def broken(*args: object) -> object:
+            raise AttributeError("'int' object has no attribute 'get'")
+
+        monkeypatch.setattr(account_module, "order_report", broken)
+        with pytest.raises(AttributeError) as info:
+            await feed.stream.refresh_stale([order.order_id])
+        assert not isinstance(info.value, ExchangeError)
