@@ -30,14 +30,12 @@ connections, "closed" (an orderly end) from "broken" (a fault to recover from)::
             └── RequestUnanswered   a request went out and got no answer: its effect is unknown
 
 Rules: translate foreign exceptions once, at the boundary (``raise MalformedFrame(...) from
-exc``; :func:`reading` for REST answers read field by field); never put a secret into an
-exception message.
+exc``; a REST answer that does not decode is an ``UnreadableAnswer``, raised by
+:mod:`galfriday.kraken.answers` around the decoding alone, so a bug of ours in what follows
+stays our own exception); never put a secret into an exception message.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 __all__ = [
     "AuthenticationError",
@@ -63,7 +61,6 @@ __all__ = [
     "StrategyFailed",
     "TradingHalted",
     "kraken_error",
-    "reading",
     "sole_error",
 ]
 
@@ -132,16 +129,6 @@ class StrategyFailed(GalfridayError):
 
 class ExchangeError(GalfridayError):
     """The exchange, or the wire between us, sent something wrong."""
-
-
-@contextmanager
-def reading(what: str) -> Iterator[None]:
-    """Reading a REST answer that lacks the fields Kraken documents raises
-    :class:`ExchangeError` (naming ``what``), not a ``KeyError`` from deep in a task."""
-    try:
-        yield
-    except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
-        raise ExchangeError(f"unreadable answer to {what}: {type(exc).__name__} {exc}") from exc
 
 
 class MalformedFrame(ExchangeError):

@@ -63,6 +63,7 @@ class SimConfig:
     earn: dict[str, Decimal] = field(default_factory=default_earn)
     fee_credits: Decimal = Decimal("500.00")  # KFEE in REST Balance, never on the stream
     delisted_trade: bool = True  # REST history holds a trade of a pair AssetPairs lacks
+    odd_instrument_pair: bool = False  # the instrument snapshot holds a pair that cannot decode
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
     heartbeat: float = 1.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final
 
 import msgspec
@@ -25,6 +26,7 @@ from galfriday.sim.exchange import Exchange, PublicUpdate
 from galfriday.sim.market import PairSpec, SimBook
 
 __all__ = [
+    "ODD_PAIR",
     "book_frame",
     "encode",
     "error_response",
@@ -108,7 +110,18 @@ def book_snapshot(book: SimBook, depth: int, wall: float) -> bytes:
     )
 
 
-def instrument_frame(pairs: Sequence[PairSpec], asset_precisions: dict[str, int]) -> bytes:
+# One pair that does not decode, as a real snapshot of about a thousand pairs may hold: its
+# price precision is no number. A client must skip and count it, and read the others.
+ODD_PAIR: Final = {
+    "symbol": "ODD/USD", "base": "ODD", "quote": "USD", "status": "online",
+    "price_precision": "four", "qty_precision": 8, "qty_min": 1.0,
+}  # fmt: skip
+
+
+def instrument_frame(
+    pairs: Sequence[PairSpec], asset_precisions: dict[str, int], *, odd_pair: bool = False
+) -> bytes:
+    """The ``instrument`` snapshot of ``pairs``; with ``odd_pair``, :data:`ODD_PAIR` last."""
     assets = [
         wire.AssetInfo(id=asset, status="enabled", precision=precision, precision_display=5)
         for asset, precision in sorted(asset_precisions.items())
@@ -132,11 +145,14 @@ def instrument_frame(pairs: Sequence[PairSpec], asset_precisions: dict[str, int]
         )
         for p in pairs
     ]
-    return encode(
-        wire.InstrumentMessage(
-            type="snapshot", data=wire.InstrumentData(assets=assets, pairs=infos)
-        )
+    message = wire.InstrumentMessage(
+        type="snapshot", data=wire.InstrumentData(assets=assets, pairs=infos)
     )
+    if not odd_pair:
+        return encode(message)
+    frame = msgspec.to_builtins(message, builtin_types=(Decimal,))
+    frame["data"]["pairs"].append(dict(ODD_PAIR))
+    return _ENCODER.encode(frame)
 
 
 def error_response(

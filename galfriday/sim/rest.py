@@ -309,9 +309,9 @@ class RestApi:
         return {
             self.symbols.rest_asset(asset): {
                 "balance": str(amount),
-                "hold_trade": str(
-                    account.hold(asset, specs).quantize(Decimal("1e-10")).normalize()
-                ),
+                "hold_trade": format(
+                    account.hold(asset, specs).quantize(Decimal("1e-10")).normalize(), "f"
+                ),  # normalize() alone writes 10 as 1E+1, which Kraken never does
             }
             for asset, amount in account.balances.items()
         }
@@ -326,11 +326,10 @@ class RestApi:
         return {"open": self._infos([o for o in orders if rows.wanted(o, params)], params)}
 
     def _closed_orders(self, params: Params, call: _Call) -> object:
+        inside = rows.window(params)
         closed = [o for o in self.exchange.account.orders.values() if not o.is_open]
         closed.sort(key=lambda o: o.closed or 0.0, reverse=True)
-        closed = [
-            o for o in closed if rows.in_window(o.closed or 0.0, params) and rows.wanted(o, params)
-        ]
+        closed = [o for o in closed if inside(o.closed or 0.0) and rows.wanted(o, params)]
         page = closed[rows.offset(params) : rows.offset(params) + rows.PAGE]
         return {"closed": self._infos(page, params), "count": len(closed)}
 
@@ -344,12 +343,13 @@ class RestApi:
         return self._infos([orders[order_id] for order_id in ids], params)
 
     def _trades_history(self, params: Params, call: _Call) -> object:
-        fills = [f for f in self.exchange.account.fills if rows.in_window(f.time, params)]
+        inside = rows.window(params)
+        fills = [f for f in self.exchange.account.fills if inside(f.time)]
         found: list[tuple[str, dict[str, object]]] = [
             (trade_id, rows.trade_row(self.exchange, f))
             for trade_id, f in rows.trade_rows(fills, rows.consolidated(params))
         ]
-        found[:0] = [(t, row) for t, row, at in self._delisted if rows.in_window(at, params)]
+        found[:0] = [(t, row) for t, row, at in self._delisted if inside(at)]
         found.reverse()  # newest first
         page = found[rows.offset(params) : rows.offset(params) + rows.PAGE]
         return {"trades": dict(page), "count": len(found)}
@@ -357,11 +357,11 @@ class RestApi:
     def _ledgers(self, params: Params, call: _Call) -> object:
         rest_asset = self.symbols.rest_asset
         assets = {a for a in params.get("asset", "").split(",") if a and a != "all"}
+        inside = rows.window(params)
         entries = [
             e
             for e in reversed(self.exchange.account.ledger)
-            if rows.in_window(e.time, params)
-            and (not assets or rest_asset(e.asset) in assets or e.asset in assets)
+            if inside(e.time) and (not assets or rest_asset(e.asset) in assets or e.asset in assets)
         ]
         page = entries[rows.offset(params) : rows.offset(params) + rows.PAGE]
         ledger = {e.ledger_id: rows.ledger_row(e, rest_asset) for e in page}
@@ -374,11 +374,13 @@ class RestApi:
 
     def _add_order(self, params: Params, call: _Call) -> object:
         spec = self._spec(params.get("pair", ""))
+        qty = rows.number(params, "volume")
+        price = rows.number(params, "price")
+        if qty is None:
+            raise ApiError("EGeneral:Invalid arguments:volume")
         try:
-            qty = Decimal(params.get("volume", ""))
-            price = Decimal(params["price"]) if params.get("price") else None
             userref = int(params["userref"]) if params.get("userref") else None
-        except (ArithmeticError, ValueError) as exc:
+        except ValueError as exc:
             raise ApiError("EGeneral:Invalid arguments") from exc
         request = OrderRequest(
             symbol=spec.symbol,

@@ -2,12 +2,16 @@
 ledger entries in Kraken's REST shapes, and the paging and filter parameters of its queries.
 
 Numbers are strings; times are epoch seconds; names are REST names (``XXBTZUSD``). A bad
-parameter raises :class:`ApiError` with Kraken's error string, which the API answers.
+parameter raises :class:`ApiError` with Kraken's error string, which the API answers. A
+number in exponent form (``1.234E-7``) is a bad parameter: clients must write fixed point
+(PROTOCOL.md §8, "Numbers out"), and the simulator refuses the rest so a client that does
+not fails its tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Final
@@ -21,17 +25,19 @@ __all__ = [
     "ApiError",
     "consolidated",
     "delisted_trade",
-    "in_window",
     "ledger_row",
+    "number",
     "offset",
     "order_info",
     "pair_info",
     "trade_row",
     "trade_rows",
     "wanted",
+    "window",
 ]
 
 PAGE: Final = 50
+_FIXED_POINT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 _REST_STATUS: Final = {
     "pending_new": "pending",
     "new": "open",
@@ -211,11 +217,24 @@ def offset(params: Mapping[str, str]) -> int:
         raise ApiError("EGeneral:Invalid arguments:ofs") from exc
 
 
-def in_window(time: float, params: Mapping[str, str]) -> bool:
-    """Whether ``time`` is after ``start`` and at or before ``end`` (each optional)."""
-    try:
-        start = float(params["start"]) if params.get("start") else None
-        end = float(params["end"]) if params.get("end") else None
-    except ValueError as exc:
-        raise ApiError("EGeneral:Invalid arguments:start/end") from exc
-    return (start is None or time > start) and (end is None or time <= end)
+def number(params: Mapping[str, str], name: str) -> Decimal | None:
+    """The decimal parameter ``name`` (None when absent), in fixed point as Kraken reads it.
+
+    Exponent form (``1.234E-7``, what ``str(Decimal)`` writes below 1e-6), ``NaN``,
+    ``Infinity`` or anything else is refused: ``EGeneral:Invalid arguments:<name>``.
+    """
+    text = params.get(name)
+    if not text:
+        return None
+    if _FIXED_POINT.fullmatch(text) is None:
+        raise ApiError(f"EGeneral:Invalid arguments:{name}")
+    return Decimal(text)
+
+
+def window(params: Mapping[str, str]) -> Callable[[float], bool]:
+    """Whether a time is after the query's ``start`` and at or before its ``end`` (each
+    optional, epoch seconds in fixed point); a bad one is refused even if no row is asked."""
+    start, end = number(params, "start"), number(params, "end")
+    after = float("-inf") if start is None else float(start)
+    until = float("inf") if end is None else float(end)
+    return lambda time: after < time <= until

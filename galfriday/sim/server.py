@@ -103,6 +103,7 @@ class Simulator:
         self._instrument = frames.instrument_frame(
             config.pairs,
             {a: 10 if a != "USD" else 4 for p in config.pairs for a in (p.base, p.quote)},
+            odd_pair=config.odd_instrument_pair,
         )
 
     def wall(self) -> float:

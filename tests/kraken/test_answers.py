@@ -379,3 +379,17 @@ def test_balances_take_ws_asset_names() -> None:
         D("0.0012000000"),
         D("171288.6158"),
     )
+
+
+def test_a_bug_of_ours_while_decoding_is_not_blamed_on_the_exchange(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only what msgspec refuses is an unreadable answer; errors.reading() once turned any
+    # KeyError or AttributeError of a whole workflow into the exchange's fault.
+    def broken(value: object, path: str = "$") -> str | None:
+        raise AttributeError("'int' object has no attribute 'get'")
+
+    monkeypatch.setattr(answers, "bad_number", broken)
+    with pytest.raises(AttributeError) as info:
+        answers.decode_open_orders(_result("OpenOrders.json"))
+    assert not isinstance(info.value, ExchangeError)

@@ -249,3 +249,18 @@ async def test_a_block_can_raise_its_calls_priority(
         [ledgers] = [c for c in calls if c.method == "Ledgers"]
         assert ledgers.waited < 4.0  # backfill, not behind the background queue
         assert sum(1 for c in calls if c.method == "TradesHistory") < 12
+
+
+async def test_decimals_in_exponent_form_reach_the_simulator_in_fixed_point() -> None:
+    # The simulator refuses 6.49E+4 as Kraken would: this fails if REST numbers regress to
+    # str(Decimal).
+    async with open_simulator(QUIET) as sim, _client(sim) as rest:
+        book = sim.exchange.books["BTC/USD"]
+        price = book.spec.price((book.best("bids") or 0) - 1000).quantize(Decimal("1E2"))
+        assert "E" in str(price)
+        result = await rest.private(
+            "AddOrder", pair="XBTUSD", type="buy", ordertype="limit",
+            volume=Decimal("0.0100"), price=price,
+        )  # fmt: skip
+        [order_id] = result["txid"]
+        assert sim.exchange.account.orders[order_id].limit_price == price

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 from msgspec.structs import asdict
 
 from galfriday.bus import Bus
@@ -10,6 +11,8 @@ from galfriday.events import (
     Alert,
     BookUpdate,
     CandleUpdate,
+    ConnectionState,
+    ConnectionStateChanged,
     ResyncStarted,
     TickerUpdate,
     TradePrint,
@@ -202,3 +205,36 @@ def test_a_frame_that_breaks_the_processor_is_counted_and_skipped() -> None:
     assert md.stats.failed == 1
     [(table, row)] = audited
     assert table == "decode_errors" and "RuntimeError: a bug of ours" in str(row["reason"])
+
+
+async def test_an_odd_pair_in_the_instrument_snapshot_is_skipped_and_the_books_verify() -> None:
+    # A snapshot of about a thousand pairs can hold one that does not decode: it made the
+    # whole snapshot unreadable, and no book was ever subscribed.
+    async with open_simulator(SimConfig(rate=600, odd_instrument_pair=True)) as sim:
+        config = MarketDataConfig(symbols=SYMBOLS)
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            await _verified_books(feed.bus.subscribe(capacity=100_000), SYMBOLS)
+            assert feed.marketdata.machine.decoder.skipped == 1
+            assert feed.marketdata.stats.malformed == 0
+            assert "ODD/USD" not in feed.marketdata.machine.pairs
+            [row] = feed.audit.table("decode_errors")
+            assert "pair ODD/USD" in str(row["reason"])
+            assert str(row["path"]).startswith("$.data.pairs[4]")
+
+
+async def test_no_instrument_snapshot_within_the_wait_drops_the_connection_and_says_why(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_simulator(SimConfig(rate=50)) as sim:
+        sim.frame_fault(Fault.DROP_FRAMES, "public", 1)  # the first data frame: the snapshot
+        config = MarketDataConfig(symbols=("BTC/USD",), instrument_wait=10.0)
+        async with public_feed(sim.urls.ws_public, config) as feed:  # type: ignore[union-attr]
+            states = feed.bus.subscribe(ConnectionStateChanged)
+            with trio.fail_after(30):
+                while (lost := await states.receive()).new is not ConnectionState.DISCONNECTED:
+                    pass
+            assert isinstance(lost, ConnectionStateChanged)
+            assert 10.0 <= trio.current_time() - sim.connect_times[0] < 10.5
+            assert "public: no instrument snapshot within 10s" in lost.reason
+            await _verified_books(feed.bus.subscribe(capacity=100_000), ("BTC/USD",))
+            assert len(sim.connect_times) == 2  # the next connection got its snapshot

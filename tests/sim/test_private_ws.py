@@ -298,3 +298,19 @@ async def test_gtd_order_expires_at_its_expire_time(autojump_clock: trio.testing
         assert 29 <= trio.current_time() - start <= 31
         assert isinstance(expired, wire.ExecutionsMessage)
         assert expired.data[0].order_status == "expired"
+
+
+async def test_disarming_the_switch_answers_trigger_time_zero_and_the_engine_decodes_it() -> None:
+    # Kraken answers cancel_all_orders_after(0) with "triggerTime":"0" (v1 and futures
+    # examples; assumed for v2), which the engine once refused as a malformed frame.
+    async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
+        tok = await token(sim)
+        await client.send(
+            method="cancel_all_orders_after", req_id=8, params={"timeout": 0, "token": tok}
+        )
+        reply = await client.response("cancel_all_orders_after", 8)
+        [raw] = [text for text in client.raw if '"req_id":8' in text]
+        assert '"triggerTime":"0"' in raw
+        assert reply.ok and reply.result is not None
+        assert reply.result.trigger_time is None and reply.result.current_time is not None
+        assert client.decoder.malformed == 0

@@ -7,6 +7,7 @@ import pytest
 import trio
 import trio.testing
 
+from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.server import SimConfig, Simulator, open_simulator
 from tests.sim.helpers import private_call, public_call
 
@@ -14,8 +15,8 @@ D = Decimal
 QUIET = SimConfig(rate=0.001)
 
 
-def _best(sim: Simulator, side: str) -> Decimal:
-    book = sim.exchange.books["BTC/USD"]
+def _best(sim: Simulator, side: str, symbol: str = "BTC/USD") -> Decimal:
+    book = sim.exchange.books[symbol]
     price = book.best(side)
     assert price is not None
     return book.spec.price(price)
@@ -264,3 +265,53 @@ async def test_assets_fee_credits_earn_and_a_delisted_pairs_trade_as_on_a_real_a
         assert [t["pair"] for t in trades.values()] == ["LUNAUSD"]  # AssetPairs lacks it
         pairs = (await public_call(sim, "AssetPairs"))["result"]
         assert "LUNAUSD" not in pairs
+
+
+async def test_a_partly_filled_resting_order_is_open_with_its_executed_volume() -> None:
+    # Kraken lists it as status open with vol_exec > 0 (REST) and, in a new executions
+    # snapshot, as exec_type new with order_status partially_filled.
+    async with open_simulator(QUIET) as sim:
+        book = sim.exchange.books["BTC/USD"]
+        [(_, lots)] = book.top("asks", 1)
+        qty = book.spec.qty(lots) + D("0.01")
+        order = sim.place_order(OrderRequest("BTC/USD", "buy", "limit", qty, _best(sim, "asks")))
+        assert order.is_open and 0 < order.cum_qty < qty
+        [info] = (await private_call(sim, "OpenOrders"))["result"]["open"].values()
+        assert (info["status"], D(info["vol_exec"]), D(info["vol"])) == ("open", order.cum_qty, qty)
+        queried = (await private_call(sim, "QueryOrders", txid=order.order_id))["result"]
+        assert queried[order.order_id]["status"] == "open"
+        report = sim.exchange.account.order_report(order)
+        assert (report.exec_type, report.order_status) == ("new", "partially_filled")
+        assert report.cum_qty == order.cum_qty
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("volume", "1E-2"), ("price", "6.5E+4"), ("volume", "1.234e-7"), ("price", "NaN")],
+)
+async def test_a_number_not_in_fixed_point_is_refused_as_kraken_would(name: str, text: str) -> None:
+    # str(Decimal) writes 1.234E-7 below one millionth: an engine that regressed to it must
+    # fail against the simulator, not pass because Python's Decimal reads anything.
+    async with open_simulator(QUIET) as sim:
+        order = {"volume": "0.01", "price": str(_best(sim, "bids") - D(100)), name: text}
+        answer = await private_call(sim, "AddOrder", pair="XBTUSD", type="buy",
+                                    ordertype="limit", **order)  # fmt: skip
+        assert answer == {"error": [f"EGeneral:Invalid arguments:{name}"]}
+        assert sim.ground_truth().open_orders == []
+
+
+async def test_a_history_window_not_in_fixed_point_is_refused() -> None:
+    async with open_simulator(QUIET) as sim:
+        start = f"{sim.wall() - 3600:.6f}"
+        assert (await private_call(sim, "TradesHistory", start=start))["error"] == []
+        refused = await private_call(sim, "Ledgers", start="1.7E+9")
+        assert refused == {"error": ["EGeneral:Invalid arguments:start"]}
+
+
+async def test_balance_ex_writes_a_round_hold_in_fixed_point() -> None:
+    # Decimal.normalize() writes a hold of 10 as 1E+1; Kraken writes numbers in fixed point.
+    async with open_simulator(QUIET) as sim:
+        price = _best(sim, "asks", "ETH/USD") + D(100)
+        sim.place_order(OrderRequest("ETH/USD", "sell", "limit", D(10), price))
+        hold = (await private_call(sim, "BalanceEx"))["result"]["XETH"]["hold_trade"]
+        assert hold == "10"
