@@ -8,7 +8,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def ws_examples() -> dict[str, str]:
-    """Example name -> raw frame text, exactly as written in PROTOCOL.md."""
+    """Example name -> raw frame text, exactly as Kraken's pages give it."""
     out = {}
     for line in (DATA / "ws_examples.txt").read_text().splitlines():
         if line and not line.startswith("#"):
@@ -17,7 +17,7 @@ def ws_examples() -> dict[str, str]:
     return out
 
 
-# PROTOCOL.md §2.1 worked example: BTC/USD, price_precision 1, qty_precision 8.
+# Kraken's book checksum guide, its worked example: BTC/USD, price_precision 1, qty_precision 8.
 BTC_ASKS = [
     ("45285.2", "0.00100000"),
     ("45286.4", "1.54571953"),

@@ -1,4 +1,4 @@
-"""Kraken REST request signing and nonces (PROTOCOL.md §4.2).
+"""Kraken REST request signing and nonces (Kraken's "Authentication" REST guide).
 
 ``API-Sign = base64(HMAC-SHA512(base64decode(secret), uri_path + SHA256(nonce + postdata)))``
 

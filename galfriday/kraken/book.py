@@ -12,9 +12,9 @@ decimal text, the multiplication adds at most as much again, so the product is w
 its precision allows, :meth:`OrderBook.apply` changes nothing and answers
 :attr:`BookCheck.INEXACT`; the caller re-decodes the frame with Decimal levels and applies again.
 
-Rules (PROTOCOL.md §2.1): all changes of a message are applied in order before the checksum;
-``qty == 0`` deletes a level; both sides are cut to the subscribed depth after every message;
-the checksum covers the top 10 asks (low to high) then the top 10 bids (high to low).
+Rules (Kraken's book checksum guide): all changes of a message are applied in order before
+the checksum; ``qty == 0`` deletes a level; both sides are cut to the subscribed depth after
+every message; the checksum covers the top 10 asks (low to high) then the top 10 bids (high to low).
 :meth:`OrderBook.apply` never raises for what the exchange sent.
 
 Pure: no I/O, no clock, no trio.

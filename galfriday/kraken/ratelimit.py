@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 # Kraken: "ledger/trade history calls" add 2. Whether the closed-orders history is one of them
-# is not stated (PROTOCOL.md 4.5); counted as 2, so either reading stays under the limit.
+# is not stated (Kraken's rate-limits page); counted as 2, so either reading stays under the limit.
 EXPENSIVE_METHODS: Final = frozenset(
     {"Ledgers", "QueryLedgers", "TradesHistory", "QueryTrades", "ClosedOrders"}
 )

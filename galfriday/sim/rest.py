@@ -14,7 +14,7 @@ answers now, the answer arrives late, so it can be stale). Waiting out a freeze 
 are the shell's (:mod:`galfriday.sim.server`); nothing here imports trio or reads a clock.
 
 ``AssetPairs`` answers under the name asked for when it is a ``BASE/QUOTE`` name and under
-the canonical REST name otherwise; PROTOCOL.md leaves the slash case unverified, and clients
+the canonical REST name otherwise; Kraken's docs leave the slash case open, and clients
 that index the result by their own v2 name (python-kraken-sdk) need it.
 """
 

@@ -4,7 +4,7 @@ ledger entries in Kraken's REST shapes, and the paging and filter parameters of 
 Numbers are strings; times are epoch seconds; names are REST names (``XXBTZUSD``). A bad
 parameter raises :class:`ApiError` with Kraken's error string, which the API answers. A
 number in exponent form (``1.234E-7``) is a bad parameter: clients must write fixed point
-(PROTOCOL.md §8, "Numbers out"), and the simulator refuses the rest so a client that does
+(Kraken refuses ``1E-7``-style values), and the simulator refuses the rest so a client that does
 not fails its tests.
 """
 
