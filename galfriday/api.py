@@ -347,6 +347,7 @@ class Engine:
         gateway = self._inner.gateway
         if gateway is None:
             return 0
+
         def seen() -> bool:  # interrupted orders on the stream (or never sent at all)
             return not self._interrupted - {o.cl_ord_id for o in self.orders(open_only=False)}
 

@@ -126,7 +126,7 @@ def test_an_enabled_demo_must_trade_a_followed_symbol(tmp_path: Path) -> None:
 def test_the_documented_strategy_and_rails_example_loads(tmp_path: Path) -> None:
     doc = config_module.__doc__ or ""
     example = doc[doc.index("[strategy]") :].replace("\n    ", "\n")
-    config = _load(tmp_path, "[engine]\nsymbols = [\"BTC/USD\"]\n" + example)
+    config = _load(tmp_path, '[engine]\nsymbols = ["BTC/USD"]\n' + example)
     assert config.strategy.entry == "mybot.strategy:Maker"
     assert config.strategy.params == {"spread": "0.002"}
     assert config.rails.limit(config.rails.max_order_qty, "ETH/USD") == Decimal("1")
