@@ -20,6 +20,7 @@ from galfriday.events import (
     RecoveryFinished,
     Severity,
 )
+from galfriday.kraken.ratelimit import Tier
 from galfriday.live.engine import Engine
 from galfriday.sim.exchange import OrderRequest
 from galfriday.sim.faults import Fault
@@ -34,6 +35,12 @@ async def _reconcile(engine: Engine, kind: str = "manual") -> None:
     assert engine.reconciler is not None
     assert await engine.reconciler.run_once(kind)
     await engine.audit.flush()
+
+
+# The key's call counter decays 20 times faster than Kraken's, on both sides, so the engine
+# still paces its calls but several runs in one test need not wait 16 s for it.
+FAST = SimConfig(rate=20, rest_counter=(20.0, 10.0))
+FAST_TIER = Tier(20.0, 10.0)
 
 
 def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
@@ -62,7 +69,7 @@ async def test_every_run_is_published_on_the_bus(tmp_path: Path) -> None:
 
 async def test_startup_run_is_clean_and_recorded(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         assert engine.reconciler is not None and engine.reconciler.runs == 1
         await engine.audit.flush()
         runs = _rows(db, "SELECT type, status, rest_calls FROM reconciliation_events")
@@ -72,7 +79,7 @@ async def test_startup_run_is_clean_and_recorded(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         assert engine.account is not None
         sim.drift_funds("USD", D("250"))  # a deposit the stream never announces
         await _reconcile(engine)
@@ -91,7 +98,7 @@ async def test_missed_ledger_entries_are_explained_once(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         alerts = engine.bus.subscribe(Alert)
         sim.drift_funds("USD", D("0.0005"), ledger=False)  # tiny: corrected
         sim.drift_funds("BTC", D("0.005"), ledger=False)  # 0.5 % of a position: corrected
@@ -126,7 +133,7 @@ async def test_unexplained_drift_is_graded_small_corrected_large_queued(tmp_path
 @pytest.mark.slow
 async def test_an_order_from_another_device_is_an_untracked_order(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         book = sim.exchange.books["BTC/USD"]
         order = sim.drift_order(
             "BTC/USD", "buy", D("0.001"), book.spec.price((book.best("bids") or 0) - 100)
@@ -207,7 +214,7 @@ async def test_a_missed_entry_already_inside_a_later_stream_total_is_not_counted
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         assert engine.gateway is not None and engine.account is not None
         sim.drift_funds("USD", D("250"))  # missed by the stream...
         updates = engine.bus.subscribe(BalanceChange)
@@ -311,7 +318,7 @@ async def test_a_trade_made_just_before_the_run_waits_for_the_stream(tmp_path: P
     # be on its way, and queueing it for review would be a false alarm. It is deferred; a run
     # once it has had time to arrive (here: no settle window) reports what never came.
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         assert engine.reconciler is not None
         book = sim.exchange.books["BTC/USD"]
         price = book.spec.price((book.best("asks") or 0) + 100)
@@ -332,8 +339,8 @@ async def test_an_unreadable_rest_answer_fails_the_run_not_the_engine(tmp_path: 
     db = tmp_path / "a.db"
     rest = GarblingTransport()
     async with (
-        open_simulator(SimConfig(rate=20)) as sim,
-        engine_on(sim, db, transport=rest) as engine,
+        open_simulator(FAST) as sim,
+        engine_on(sim, db, transport=rest, rest_counter=FAST_TIER) as engine,
     ):
         assert engine.reconciler is not None
         ledger = {"ledger": {"L1": {"asset": "ZUSD", "amount": "1"}}}  # no time, no balance
@@ -436,7 +443,7 @@ async def test_earn_holdings_are_compared_like_with_like(tmp_path: Path) -> None
     # The stream's ETH total includes 2.5 in an earn wallet; REST lists it apart as ETH.F.
     # Comparing the total with the spot figure reported two critical mismatches every run.
     db = tmp_path / "a.db"
-    async with open_simulator(SimConfig(rate=20)) as sim, engine_on(sim, db) as engine:
+    async with open_simulator(FAST) as sim, engine_on(sim, db, rest_counter=FAST_TIER) as engine:
         assert engine.account is not None
         assert sim.exchange.account.earn == {"ETH": D("2.5000000000")}
         assert engine.account.portfolio.balances["ETH"] == D("10.0000000000")
