@@ -158,10 +158,7 @@ def book_body(engine: Engine, symbol: str, depth: int) -> dict[str, Any] | None:
 
 
 async def book(request: Request) -> JSON:
-    try:
-        depth = int_param(request, "depth", DEFAULT_DEPTH, MAX_DEPTH)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
+    depth = int_param(request, "depth", DEFAULT_DEPTH, MAX_DEPTH)
     symbol = request.path_params["symbol"]
     body = book_body(_engine(request), symbol, depth)
     if body is None:
@@ -220,28 +217,19 @@ async def _rows(request: Request, sql: str, limit: int) -> list[dict[str, Any]]:
 
 
 async def fills(request: Request) -> JSON:
-    try:
-        limit = int_param(request, "limit", 100)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
+    limit = int_param(request, "limit", 100)
     sql = "SELECT * FROM fills ORDER BY at_wall DESC, rowid DESC LIMIT ?"
     return JSON(await _rows(request, sql, limit))
 
 
 async def alerts(request: Request) -> JSON:
-    try:
-        limit = int_param(request, "limit", 50)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
+    limit = int_param(request, "limit", 50)
     sql = "SELECT * FROM alerts ORDER BY id DESC LIMIT ?"
     return JSON(await _rows(request, sql, limit))
 
 
 async def reconciliations(request: Request) -> JSON:
-    try:
-        limit = int_param(request, "limit", 20)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
+    limit = int_param(request, "limit", 20)
     runs = await _engine(request).audit.read(reading(lambda conn: queries.runs(conn, limit)))
     return JSON(runs)
 

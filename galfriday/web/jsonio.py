@@ -24,13 +24,23 @@ from galfriday.events import BookSide, Event
 if TYPE_CHECKING:
     from galfriday.audit.store import AuditStore
 
-__all__ = ["JSON", "BadRequest", "decode_body", "encode", "error", "event_json", "reading"]
+__all__ = [
+    "JSON",
+    "BadRequest",
+    "bad_request",
+    "decode_body",
+    "encode",
+    "error",
+    "event_json",
+    "reading",
+]
 
 T = TypeVar("T")
 
 
 class BadRequest(Exception):
-    """A request the API refuses: its HTTP status and a one-line reason."""
+    """A request the API refuses: its HTTP status and a one-line reason. A route raises it;
+    the app's one handler (:func:`bad_request`) answers it with :func:`error`."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -102,3 +112,10 @@ def reading(query: Callable[[sqlite3.Connection], T]) -> Callable[[AuditStore], 
             conn.row_factory = before
 
     return run
+
+
+async def bad_request(request: Any, exc: Exception) -> JSON:
+    """The app's handler for :class:`BadRequest`: its status and reason as :func:`error`."""
+    if isinstance(exc, BadRequest):  # starlette calls it for BadRequest only
+        return error(exc.status, exc.detail)
+    return error(400, str(exc))

@@ -42,6 +42,7 @@ from galfriday.errors import ConfigError
 from galfriday.httpconfig import HttpConfig, is_loopback
 from galfriday.web.api import api_routes
 from galfriday.web.guard import BearerGuard
+from galfriday.web.jsonio import BadRequest, bad_request
 from galfriday.web.metrics import EngineMetrics
 from galfriday.web.probes import PROBE_PATHS, healthz, readyz
 
@@ -98,6 +99,7 @@ def build_app(
             Mount("/", app=StaticFiles(directory=STATIC, html=True), name="dashboard"),
         ],
         middleware=[guard],
+        exception_handlers={BadRequest: bad_request},
     )
     app.state.engine = engine
     app.state.http = config

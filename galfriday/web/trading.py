@@ -95,11 +95,8 @@ def _refusal(exc: GalfridayError) -> JSON:
 
 
 async def place_order(request: Request) -> JSON:
-    try:
-        gateway = _gateway(request)
-        order = decode_body(await request.body(), OrderRequest)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
+    gateway = _gateway(request)
+    order = decode_body(await request.body(), OrderRequest)
     cl_ord_id = order.cl_ord_id or uuid.uuid4().hex
     try:
         order_id = await gateway.place(
@@ -113,11 +110,9 @@ async def place_order(request: Request) -> JSON:
 
 async def cancel_order(request: Request) -> JSON:
     order_id = request.path_params["order_id"]
+    gateway = _gateway(request)
     try:
-        gateway = _gateway(request)
         await gateway.cancel(order_id)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
     except GalfridayError as exc:
         return _refusal(exc)
     return JSON({"order_id": order_id, "cancel": "requested"})
@@ -125,10 +120,7 @@ async def cancel_order(request: Request) -> JSON:
 
 async def resolve_review(request: Request) -> JSON:
     item_id = request.path_params["item_id"]
-    try:
-        body = decode_body(await request.body(), ResolveRequest)
-    except BadRequest as exc:
-        return error(exc.status, exc.detail)
+    body = decode_body(await request.body(), ResolveRequest)
     if not body.note.strip():
         return error(400, "note: say why (it is kept in the audit trail)")
     engine: Engine = request.app.state.engine
