@@ -172,15 +172,7 @@ class EngineState:
 
     def _broke(self, frame: Frame, exc: Exception) -> None:
         logger.opt(exception=exc).error("{} frame failed: {}", frame.connection, frame.raw[:200])
-        self.sink.emit(
-            FrameRefused(
-                connection=frame.connection,
-                path="$",
-                reason=f"{type(exc).__name__}: {exc}"[:500],
-                raw=frame.raw[:200],
-                received_at=frame.received_wall,
-            )
-        )
+        self.sink.emit(frame.refused("$", f"{type(exc).__name__}: {exc}"[:500]))
 
     # --- steps -------------------------------------------------------------------------------
 

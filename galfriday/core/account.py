@@ -45,7 +45,6 @@ from galfriday.core.sequencing import SequenceTracker, Verdict
 from galfriday.errors import MalformedFrame
 from galfriday.events import (
     BalanceRecorded,
-    FrameRefused,
     GapDetected,
     LedgerEntryLearnt,
     OrderAnomaly,
@@ -275,15 +274,7 @@ class AccountMachine:
             message = self.decoder.decode(frame.raw)
         except MalformedFrame as exc:
             self.malformed += 1
-            self.sink.emit(
-                FrameRefused(
-                    connection=frame.connection,
-                    path=exc.path,
-                    reason=exc.reason,
-                    raw=exc.raw,
-                    received_at=frame.received_wall,
-                )
-            )
+            self.sink.emit(frame.refused(exc.path, exc.reason, exc.raw))
             return todo
         kind = type(message)
         self.by_type[kind] = self.by_type.get(kind, 0) + 1

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import msgspec
 
-from galfriday.events import Event
+from galfriday.events import Event, FrameRefused
 
 __all__ = ["Frame", "ListSink", "Sink"]
 
@@ -30,6 +30,18 @@ class Frame(msgspec.Struct, frozen=True, gc=False):
     received_mono: float
     received_wall: float
     connection: str
+
+    def refused(self, path: str, reason: str, raw: str | None = None) -> FrameRefused:
+        """This frame refused at ``path`` for ``reason`` (``raw``: what to keep of it; its
+        first 200 characters unless given)."""
+        kept = self.raw[:200] if raw is None else raw
+        return FrameRefused(
+            connection=self.connection,
+            path=path,
+            reason=reason,
+            raw=kept,
+            received_at=self.received_wall,
+        )
 
 
 class Sink(Protocol):

@@ -40,7 +40,6 @@ from galfriday.events import (
     BookSide,
     BookUpdate,
     CandleUpdate,
-    FrameRefused,
     ResyncStarted,
     Severity,
     TickerUpdate,
@@ -214,15 +213,7 @@ class MarketDataMachine:
             message = self.decoder.decode(frame.raw)
         except MalformedFrame as exc:
             self.stats.malformed += 1
-            self.sink.emit(
-                FrameRefused(
-                    connection=frame.connection,
-                    path=exc.path,
-                    reason=exc.reason,
-                    raw=exc.raw,
-                    received_at=frame.received_wall,
-                )
-            )
+            self.sink.emit(frame.refused(exc.path, exc.reason, exc.raw))
             return None
         kind = type(message)
         by_type = self.stats.by_type
@@ -292,15 +283,8 @@ class MarketDataMachine:
                 return None
             pair = self.pairs.get(symbol)
             if pair is None:
-                self.sink.emit(
-                    FrameRefused(
-                        connection=frame.connection,
-                        path="$.data[].symbol",
-                        reason=f"book of {symbol} before its precisions (instrument); skipped",
-                        raw=frame.raw[:200],
-                        received_at=frame.received_wall,
-                    )
-                )
+                reason = f"book of {symbol} before its precisions (instrument); skipped"
+                self.sink.emit(frame.refused("$.data[].symbol", reason))
                 return None
             feed = BookFeed(
                 OrderBook(symbol, self.config.depth, pair.price_precision, pair.qty_precision)
@@ -394,15 +378,8 @@ class MarketDataMachine:
         for pair in message.data.pairs:
             self.pairs[pair.symbol] = pair
         for entry in message.data.skipped:
-            self.sink.emit(
-                FrameRefused(
-                    connection=frame.connection,
-                    path=entry.path,
-                    reason=f"{entry.kind} {entry.name}: {entry.reason}",
-                    raw=entry.raw,
-                    received_at=frame.received_wall,
-                )
-            )
+            reason = f"{entry.kind} {entry.name}: {entry.reason}"
+            self.sink.emit(frame.refused(entry.path, reason, entry.raw))
         self.instrument_ready = True
 
     def _response(self, message: wire.Response) -> None:
