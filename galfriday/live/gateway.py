@@ -124,20 +124,8 @@ class OrderGateway:
             KrakenApiError: Kraken refused it.
             OrderOutcomeUnknown: it went out, got no answer, and could not be found.
         """
-        halted = self.halted()
-        if halted is not None:
-            raise TradingHalted(halted)
         cl_ord_id = cl_ord_id or uuid.uuid4().hex
-        order = rq.AddOrder(
-            order_type=order_type,
-            side=side,
-            order_qty=qty,
-            symbol=symbol,
-            limit_price=price,
-            cl_ord_id=cl_ord_id,
-            post_only=post_only or None,
-        )
-        rq.add_order(order, "check", 0)  # validates before anything is sent
+        order = self._checked(symbol, side, qty, price, order_type, cl_ord_id, post_only)
         log = logger.bind(cl_ord_id=cl_ord_id)
         try:
             reply = await self.stream.request(
@@ -155,6 +143,37 @@ class OrderGateway:
             raise kraken_error(reply.error or "EGeneral:Unknown error")
         self.via_ws += 1
         return reply.result.order_id if reply.result and reply.result.order_id else ""
+
+    def _checked(
+        self,
+        symbol: str,
+        side: str,
+        qty: Decimal,
+        price: Decimal | None,
+        order_type: str,
+        cl_ord_id: str,
+        post_only: bool,
+    ) -> rq.AddOrder:
+        """The ``add_order`` of these terms, checked before anything is sent.
+
+        Raises:
+            TradingHalted: the engine refuses new orders now.
+            InvalidRequest: the order breaks Kraken's rules.
+        """
+        halted = self.halted()
+        if halted is not None:
+            raise TradingHalted(halted)
+        order = rq.AddOrder(
+            order_type=order_type,
+            side=side,
+            order_qty=qty,
+            symbol=symbol,
+            limit_price=price,
+            cl_ord_id=cl_ord_id,
+            post_only=post_only or None,
+        )
+        rq.add_order(order, "check", 0)  # validates as building the request would
+        return order
 
     async def _place_over_rest(self, order: rq.AddOrder) -> str:
         params: dict[str, object] = {

@@ -36,10 +36,8 @@ from galfriday.errors import (
     InvalidRequest,
     MalformedFrame,
     OrderRejected,
-    TradingHalted,
     kraken_error,
 )
-from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
 from galfriday.live.engine import Engine, EngineConfig
 from galfriday.live.gateway import OrderGateway
@@ -193,20 +191,8 @@ class PaperGateway(OrderGateway):
         post_only: bool = False,
     ) -> str:
         """Place a paper order; returns its id (see :meth:`OrderGateway.place`)."""
-        halted = self.halted()
-        if halted is not None:
-            raise TradingHalted(halted)
         cl_ord_id = cl_ord_id or self.engine.next_cl_ord_id()
-        order = rq.AddOrder(
-            order_type=order_type,
-            side=side,
-            order_qty=qty,
-            symbol=symbol,
-            limit_price=price,
-            cl_ord_id=cl_ord_id,
-            post_only=post_only or None,
-        )
-        rq.add_order(order, "check", 0)  # the live gateway's validation
+        self._checked(symbol, side, qty, price, order_type, cl_ord_id, post_only)  # as live
         await trio.lowlevel.checkpoint()
         ticket = Ticket(symbol, side, qty, price, order_type, cl_ord_id, post_only)
         order_id: str = self._act(
