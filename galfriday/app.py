@@ -40,7 +40,7 @@ from galfriday.audit.store import AuditStore, check_database
 from galfriday.config import Config
 from galfriday.core.health import Health
 from galfriday.demo import demo
-from galfriday.errors import ConfigError, StorageFailure, StrategyFailed
+from galfriday.errors import ConfigError, StorageFailure, StrategyFailed, first_error
 from galfriday.events import FillEvent
 from galfriday.httpconfig import HttpConfig
 from galfriday.live import systemd
@@ -394,9 +394,6 @@ def run(args: argparse.Namespace, reconcile_once: bool = False) -> int:
     try:
         code = trio.run(_main, settings, chosen, args)
     except* (ConfigError, StorageFailure, StrategyFailed) as group:
-        first = group.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise first_error(group) from None
     logger.info("stopped")
     return code

@@ -60,6 +60,7 @@ __all__ = [
     "StorageFailure",
     "StrategyFailed",
     "TradingHalted",
+    "first_error",
     "kraken_error",
     "sole_error",
 ]
@@ -254,6 +255,14 @@ def kraken_error(code: str) -> KrakenApiError:
     if code.startswith("EOrder:"):
         return OrderRejected(code)
     return KrakenApiError(code)
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception a (nested) exception group holds."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def sole_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

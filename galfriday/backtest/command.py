@@ -19,7 +19,7 @@ import trio.testing
 
 from galfriday.backtest.run import BacktestReport, run_backtest
 from galfriday.config import Config, PaperSection, load_config
-from galfriday.errors import ConfigError, StrategyFailed
+from galfriday.errors import ConfigError, StrategyFailed, first_error
 from galfriday.paper.venue import PaperConfig
 from galfriday.settings import paper_config
 from galfriday.strategy import load_strategy, parse_params
@@ -61,10 +61,7 @@ def backtest_command(args: argparse.Namespace, out: TextIO) -> int:
     try:
         report = trio.run(run, clock=trio.testing.MockClock())
     except* StrategyFailed as group:
-        first = group.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise first_error(group) from None
     print_report(report, out, as_json=args.json)
     return 0
 

@@ -43,5 +43,5 @@ def soak_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if report.ok and not keep:
         shutil.rmtree(folder, ignore_errors=True)
     elif not report.ok:
-        print(f"database and captures kept in {folder}", file=out)
+        out.write(f"database and captures kept in {folder}\n")
     return 0 if report.ok else 1

@@ -44,15 +44,14 @@ class SoakReport:
 def print_report(report: SoakReport, config: SoakConfig, out: TextIO) -> None:
     """The report as ``galfriday soak`` prints it, ending in "soak passed" or "soak FAILED"."""
     load = f", {config.cpu_load} busy processes beside it" if config.cpu_load else ""
-    print(
+    lines = [
         f"galfriday soak: {config.minutes:g} min, seed {config.seed}{load},"
         f" {report.seconds:.0f} s, faults injected {sum(report.injected.values())}"
-        f" ({len(report.injected)} kinds)",
-        file=out,
-    )
-    for kind, count in sorted(report.injected.items()):
-        print(f"  {kind:<20} {count}", file=out)
+        f" ({len(report.injected)} kinds)"
+    ]
+    lines += [f"  {kind:<20} {count}" for kind, count in sorted(report.injected.items())]
     for check in report.checks:
         mark = "ok  " if check.ok else "FAIL"
-        print(f"{mark} {check.name}: {check.detail}", file=out)
-    print("soak passed" if report.ok else "soak FAILED", file=out)
+        lines.append(f"{mark} {check.name}: {check.detail}")
+    lines.append("soak passed" if report.ok else "soak FAILED")
+    out.write("\n".join(lines) + "\n")
