@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Final
 
 import trio
 
@@ -50,13 +49,11 @@ from galfriday.live.engine import Engine as _Engine
 from galfriday.live.engine import EngineConfig
 from galfriday.live.engine import open_engine as _open_engine
 from galfriday.live.gateway import OrderGateway
-from galfriday.paper.engine import PaperEngine
+from galfriday.paper.engine import Clock, PaperEngine, real_clock
 from galfriday.settings import Settings, embedded_engine, load_config
 from galfriday.views import Book, Instrument, Level
 
 __all__ = ["Clock", "Engine", "open_engine", "open_facade"]
-
-Clock: TypeAlias = Callable[[], tuple[float, float]]  # (wall, monotonic) now
 
 FILLS_KEPT: Final = 10_000  # the fills of this run :meth:`Engine.fills` returns, newest kept
 DEFAULT_DEPTH: Final = 10
@@ -76,7 +73,7 @@ class Engine:
         seed: int | None = None,
     ) -> None:
         self._inner = inner
-        self._clock = clock or _real_clock
+        self._clock = clock or real_clock
         self._ids = random.Random(seed)  # cl_ord_ids: fresh, or repeatable given a seed
         self.settings = settings
         self.rails = rails or Rails()
@@ -433,10 +430,6 @@ class Engine:
                     self._tickers[event.symbol] = event
                 elif isinstance(event, FillEvent):
                     self._fills.append(event)
-
-
-def _real_clock() -> tuple[float, float]:
-    return time.time(), trio.current_time()
 
 
 @asynccontextmanager

@@ -48,7 +48,7 @@ __all__ = ["PaperEngine", "PaperGateway", "paper_engine_config"]
 
 _ENCODER: Final = msgspec.json.Encoder(decimal_format="number")
 
-Clock = Callable[[], tuple[float, float]]
+Clock = Callable[[], tuple[float, float]]  # (wall, monotonic) now
 
 
 def real_clock() -> tuple[float, float]:
