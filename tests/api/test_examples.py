@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import trio
 
@@ -13,20 +12,11 @@ from examples.market_maker import MarketMaker
 from examples.spread_logger import SpreadLogger
 from examples.twap import twap
 from galfriday.strategy import StrategyRunner
+from tests.api.waiting import until
 
 
 def _settings(tmp_path: Path) -> galfriday.Settings:
     return galfriday.load_config(database=tmp_path / "g.db", capture=False, seed=3)
-
-
-async def _until(engine: galfriday.Engine, check: Any) -> None:
-    with trio.fail_after(15):
-        async with engine.subscribe() as events:
-            if check():
-                return
-            async for _ in events:
-                if check():
-                    return
 
 
 async def test_the_spread_logger_follows_every_pair_and_places_nothing(tmp_path: Path) -> None:
@@ -35,7 +25,7 @@ async def test_the_spread_logger_follows_every_pair_and_places_nothing(tmp_path:
         await n.start(runner.run)
         logger = runner.instance
         assert isinstance(logger, SpreadLogger)
-        await _until(engine, lambda: len(logger.spreads) == len(engine.symbols))
+        await until(engine, lambda: len(logger.spreads) == len(engine.symbols), 15)
         await runner.stop()
         assert engine.orders() == []
     for low, high, last in logger.spreads.values():
@@ -49,7 +39,7 @@ async def test_the_market_maker_quotes_both_sides_and_cancels_when_stopped(
     async with galfriday.open_engine(_settings(tmp_path)) as engine, trio.open_nursery() as n:
         runner = StrategyRunner(engine, MarketMaker, params)
         await n.start(runner.run)
-        await _until(engine, lambda: len(engine.placed()) == 2)
+        await until(engine, lambda: len(engine.placed()) == 2, 15)
         quotes = {order.side: order for order in engine.placed()}
         mid = engine.book("ETH/USD").mid
         assert mid is not None
@@ -68,4 +58,4 @@ async def test_the_twap_executor_buys_the_whole_quantity_in_slices(tmp_path: Pat
         orders = {fill.order_id for fill in engine.fills("BTC/USD")}
         assert len(orders) == 3
         assert sum(fill.qty for fill in engine.fills("BTC/USD")) == Decimal("0.003")
-        await _until(engine, lambda: engine.positions()["BTC/USD"] == before + Decimal("0.003"))
+        await until(engine, lambda: engine.positions()["BTC/USD"] == before + Decimal("0.003"), 15)

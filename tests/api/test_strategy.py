@@ -17,6 +17,7 @@ from galfriday import OrderStatus
 from galfriday.core.rails import Rails
 from galfriday.errors import ConfigError, StrategyFailed
 from galfriday.strategy import Strategy, StrategyRunner, load_strategy
+from tests.api.waiting import until
 
 
 def _settings(tmp_path: Path, rails: Rails | None = None) -> galfriday.Settings:
@@ -80,7 +81,7 @@ async def test_a_class_strategy_gets_its_callbacks_one_at_a_time(tmp_path: Path)
     async with galfriday.open_engine(_settings(tmp_path)) as engine, trio.open_nursery() as n:
         runner = StrategyRunner(engine, Recorder, {"qty": "0.001"})
         await n.start(runner.run)
-        await _until(engine, lambda: "fill" in _calls(runner))
+        await until(engine, lambda: "fill" in _calls(runner), 10)
         await runner.stop()
     calls = _calls(runner)
     assert calls[0] == "start" and calls[-1] == "stop"
@@ -141,7 +142,7 @@ async def test_stopping_cancels_the_strategys_resting_orders(tmp_path: Path) -> 
     async with galfriday.open_engine(_settings(tmp_path)) as engine, trio.open_nursery() as n:
         runner = StrategyRunner(engine, main)
         await n.start(runner.run)
-        await _until(engine, engine.placed)
+        await until(engine, engine.placed, 10)
         await runner.stop()
         with trio.fail_after(10):
             order = await engine.wait_for(placed[0])
@@ -160,9 +161,9 @@ async def test_the_kill_switch_stops_trading_and_cancels(tmp_path: Path) -> None
         runner = StrategyRunner(engine, main)
         async with trio.open_nursery() as n:
             await n.start(runner.run)
-            await _until(engine, engine.placed)
+            await until(engine, engine.placed, 10)
             kill.touch()  # noqa: ASYNC240 (a test's own file, not the engine's path)
-            await _until(engine, lambda: not engine.placed() and engine.stopped is not None)
+            await until(engine, lambda: not engine.placed() and engine.stopped is not None, 10)
             await runner.stop()
         assert "kill switch" in (engine.stopped or "")
         with pytest.raises(galfriday.TradingHalted, match="kill switch"):
@@ -195,17 +196,6 @@ async def test_a_rail_refuses_an_order_and_the_refusal_is_audited(tmp_path: Path
 def test_a_strategy_entry_that_cannot_load_is_a_config_error(entry: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_strategy(entry)
-
-
-async def _until(engine: galfriday.Engine, check: Any) -> None:
-    """Wait (10 s at most) until ``check()`` holds, looking again after each event."""
-    with trio.fail_after(10):
-        async with engine.subscribe() as events:
-            if check():
-                return
-            async for _ in events:
-                if check():
-                    return
 
 
 def _instance(runner: StrategyRunner) -> Recorder:
