@@ -35,11 +35,12 @@ def galfriday_book_handler(traffic: BookTraffic, depth: int = 10) -> dict[str, f
             books[data.symbol] = OrderBook(data.symbol, depth, pp, qp)
             books[data.symbol].apply(data, snapshot=True)
         bad = 0
+        match = BookCheck.MATCH  # bound once, as the engine's modules do
         started = time.perf_counter()
         for frame in traffic.updates:
             message = decoder.decode(frame)
             for data in message.data:  # type: ignore[union-attr]
-                bad += books[data.symbol].apply(data, snapshot=False) is not BookCheck.MATCH
+                bad += books[data.symbol].apply(data, snapshot=False) is not match
         best = min(best, time.perf_counter() - started)
         if bad:
             raise SystemExit(f"bench traffic is broken: {bad} checksum mismatches")
