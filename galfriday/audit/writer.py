@@ -25,6 +25,12 @@ Rules:
   ``on_trouble`` callback, called on the trio thread (from the writer task, or from
   :meth:`write_row` for ``queue_full``) when trouble starts, changes kind, and clears
   (``None``). The callback must not block or raise.
+- With :meth:`AuditWriter.keep_checkpoints` running beside :meth:`AuditWriter.run` (the
+  engine runs both), a commit never waits for a WAL checkpoint (SQLite's automatic one runs
+  inside the commit that crosses 1,000 pages: tens of milliseconds on that batch): it
+  checkpoints in another thread on another connection once ``checkpoint_rows`` rows were
+  committed since the last one; a failed checkpoint is logged and tried again at the next
+  mark (the rows are in the WAL either way).
 - Shutdown: cancelling :meth:`AuditWriter.run` writes what is left, shielded. A failing database
   gets ``stop_seconds`` of retries; what is still not written then is counted in
   :attr:`AuditWriter.unwritten` and logged critical.
@@ -42,6 +48,7 @@ How the engine uses it:
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -67,6 +74,7 @@ __all__ = ["AuditWriter"]
 
 T = TypeVar("T")
 STOP_SECONDS: Final = 5.0  # retries a failing database gets when the writer is stopped
+CHECKPOINT_ROWS: Final = 1_000  # rows committed between two WAL checkpoints
 _LOGGED_REJECTS: Final = 5  # refused rows logged one by one per batch
 
 
@@ -83,6 +91,7 @@ class AuditWriter:
             :meth:`write_row` loses rows (counted, reported).
         stop_seconds: how long a stopping writer retries a failing database.
         on_trouble: called with the new :class:`AuditTrouble`, or ``None`` when it cleared.
+        checkpoint_rows: rows committed between two WAL checkpoints (made beside the commits).
     """
 
     def __init__(
@@ -95,8 +104,13 @@ class AuditWriter:
         hard_limit: int | None = None,
         stop_seconds: float = STOP_SECONDS,
         on_trouble: Callable[[AuditTrouble | None], None] | None = None,
+        checkpoint_rows: int = CHECKPOINT_ROWS,
     ) -> None:
         self.store = store
+        self.checkpoint_rows = checkpoint_rows
+        self.checkpoints = 0  # WAL checkpoints made beside the commits
+        self._uncheckpointed = 0  # rows committed since the last checkpoint began
+        self._checkpoint_due = trio.Event()
         self.capacity = capacity
         self.hard_limit = 2 * capacity if hard_limit is None else hard_limit
         self.batch_rows = batch_rows
@@ -202,6 +216,24 @@ class AuditWriter:
             with trio.CancelScope(shield=True):
                 await self._write_rest()
 
+    async def keep_checkpoints(self) -> None:
+        """Run beside :meth:`run`, as a task of its own, until cancelled: commits stop
+        checkpointing the WAL, and this checkpoints it whenever ``checkpoint_rows`` rows were
+        committed since the last time, in a thread of its own (the commits go on meanwhile).
+        Without it SQLite checkpoints inside the commits, as it does by default."""
+        await self.read(lambda store: store.checkpoint_apart())  # between two batches
+        limiter = trio.CapacityLimiter(1)
+        while True:
+            await self._checkpoint_due.wait()
+            self._checkpoint_due = trio.Event()
+            self._uncheckpointed = 0
+            try:
+                await trio.to_thread.run_sync(self.store.checkpoint, limiter=limiter)
+            except sqlite3.Error as exc:
+                logger.warning("audit database: WAL checkpoint failed (tried again later): {}", exc)
+            else:
+                self.checkpoints += 1
+
     async def _gather(self) -> None:
         """Wait for a row, then up to ``batch_seconds`` for a full batch; take the batch."""
         while not self._queue:
@@ -246,6 +278,9 @@ class AuditWriter:
         # No checkpoint from the thread's answer to here: a cancellation cannot split them.
         self._batch = []
         self.written += written
+        self._uncheckpointed += written
+        if self._uncheckpointed >= self.checkpoint_rows:
+            self._checkpoint_due.set()
         self.failed += len(rejected)
         self.batches += 1
         for observe in self.batch_observers:

@@ -13,6 +13,8 @@ Rules:
   (trio-websocket stops answering pings when its queue fills). A full channel is an overrun:
   counted, audited, and the connection is dropped so every subscription is rebuilt from fresh
   snapshots.
+- A processor takes the frames waiting in its channel in one turn (:func:`queued`, at most
+  :data:`DRAIN`), so frames that arrived together are not each held back by a scheduler pass.
 - Preparing has ``prepare_timeout``; connect and handshake share ``connect_timeout``; the
   owner's subscriptions must be sent within ``subscribe_timeout``. Nothing slow (a REST call
   waiting its turn) runs while the socket is open but not yet subscribed.
@@ -54,9 +56,19 @@ from galfriday.events import ConnectionState, ConnectionStateChanged, ResyncStar
 from galfriday.kraken import requests as rq
 from galfriday.kraken.wire import FrameDecoder, StatusMessage
 
-__all__ = ["Connection", "ConnectionConfig", "Frame", "Link", "LiveLink", "overrun"]
+__all__ = [
+    "DRAIN",
+    "Connection",
+    "ConnectionConfig",
+    "Frame",
+    "Link",
+    "LiveLink",
+    "overrun",
+    "queued",
+]
 
 MAX_FRAME: Final = 4 * 1024 * 1024
+DRAIN: Final = 16  # frames a processor takes in one turn when they wait (see queued())
 _STATUS_PREFIX: Final = '{"channel":"status"'
 
 
@@ -328,6 +340,22 @@ class Connection:
                 connection=name, old=old, new=state, reason=reason, received_at=wall
             )
         )
+
+
+def queued(frames: trio.MemoryReceiveChannel[Frame], most: int) -> list[Frame]:
+    """Up to ``most`` frames already waiting in ``frames``, taken without waiting.
+
+    A processor that got a frame takes these too and handles them in the same turn: frames
+    that arrived together are not each held back by a pass of trio's scheduler (every other
+    task runs between two receives). ``most`` bounds how long the other tasks wait for it.
+    """
+    taken: list[Frame] = []
+    while len(taken) < most:
+        try:
+            taken.append(frames.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            break
+    return taken
 
 
 def overrun(conn: str, wall: float) -> ResyncStarted:

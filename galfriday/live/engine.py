@@ -426,6 +426,7 @@ async def open_engine(
         # changes of a shutdown reach both.
         async with trio.open_nursery() as keepers:
             await keepers.start(engine.audit.run)
+            keepers.start_soon(engine.audit.keep_checkpoints)  # no commit waits for one
             if engine.capture is not None:
                 await keepers.start(engine.capture.run)
                 capture = engine.capture

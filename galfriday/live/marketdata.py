@@ -38,7 +38,7 @@ from galfriday.errors import ConnectionBroken
 from galfriday.kraken import requests as rq
 from galfriday.kraken import wire
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.connection import Link
+from galfriday.live.connection import DRAIN, Link, queued
 from galfriday.state import EngineState
 
 __all__ = ["BookFeed", "MarketData", "MarketDataConfig"]
@@ -171,15 +171,19 @@ class MarketData:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Process frames until the channel closes or the task is cancelled."""
+        """Process frames until the channel closes or the task is cancelled; frames that
+        wait together are handled in one turn (:func:`~galfriday.live.connection.queued`)."""
         task_status.started()
         tape = self.tape
         async with frames:
-            async for frame in frames:
-                tape.ws_in(frame.connection, frame.received_mono, frame.received_wall, frame.raw)
-                resync = self.handle(frame)
-                if resync is not None:
-                    await self.resync(*resync)
+            async for first in frames:
+                for frame in (first, *queued(frames, DRAIN - 1)):
+                    tape.ws_in(
+                        frame.connection, frame.received_mono, frame.received_wall, frame.raw
+                    )
+                    resync = self.handle(frame)
+                    if resync is not None:
+                        await self.resync(*resync)
 
     def handle(self, frame: Frame) -> tuple[str, str] | None:
         """What the loop does with one frame; returns (symbol, reason) to resync."""

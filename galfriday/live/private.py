@@ -62,7 +62,7 @@ from galfriday.kraken import requests as rq
 from galfriday.kraken.ratelimit import Priority
 from galfriday.kraken.rest import KrakenRest, rest_priority
 from galfriday.kraken.symbols import SymbolMap
-from galfriday.live.connection import Link
+from galfriday.live.connection import DRAIN, Link, queued
 from galfriday.state import EngineState
 
 __all__ = ["PrivateConfig", "PrivateStream"]
@@ -332,16 +332,23 @@ class PrivateStream:
         async with frames, trio.open_nursery() as nursery:
             nursery.start_soon(self.watch_stale_orders)
             tape = self.tape
-            async for frame in frames:
-                tape.ws_in(frame.connection, frame.received_mono, frame.received_wall, frame.raw)
-                todo = self.handle(frame)
-                if todo.recover is not None:
-                    nursery.start_soon(self.recover, todo.recover)
-                if todo.query:
-                    nursery.start_soon(self.refresh_stale, todo.query)
-                if todo.resubscribe:
-                    nursery.start_soon(self.resubscribe, todo.resubscribe)
+            async for first in frames:
+                for frame in (first, *queued(frames, DRAIN - 1)):  # waiting frames in one turn
+                    tape.ws_in(
+                        frame.connection, frame.received_mono, frame.received_wall, frame.raw
+                    )
+                    self._follow(self.handle(frame), nursery)
             nursery.cancel_scope.cancel()
+
+    def _follow(self, todo: Todo, nursery: trio.Nursery) -> None:
+        """Start what a frame's verdict asks for: a recovery, a stale-order query, a
+        resubscription."""
+        if todo.recover is not None:
+            nursery.start_soon(self.recover, todo.recover)
+        if todo.query:
+            nursery.start_soon(self.refresh_stale, todo.query)
+        if todo.resubscribe:
+            nursery.start_soon(self.resubscribe, todo.resubscribe)
 
     def handle(self, frame: Frame) -> Todo:
         """What the loop does with one frame: the machine's verdict, and a waiting request's

@@ -4,7 +4,8 @@ Every change produces the private-stream records Kraken would send, appended to
 :attr:`Account.outbox` as ``("executions", ExecutionReport)`` or ``("balances", BalanceEntry)``;
 the private server drains it and numbers the messages. Drift (a deposit, a withdrawal or an
 order from another device that the stream does not announce) changes the state without
-touching the outbox.
+touching the outbox. A fill's execution reports (``trade``, and ``filled`` when it completes
+the order) come before the ledger entries it causes.
 
 Money is Decimal. Fees are charged in the quote currency: maker 0.25 %, taker 0.40 %.
 
@@ -233,15 +234,17 @@ class Account:
         order.cum_cost += cost
         order.fee += fee
         order.trades.append(exec_id)
-        sign = 1 if order.side == "buy" else -1
-        ref = exec_id
-        self._post(spec.base, sign * qty, ZERO, "trade", ref, wall, order.announced)
-        self._post(spec.quote, -sign * cost, fee, "trade", ref, wall, order.announced)
         if order.announced:
             self._report_fill(order, fill)
         order.status = "partially_filled"
         if order.remaining == 0:
             self.close(order, "filled", wall)
+        # The ledger entries follow the fill's reports: a fill is reported the moment it
+        # happens, not behind the balance updates it causes (Kraken does not order its two
+        # channels; a client must take either order).
+        sign = 1 if order.side == "buy" else -1
+        self._post(spec.base, sign * qty, ZERO, "trade", exec_id, wall, order.announced)
+        self._post(spec.quote, -sign * cost, fee, "trade", exec_id, wall, order.announced)
         return fill
 
     def amend(self, order: SimOrder, qty: Decimal, price: Decimal | None, wall: float) -> None:

@@ -128,34 +128,44 @@ class Session:
 
     async def _write_all(self) -> None:
         async with self._outbox:
-            async for frame, data in self._outbox:
-                if trio.current_time() < self.stalled_until:
-                    continue
-                if data:
-                    book = frame.startswith(b'{"channel":"book"')
-                    if book:
-                        frame = frames.restamp(frame, self.sim.wall())
-                    fault = self.venue.faults.next_frame_fault(self.kind, book, self.sim.wall())
-                    if fault is Fault.DROP_FRAMES:
-                        continue
-                    if fault is Fault.CORRUPT_CHECKSUM:
-                        frame = _CHECKSUM.sub(
-                            lambda m: b'"checksum":%d' % ((int(m.group(1)) + 1) % 2**32), frame
-                        )
-                    if fault is Fault.REORDER_FRAMES and self._held is None:
-                        self._held = frame
-                        continue
-                    await self._write(frame)
-                    if fault is Fault.DUPLICATE_FRAMES:
-                        await self._write(frame)
-                    if self._held is not None and fault is not Fault.REORDER_FRAMES:
-                        held, self._held = self._held, None
-                        await self._write(held)
-                else:
-                    if self._held is not None:  # a reordered frame never passes a reply
-                        held, self._held = self._held, None
-                        await self._write(held)
-                    await self._write(frame)
+            async for first in self._outbox:
+                await self._write_one(*first)
+                while True:  # what was queued with it goes out without a scheduler pass each
+                    try:
+                        frame, data = self._outbox.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    await self._write_one(frame, data)
+
+    async def _write_one(self, frame: bytes, data: bool) -> None:
+        """Write one queued frame, applying the frame faults and the book's send time."""
+        if trio.current_time() < self.stalled_until:
+            return
+        if data:
+            book = frame.startswith(b'{"channel":"book"')
+            if book:
+                frame = frames.restamp(frame, self.sim.wall())
+            fault = self.venue.faults.next_frame_fault(self.kind, book, self.sim.wall())
+            if fault is Fault.DROP_FRAMES:
+                return
+            if fault is Fault.CORRUPT_CHECKSUM:
+                frame = _CHECKSUM.sub(
+                    lambda m: b'"checksum":%d' % ((int(m.group(1)) + 1) % 2**32), frame
+                )
+            if fault is Fault.REORDER_FRAMES and self._held is None:
+                self._held = frame
+                return
+            await self._write(frame)
+            if fault is Fault.DUPLICATE_FRAMES:
+                await self._write(frame)
+            if self._held is not None and fault is not Fault.REORDER_FRAMES:
+                held, self._held = self._held, None
+                await self._write(held)
+        else:
+            if self._held is not None:  # a reordered frame never passes a reply
+                held, self._held = self._held, None
+                await self._write(held)
+            await self._write(frame)
 
     async def _write(self, frame: bytes) -> None:
         await self.ws.send_message(frame.decode())

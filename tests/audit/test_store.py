@@ -245,3 +245,33 @@ def test_schema_statements_split_only_where_sqlite_says_a_statement_ends() -> No
 def test_a_schema_statement_without_its_semicolon_is_refused() -> None:
     with pytest.raises(ValueError, match="closing"):
         _statements("CREATE TABLE t (a TEXT);\nCREATE TABLE u (b TEXT)\n-- the end\n")
+
+
+def _commit_many(store: AuditStore, commits: int) -> None:
+    for n in range(commits):
+        store.write([_gap(n * 10 + i) for i in range(10)])
+
+
+def test_once_checkpoints_are_apart_no_commit_copies_pages_into_the_database_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    store.checkpoint_apart()
+    size = path.stat().st_size
+    _commit_many(store, 1_000)  # past SQLite's automatic checkpoint mark (1,000 WAL pages)
+    assert path.stat().st_size == size
+    store.close()
+
+
+def test_checkpoint_copies_the_committed_pages_from_its_own_connection(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    store.checkpoint_apart()
+    size = path.stat().st_size
+    _commit_many(store, 50)
+    assert store.checkpoint() > 0
+    assert path.stat().st_size > size
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM gaps").fetchone()[0] == 500
+    store.close()

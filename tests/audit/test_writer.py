@@ -306,3 +306,39 @@ async def test_a_typed_row_the_schema_refuses_is_counted_and_the_others_written(
         nursery.cancel_scope.cancel()
     writer.store.close()
     assert _stored(path) == [1, 3]
+
+
+class CheckpointingStore(AuditStore):
+    """A store that tells the test (a channel) each time a checkpoint copied pages."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.send, self.copied = trio.open_memory_channel[int](100)
+
+    def checkpoint(self) -> int:
+        copied = super().checkpoint()
+        trio.from_thread.run_sync(self.send.send_nowait, copied)
+        return copied
+
+
+async def test_beside_the_writer_the_wal_is_checkpointed_every_checkpoint_rows_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    store = CheckpointingStore(path)
+    writer = AuditWriter(store, checkpoint_rows=10)
+    size = path.stat().st_size
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        nursery.start_soon(writer.keep_checkpoints)
+        for i in range(40):
+            _gap(writer, i)
+            await writer.flush()  # one commit per row
+        with trio.fail_after(10):
+            copied = [await store.copied.receive() for _ in range(2)]
+        assert all(pages > 0 for pages in copied)
+        assert path.stat().st_size > size  # the pages reached the database file
+        nursery.cancel_scope.cancel()
+    store.close()
+    assert _stored(path) == list(range(40))
+    assert writer.checkpoints >= 2

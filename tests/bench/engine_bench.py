@@ -266,11 +266,29 @@ def playback(capture: Path, speed: float) -> Iterator[dict[str, str]]:
             process.stdout.close()
 
 
+@contextmanager
+def busy_cores(count: int) -> Iterator[None]:
+    """``count`` processes that spin (``while True: pass``) unpinned for the block: the
+    machine's cores taken by someone else, as on a busy host."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    if hasattr(os, "sched_setaffinity"):  # not the bench's own pinning: any core
+        for spinner in spinners:
+            os.sched_setaffinity(spinner.pid, range(os.cpu_count() or 1))
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait(timeout=10)
+
+
 def send_latency(
-    frames_per_s: float, seconds: float = 6.0, warmup: float = 1.5
+    frames_per_s: float, seconds: float = 6.0, warmup: float = 1.5, busy: int = 0
 ) -> dict[str, float]:
     """Simulator send -> BookUpdate on the bus: book frames for 4 pairs at depth 10 served by
-    the simulator's capture playback at ``frames_per_s``, each stamped as it is sent."""
+    the simulator's capture playback at ``frames_per_s``, each stamped as it is sent. With
+    ``busy``, that many spinning processes run beside both (issue 18's "both cores busy"
+    variant: ``busy=2``)."""
     from tests.bench.frames import make_traffic
     from tests.bench.replay_bench import FRAME_GAP, write_capture
 
@@ -282,7 +300,7 @@ def send_latency(
         capture = Path(tmp) / "latency.gfcap"
         write_capture(traffic, capture, depth=10)
         speed = frames_per_s * FRAME_GAP  # the capture is recorded at 1 / FRAME_GAP frames/s
-        with playback(capture, speed) as urls:
+        with playback(capture, speed) as urls, busy_cores(busy):
 
             async def run() -> dict[str, float]:
                 config = _config(

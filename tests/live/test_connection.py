@@ -11,7 +11,7 @@ from msgspec.structs import asdict
 from galfriday.bus import Bus
 from galfriday.core.reconnect import BackoffPolicy
 from galfriday.events import ConnectionState, ConnectionStateChanged
-from galfriday.live.connection import Connection, ConnectionConfig, Frame, Link
+from galfriday.live.connection import Connection, ConnectionConfig, Frame, Link, queued
 from galfriday.live.recorder import Recorder
 from galfriday.sim.server import SimConfig, open_simulator
 
@@ -230,3 +230,24 @@ async def test_a_full_frame_queue_is_an_overrun_that_rebuilds_the_connection() -
         assert "frame queue overrun" in event.reason
         assert h.connection.metrics.overruns >= 1
         assert any(t == "resyncs" and "overrun" in str(r["reason"]) for t, r in h.audit)
+
+
+def _frame(n: int) -> Frame:
+    return Frame(f'{{"n":{n}}}', float(n), float(n), "public")
+
+
+def test_queued_takes_the_waiting_frames_up_to_its_limit_without_waiting() -> None:
+    send, frames = trio.open_memory_channel[Frame](10)
+    for n in range(5):
+        send.send_nowait(_frame(n))
+    assert [f.raw for f in queued(frames, 3)] == ['{"n":0}', '{"n":1}', '{"n":2}']
+    assert [f.raw for f in queued(frames, 3)] == ['{"n":3}', '{"n":4}']
+    assert queued(frames, 3) == []
+
+
+def test_queued_stops_at_a_closed_channel_with_what_was_left() -> None:
+    send, frames = trio.open_memory_channel[Frame](10)
+    send.send_nowait(_frame(1))
+    send.close()
+    assert [f.raw for f in queued(frames, 3)] == ['{"n":1}']
+    assert queued(frames, 3) == []

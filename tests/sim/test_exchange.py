@@ -131,6 +131,14 @@ def test_fill_moves_balances_and_ledger_consistently() -> None:
     assert fills[0].price >= ask
 
 
+def test_a_fill_is_reported_before_its_ledger_entries() -> None:
+    exchange = _exchange()
+    exchange.add_order(OrderRequest("BTC/USD", "buy", "market", D("0.001")), 5.0)
+    outbox = exchange.account.outbox
+    kinds = [r.exec_type if isinstance(r, ExecutionReport) else c for c, r in outbox]
+    assert kinds[-4:] == ["trade", "filled", "balances", "balances"]
+
+
 def test_resting_order_fills_as_maker_when_background_sellers_reach_it() -> None:
     exchange = _exchange()
     bid = _best(exchange, "bids")

@@ -191,6 +191,39 @@ async def test_taker_fill_reports_trade_then_filled_and_moves_balances() -> None
         assert last_usd.ledger_type == "trade"
 
 
+async def test_a_fill_s_reports_reach_the_socket_before_its_balance_updates() -> None:
+    async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
+        tok = await token(sim)
+        await _subscribe(client, "executions", tok)
+        await client.channel("executions", "snapshot")
+        await client.send(
+            method="subscribe", req_id=2, params={"channel": "balances", "token": tok}
+        )
+        await client.channel("balances", "snapshot")
+        params = {"order_type": "market", "side": "buy", "order_qty": 0.0001}
+        await client.send(
+            method="add_order", req_id=3, params={**params, "symbol": "BTC/USD", "token": tok}
+        )
+        kinds: list[str] = []
+        while kinds.count("balances") < 2:
+            message = await client.recv()
+            if isinstance(message, wire.ExecutionsMessage):
+                kinds.append(message.data[0].exec_type)
+            elif isinstance(message, wire.BalancesMessage):
+                kinds.append("balances")
+            elif isinstance(message, wire.Response):
+                kinds.append(message.method)
+        assert kinds == [
+            "add_order",
+            "pending_new",
+            "new",
+            "trade",
+            "filled",
+            "balances",
+            "balances",
+        ]
+
+
 async def test_order_errors_use_kraken_strings() -> None:
     async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
         tok = await token(sim)
