@@ -36,6 +36,7 @@ from tests.bench.small import (
     help_startup,
     sdk_book_handler,
 )
+from tests.bench.ws_floor import ws_floor
 
 
 def _best_rate(run: Callable[[], int], repeat: int = 5) -> float:
@@ -132,6 +133,11 @@ def main() -> None:
     parser.add_argument("--skip-engine", action="store_true", help="skip the engine figures")
     parser.add_argument(
         "--sim-rate", action="store_true", help="also find the simulator's highest frame rate"
+    )
+    parser.add_argument(
+        "--ws-floor",
+        action="store_true",
+        help="also measure what receiving a frame costs before galfriday (about 40 s)",
     )
     parser.add_argument(
         "--rss-minutes",
@@ -290,6 +296,20 @@ def main() -> None:
             "capture size, default just run session (sim rate 50, 4 pairs, demo)",
             f"{size['mb_per_hour']:.1f} MB/hour",
             f"{size['records_per_s']:.0f} records/s over {size['seconds']:.0f} s",
+        )
+
+    if args.ws_floor:
+        floor = ws_floor()
+        results["ws_floor"] = floor
+        _row(
+            rows,
+            "receive floor, CPU per book frame at 5,000/s: socket | trio | +wsproto | +trio-ws",
+            f"{floor['trio_websocket_us_per_frame']:.0f} µs",
+            " | ".join(
+                f"{floor[f'{name}_us_per_frame']:.0f}"
+                for name in ("blocking", "trio", "wsproto", "trio_websocket")
+            )
+            + " µs",
         )
 
     if args.sim_rate:
