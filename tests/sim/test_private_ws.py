@@ -151,15 +151,20 @@ async def test_open_orders_appear_in_a_new_snapshot() -> None:
             assert snapshot.data[0].order_qty == D("0.01") and snapshot.data[0].limit_price == price
 
 
+async def _subscribe_account(sim: Simulator, client: Client) -> tuple[str, wire.BalancesMessage]:
+    """Subscribe ``client`` to executions, then balances; the token and balances' snapshot."""
+    tok = await token(sim)
+    await _subscribe(client, "executions", tok)
+    await client.channel("executions", "snapshot")
+    await client.send(method="subscribe", req_id=2, params={"channel": "balances", "token": tok})
+    snapshot = await client.channel("balances", "snapshot")
+    assert isinstance(snapshot, wire.BalancesMessage)
+    return tok, snapshot
+
+
 async def test_taker_fill_reports_trade_then_filled_and_moves_balances() -> None:
     async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
-        tok = await token(sim)
-        await _subscribe(client, "executions", tok)
-        await client.channel("executions", "snapshot")
-        await client.send(
-            method="subscribe", req_id=2, params={"channel": "balances", "token": tok}
-        )
-        balances = await client.channel("balances", "snapshot")
+        tok, balances = await _subscribe_account(sim, client)
         assert {e.asset: e.balance for e in balances.data}["USD"] == D("100000.0000")
         await client.send(
             method="add_order",
@@ -193,13 +198,7 @@ async def test_taker_fill_reports_trade_then_filled_and_moves_balances() -> None
 
 async def test_a_fill_s_reports_reach_the_socket_before_its_balance_updates() -> None:
     async with open_simulator(QUIET) as sim, connect(sim.urls.ws_private) as client:  # type: ignore[union-attr]
-        tok = await token(sim)
-        await _subscribe(client, "executions", tok)
-        await client.channel("executions", "snapshot")
-        await client.send(
-            method="subscribe", req_id=2, params={"channel": "balances", "token": tok}
-        )
-        await client.channel("balances", "snapshot")
+        tok, _ = await _subscribe_account(sim, client)
         params = {"order_type": "market", "side": "buy", "order_qty": 0.0001}
         await client.send(
             method="add_order", req_id=3, params={**params, "symbol": "BTC/USD", "token": tok}
