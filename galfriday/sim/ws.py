@@ -133,7 +133,7 @@ class Session:
                 while True:  # what was queued with it goes out without a scheduler pass each
                     try:
                         frame, data = self._outbox.receive_nowait()
-                    except trio.WouldBlock:
+                    except (trio.WouldBlock, trio.EndOfChannel):  # the loop ends on the latter
                         break
                     await self._write_one(frame, data)
 
