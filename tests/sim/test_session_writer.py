@@ -43,3 +43,15 @@ async def test_frames_queued_together_are_written_in_one_turn_of_the_writer() ->
         nursery.cancel_scope.cancel()
     frames = [i for i, entry in enumerate(log) if entry != "other"]
     assert frames == list(range(frames[0], frames[0] + 3))
+
+
+async def test_a_closed_outbox_ends_the_writer_after_what_was_queued() -> None:
+    log: list[str] = []
+    sim = Simulator(SimConfig(rate=0.001))
+    session = Session(sim, "private", cast(WebSocketConnection, _Socket(log)), cast(Any, None))
+    for n in range(2):
+        session.push(f'{{"n":{n}}}'.encode(), data=False)
+    session._send.close()
+    with trio.fail_after(5):
+        await session._write_all()
+    assert log == ['{"n":0}', '{"n":1}']
