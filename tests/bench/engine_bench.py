@@ -32,7 +32,7 @@ import trio
 
 from galfriday.events import BookUpdate, OrderStatus, OrderUpdate
 from galfriday.kraken.auth import decode_secret
-from galfriday.live.engine import EngineConfig, open_engine
+from galfriday.live.engine import Engine, EngineConfig, open_engine
 from galfriday.live.marketdata import MarketDataConfig
 from galfriday.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from tests.bench.frames import PAIRS
@@ -73,7 +73,7 @@ def simulator(rate: float, extra_pairs: int = 0) -> Iterator[dict[str, str]]:
             process.stdout.close()
 
 
-def _every_core() -> None:
+def every_core() -> None:
     """Let the engine run on any core, as it does on a VPS. (Pinning it to CPU 1 also pinned
     the threads it starts, so its audit thread waited for the trio thread's core: ~5 ms at p90
     of row (f) on a loaded machine.) The simulator stays on CPU 0."""
@@ -106,38 +106,44 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 def order_latency(orders: int = 200) -> dict[str, float]:
     """Market order fill at the simulator -> order updated and its audit rows committed."""
-    _every_core()
+    every_core()
     with simulator(50) as urls, TemporaryDirectory() as tmp:
 
         async def run() -> dict[str, float]:
             config = _config(urls, Path(tmp) / "o.db", ("BTC/USD",), 10, keys=True)
             async with open_engine(config) as engine:
                 gc.freeze()  # as `galfriday run` does
-                assert engine.gateway is not None and engine.account is not None
-                updates = engine.bus.subscribe(OrderUpdate, capacity=100_000)
-                latencies = []
-                for i in range(orders):
-                    side = "buy" if i % 2 == 0 else "sell"
-                    order_id = await engine.gateway.place(
-                        "BTC/USD", side, Decimal("0.0001"), order_type="market"
-                    )
-                    while True:
-                        event = await updates.receive()
-                        assert isinstance(event, OrderUpdate)
-                        order = event.order
-                        if order.order_id == order_id and order.status is OrderStatus.FILLED:
-                            break
-                    await engine.audit.flush()
-                    assert order.updated is not None
-                    latencies.append(time.time() - order.updated.timestamp())
-                return _percentiles(latencies)
+                return _percentiles(await fill_latencies(engine, orders))
 
         return trio.run(run)
 
 
+async def fill_latencies(engine: Engine, orders: int) -> list[float]:
+    """Place ``orders`` market orders one at a time; for each, seconds from the simulator's
+    fill to the order updated in the engine with its audit rows committed."""
+    assert engine.gateway is not None and engine.account is not None
+    latencies = []
+    async with engine.bus.subscribe(OrderUpdate, capacity=100_000) as updates:
+        for i in range(orders):
+            side = "buy" if i % 2 == 0 else "sell"
+            order_id = await engine.gateway.place(
+                "BTC/USD", side, Decimal("0.0001"), order_type="market"
+            )
+            while True:
+                event = await updates.receive()
+                assert isinstance(event, OrderUpdate)
+                order = event.order
+                if order.order_id == order_id and order.status is OrderStatus.FILLED:
+                    break
+            await engine.audit.flush()
+            assert order.updated is not None
+            latencies.append(time.time() - order.updated.timestamp())
+    return latencies
+
+
 def sustained(minutes: float, pairs: int = 20, depth: int = 100) -> dict[str, float]:
     """RSS and REST calls of the engine with ``pairs`` pairs at ``depth`` for ``minutes``."""
-    _every_core()
+    every_core()
     with (
         simulator(400, extra_pairs=pairs - len(DEFAULT_SYMBOLS)) as urls,
         TemporaryDirectory() as tmp,
@@ -296,7 +302,7 @@ def send_latency(
     from tests.bench.frames import make_traffic
     from tests.bench.replay_bench import FRAME_GAP, write_capture
 
-    _every_core()
+    every_core()
     total = int(frames_per_s * (seconds + warmup + 2))
     traffic = make_traffic(pairs=4, depth=10, updates=total, seed=11)
     symbols = tuple(traffic.books)

@@ -2,7 +2,7 @@
 
 ``python -m tests.web.measure [--orders N] [--seconds S]`` runs each mode in a fresh
 interpreter (so RSS counts one engine and nothing else) against ``galfriday sim`` in its own
-process (pinned to CPU 0, the engine to CPU 1, as ``just bench`` does) and prints one JSON
+process (pinned to CPU 0, the engine on any core, as ``just bench`` does) and prints one JSON
 line per mode and a table:
 
 - ``rss_mb``: the engine's resident memory after the run.
@@ -23,7 +23,6 @@ import json
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -31,34 +30,19 @@ from typing import Any
 import httpx
 import trio
 
-from galfriday.events import OrderStatus, OrderUpdate
-from galfriday.live.engine import Engine, open_engine
+from galfriday.live.engine import open_engine
 from galfriday.web import serve_http
-from tests.bench.engine_bench import _config, _percentiles, _pin_to_second_core, _rss_mb, simulator
+from tests.bench.engine_bench import (
+    _config,
+    _percentiles,
+    _rss_mb,
+    every_core,
+    fill_latencies,
+    simulator,
+)
 from tests.web.helpers import LOOPBACK, sse
 
 MODES = ("off", "idle", "scrape", "sse", "on")
-
-
-async def _orders(engine: Engine, count: int) -> list[float]:
-    assert engine.gateway is not None
-    latencies = []
-    async with engine.bus.subscribe(OrderUpdate, capacity=100_000) as updates:
-        for i in range(count):
-            side = "buy" if i % 2 == 0 else "sell"
-            order_id = await engine.gateway.place(
-                "BTC/USD", side, Decimal("0.0001"), order_type="market"
-            )
-            while True:
-                event = await updates.receive()
-                assert isinstance(event, OrderUpdate)
-                order = event.order
-                if order.order_id == order_id and order.status is OrderStatus.FILLED:
-                    break
-            await engine.audit.flush()
-            assert order.updated is not None
-            latencies.append(time.time() - order.updated.timestamp())
-    return latencies
 
 
 async def _dashboard(mode: str, url: str, rounds: list[float], events: list[int]) -> None:
@@ -88,7 +72,7 @@ async def _run(mode: str, orders: int, seconds: float, folder: Path, urls: dict[
             port = await nursery.start(serve_http, engine, LOOPBACK)
             nursery.start_soon(_dashboard, mode, f"http://127.0.0.1:{port}", rounds, events)
         began = trio.current_time()
-        latencies = await _orders(engine, orders)
+        latencies = await fill_latencies(engine, orders)
         await trio.sleep_until(began + seconds)
         result = {"mode": mode, "rss_mb": round(_rss_mb(), 1), "orders": orders}
         order = _percentiles(latencies)
@@ -104,7 +88,7 @@ async def _run(mode: str, orders: int, seconds: float, folder: Path, urls: dict[
 
 
 def child(mode: str, orders: int, seconds: float) -> None:
-    _pin_to_second_core()
+    every_core()
     with simulator(50) as urls, TemporaryDirectory() as tmp:
         print(json.dumps(trio.run(_run, mode, orders, seconds, Path(tmp), urls)))
 
