@@ -201,16 +201,15 @@ def _replay_session(
     if args.verify is None:
         return 0
     if summary.first_wall is None or summary.last_wall is None:
-        print(f"verify: session {header.session} holds no records to compare", file=out)
+        out.write(f"verify: session {header.session} holds no records to compare\n")
         return 1
     span = (summary.first_wall, summary.last_wall)
     divergences = compare_databases(args.verify, database, span)
     for divergence in divergences:
-        print(f"divergence: {divergence}", file=out)
-    print(
+        out.write(f"divergence: {divergence}\n")
+    out.write(
         f"verify: {len(divergences)} divergences between {args.verify} and {database}"
-        f" (session {header.session})",
-        file=out,
+        f" (session {header.session})\n"
     )
     return 1 if divergences else 0
 
@@ -219,10 +218,10 @@ def print_summary(
     summary: ReplaySummary, header: Header, readers: list[Reader], database: Path | str, out: TextIO
 ) -> None:
     def line(label: str, value: object) -> None:
-        print(f"  {label:<22} {value}", file=out)
+        out.write(f"  {label:<22} {value}\n")
 
     started = datetime.fromtimestamp(header.wall, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    print(f"replayed session {header.session} (galfriday {header.galfriday}, {started})", file=out)
+    out.write(f"replayed session {header.session} (galfriday {header.galfriday}, {started})\n")
     line("files", ", ".join(r.name for r in readers))
     line("database", database)
     for reader in readers:
