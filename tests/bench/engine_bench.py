@@ -278,12 +278,9 @@ def playback(capture: Path, speed: float) -> Iterator[dict[str, str]]:
 
 @contextmanager
 def busy_cores(count: int) -> Iterator[None]:
-    """``count`` processes that spin (``while True: pass``) unpinned for the block: the
-    machine's cores taken by someone else, as on a busy host."""
+    """``count`` processes that spin (``while True: pass``) on any core for the block (they
+    inherit :func:`every_core`): the machine's cores taken by someone else, as on a busy host."""
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
-    if hasattr(os, "sched_setaffinity"):  # not the bench's own pinning: any core
-        for spinner in spinners:
-            os.sched_setaffinity(spinner.pid, range(os.cpu_count() or 1))
     try:
         yield
     finally:
