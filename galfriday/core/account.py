@@ -198,11 +198,16 @@ class AccountMachine:
             self.apply_report(report, wall, history=True)
 
     def learn_ledger(self, entries: Mapping[str, RestLedgerEntry], wall: float) -> None:
-        """REST ledger entries the stream never delivered, kept for the record."""
+        """REST ledger entries the stream never delivered, kept for the record: those its
+        balances already hold. A newer one is still on its way (Kraken does not order its
+        executions and balances channels); the stream applies it, or a reconciliation finds
+        it missed."""
         for ledger_id, entry in sorted(entries.items(), key=lambda kv: kv[1].time):
             if self.portfolio.knows_ledger(ledger_id):
                 continue
             record = ledger_record(ledger_id, entry, self.symbols)
+            if not self.portfolio.reflects(record.asset, record.time):
+                continue
             self.sink.emit(
                 LedgerEntryLearnt(
                     ledger_id=ledger_id,
